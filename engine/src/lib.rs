@@ -1,0 +1,1 @@
+pub use windlass_host_api as plugins;

@@ -1,0 +1,504 @@
+//! A loaded plugin: its compiled component, hot reload, the failure policy, and the machinery
+//! of one call (fresh store, limits, deadline, error classification).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use crate::bindings::{billing_rule, build_strategy, cloud_adapter, stack_template};
+use crate::cache::{CompileSource, sha256_hex};
+use crate::events::{PluginEvent, PluginEventKind};
+use crate::host::{InFlight, PluginHost};
+use crate::sandbox::{CallState, SandboxSpec};
+use crate::{CallError, LoadError, PluginKind, PluginSource, PluginSpec, contract};
+
+/// The pre-instantiated component, typed by world.
+pub(crate) enum Pre {
+    StackTemplate(stack_template::StackTemplatePre<CallState>),
+    BuildStrategy(build_strategy::BuildStrategyPre<CallState>),
+    BillingRule(billing_rule::BillingRulePre<CallState>),
+    CloudAdapter(cloud_adapter::CloudAdapterPre<CallState>),
+}
+
+/// One loaded version of a plugin. Calls in flight keep theirs alive across a reload.
+pub(crate) struct Loaded {
+    pub pre: Pre,
+    pub kind: PluginKind,
+    pub contract_version: semver::Version,
+    pub sha256: String,
+    pub compiled: CompileSource,
+    pub loaded_at: SystemTime,
+}
+
+/// A loaded plugin. Cheap to clone; clones share state.
+///
+/// Use [`Plugin::stack_template`] and its siblings to get a typed handle for calls.
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) inner: Arc<PluginInner>,
+}
+
+pub(crate) struct PluginInner {
+    host: PluginHost,
+    name: Arc<str>,
+    spec: Mutex<PluginSpec>,
+    sandbox: Arc<SandboxSpec>,
+    limits: crate::Limits,
+    max_failures: u32,
+    current: ArcSwap<Loaded>,
+    consecutive_failures: AtomicU32,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    disabled: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A snapshot of a plugin's state, for status pages and APIs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginStatus {
+    /// The plugin's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: PluginKind,
+    /// The contract version it was built against.
+    pub contract_version: String,
+    /// The sha256 of the running component.
+    pub sha256: String,
+    /// When the running version was loaded.
+    pub loaded_at: SystemTime,
+    /// Calls since the plugin was first loaded.
+    pub calls: u64,
+    /// Failed calls (sandbox failures) since the plugin was first loaded.
+    pub failures: u64,
+    /// Failures in a row, reset by a successful call or a reload.
+    pub consecutive_failures: u32,
+    /// Why the plugin is disabled, when it is.
+    pub disabled: Option<String>,
+}
+
+impl Plugin {
+    pub(crate) async fn load(host: PluginHost, spec: PluginSpec) -> Result<Self, LoadError> {
+        let loaded = compile(&host, &spec, spec.kind).await?;
+        let sandbox = Arc::new(SandboxSpec {
+            plugin: spec.name.as_str().into(),
+            memory_bytes: spec.limits.memory_bytes,
+            grants: spec.grants.clone(),
+            config: spec.config.clone(),
+        });
+        for (path, _) in &spec.grants.read_only_dirs {
+            if !path.is_dir() {
+                return Err(LoadError::BadGrant {
+                    plugin: spec.name.clone(),
+                    reason: format!("read-only directory {} does not exist", path.display()),
+                });
+            }
+        }
+        let plugin = Plugin {
+            inner: Arc::new(PluginInner {
+                name: sandbox.plugin.clone(),
+                sandbox,
+                limits: spec.limits.clone(),
+                max_failures: spec.failure_policy.max_consecutive_failures,
+                current: ArcSwap::from_pointee(loaded),
+                consecutive_failures: AtomicU32::new(0),
+                calls: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                disabled: Mutex::new(None),
+                spec: Mutex::new(spec),
+                host,
+            }),
+        };
+        plugin.announce_loaded(false);
+        Ok(plugin)
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The plugin's kind.
+    pub fn kind(&self) -> PluginKind {
+        self.inner.current.load().kind
+    }
+
+    /// The contract version the running component was built against.
+    pub fn contract_version(&self) -> semver::Version {
+        self.inner.current.load().contract_version.clone()
+    }
+
+    /// Whether the running component was compiled at load or came from the compile cache.
+    pub fn compile_source(&self) -> CompileSource {
+        self.inner.current.load().compiled
+    }
+
+    /// A snapshot of the plugin's state.
+    pub fn status(&self) -> PluginStatus {
+        let loaded = self.inner.current.load();
+        PluginStatus {
+            name: self.name().to_owned(),
+            kind: loaded.kind,
+            contract_version: loaded.contract_version.to_string(),
+            sha256: loaded.sha256.clone(),
+            loaded_at: loaded.loaded_at,
+            calls: self.inner.calls.load(Ordering::Relaxed),
+            failures: self.inner.failures.load(Ordering::Relaxed),
+            consecutive_failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
+            disabled: lock(&self.inner.disabled).clone(),
+        }
+    }
+
+    /// Loads the plugin again from its source (re-reading the file) and swaps it in
+    /// atomically. Calls in flight finish on the old version; new calls use the new one. The
+    /// failure count is reset and a disabled plugin is enabled again.
+    pub async fn reload(&self) -> Result<(), LoadError> {
+        let source = lock(&self.inner.spec).source.clone();
+        self.reload_from(source).await
+    }
+
+    /// Like [`Plugin::reload`], from a new source. The new component must be the same kind.
+    pub async fn reload_from(&self, source: PluginSource) -> Result<(), LoadError> {
+        let mut spec = lock(&self.inner.spec).clone();
+        spec.source = source;
+        let loaded = compile(&self.inner.host, &spec, Some(self.kind())).await?;
+        self.inner.current.store(Arc::new(loaded));
+        *lock(&self.inner.spec) = spec;
+        self.inner.consecutive_failures.store(0, Ordering::Relaxed);
+        *lock(&self.inner.disabled) = None;
+        self.announce_loaded(true);
+        Ok(())
+    }
+
+    fn announce_loaded(&self, reload: bool) {
+        let loaded = self.inner.current.load();
+        tracing::info!(
+            plugin = %self.inner.name,
+            kind = %loaded.kind,
+            contract = %loaded.contract_version,
+            sha256 = %loaded.sha256,
+            compiled = ?loaded.compiled,
+            reload,
+            "plugin loaded"
+        );
+        self.emit(PluginEventKind::Loaded {
+            kind: loaded.kind,
+            contract_version: loaded.contract_version.to_string(),
+            sha256: loaded.sha256.clone(),
+            compiled: loaded.compiled,
+            reload,
+        });
+    }
+
+    fn emit(&self, kind: PluginEventKind) {
+        // No subscribers is fine: events are also in the log.
+        let _ = self.inner.host.inner.events.send(PluginEvent {
+            plugin: self.name().to_owned(),
+            kind,
+        });
+    }
+
+    /// Starts a call: refuses a disabled plugin, then builds a fresh store with the limits.
+    pub(crate) fn start_call(
+        &self,
+        function: &'static str,
+        extra_dirs: &[(PathBuf, String)],
+    ) -> Result<Call, CallError> {
+        if let Some(last_error) = lock(&self.inner.disabled).clone() {
+            return Err(CallError::Disabled {
+                plugin: self.name().to_owned(),
+                failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
+                last_error,
+            });
+        }
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let host = &self.inner.host.inner;
+        let state = CallState::new(self.inner.sandbox.clone(), extra_dirs).map_err(|e| CallError::Host {
+            plugin: self.name().to_owned(),
+            function,
+            message: e.to_string(),
+        })?;
+        let mut store = Store::new(&host.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let ticks = self.inner.limits.timeout.as_nanos() / host.epoch_tick.as_nanos().max(1) + 1;
+        store.set_epoch_deadline(ticks as u64);
+        store.epoch_deadline_trap();
+        if host.fuel {
+            // Fuel is only unavailable when the engine has metering off, which `host.fuel` rules out.
+            let _ = store.set_fuel(self.inner.limits.fuel.unwrap_or(u64::MAX));
+        }
+        Ok(Call {
+            plugin: self.clone(),
+            function,
+            loaded: self.inner.current.load_full(),
+            store,
+            _in_flight: host.ticker.enter(),
+        })
+    }
+
+    fn record_success(&self) {
+        self.inner.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    fn record_failure(&self, function: &'static str, error: &CallError) {
+        self.inner.failures.fetch_add(1, Ordering::Relaxed);
+        let consecutive = self.inner.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(plugin = %self.inner.name, function, code = error.code(), consecutive, "plugin call failed: {error}");
+        self.emit(PluginEventKind::CallFailed {
+            function,
+            error: error.clone(),
+            consecutive_failures: consecutive,
+        });
+        let max = self.inner.max_failures;
+        if max > 0 && consecutive >= max {
+            let mut disabled = lock(&self.inner.disabled);
+            if disabled.is_none() {
+                *disabled = Some(error.to_string());
+                drop(disabled);
+                tracing::error!(plugin = %self.inner.name, failures = consecutive, "plugin disabled by its failure policy");
+                self.emit(PluginEventKind::Disabled {
+                    failures: consecutive,
+                    last_error: error.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// One call in progress: the store, the component version it runs on, the in-flight guard.
+pub(crate) struct Call {
+    plugin: Plugin,
+    function: &'static str,
+    pub loaded: Arc<Loaded>,
+    pub store: Store<CallState>,
+    _in_flight: InFlight,
+}
+
+impl Call {
+    /// The wall-clock deadline of the call.
+    pub fn timeout(&self) -> Duration {
+        self.plugin.inner.limits.timeout
+    }
+
+    /// An error for a call made through the wrong typed handle (never expected: reload keeps
+    /// the kind).
+    pub fn wrong_kind(&self) -> CallError {
+        CallError::Host {
+            plugin: self.plugin.name().to_owned(),
+            function: self.function,
+            message: format!("the loaded component is a {}", self.loaded.kind),
+        }
+    }
+
+    /// Ends the call: classifies a failure, checks the output's size, and feeds the failure
+    /// policy.
+    pub fn finish<T: serde::Serialize>(
+        self,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallError> {
+        let state = self.store.data();
+        crate::stdio::finish(&[&state.stdout, &state.stderr]);
+        let result = match outcome {
+            Err(_elapsed) => Err(self.timeout_error()),
+            Ok(Err(error)) => Err(self.classify(error)),
+            Ok(Ok(value)) => self.check_output(value),
+        };
+        // A denied request is reported even when the guest swallowed the error.
+        let result = match (result, state.hooks.denied.first()) {
+            (Ok(_), Some(host)) | (Err(CallError::Trap { .. }), Some(host)) => Err(CallError::OutboundDenied {
+                plugin: self.plugin.name().to_owned(),
+                host: host.clone(),
+            }),
+            (result, _) => result,
+        };
+        match &result {
+            Ok(_) => self.plugin.record_success(),
+            Err(error) if error.counts_as_failure() => self.plugin.record_failure(self.function, error),
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn timeout_error(&self) -> CallError {
+        CallError::Timeout {
+            plugin: self.plugin.name().to_owned(),
+            function: self.function,
+            timeout_ms: self.timeout().as_millis() as u64,
+        }
+    }
+
+    fn classify(&self, error: wasmtime::Error) -> CallError {
+        let plugin = self.plugin.name().to_owned();
+        let function = self.function;
+        let state = self.store.data();
+        if let Some(requested) = state.limiter.hit {
+            return CallError::MemoryLimit {
+                plugin,
+                function,
+                limit_bytes: state.limiter_limit(),
+                requested_bytes: requested,
+            };
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => return self.timeout_error(),
+            Some(wasmtime::Trap::OutOfFuel) => {
+                return CallError::FuelExhausted {
+                    plugin,
+                    function,
+                    fuel: self.plugin.inner.limits.fuel.unwrap_or(u64::MAX),
+                };
+            }
+            _ => {}
+        }
+        let backtrace = error
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(|bt| bt.to_string())
+            .filter(|bt| !bt.trim().is_empty());
+        let message = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}"),
+        };
+        CallError::Trap {
+            plugin,
+            function,
+            message,
+            backtrace,
+            guest_stderr: state.stderr.tail(),
+        }
+    }
+
+    fn check_output<T: serde::Serialize>(&self, value: T) -> Result<T, CallError> {
+        let limit = self.plugin.inner.limits.max_output_bytes;
+        let mut counter = ByteCounter { count: 0, limit };
+        match serde_json::to_writer(&mut counter, &value) {
+            Ok(()) => Ok(value),
+            Err(_) => Err(CallError::OutputTooLarge {
+                plugin: self.plugin.name().to_owned(),
+                function: self.function,
+                limit_bytes: limit,
+            }),
+        }
+    }
+}
+
+impl CallState {
+    fn limiter_limit(&self) -> u64 {
+        self.spec.memory_bytes
+    }
+}
+
+/// Counts bytes written and fails past a limit, so measuring a huge value stops early.
+struct ByteCounter {
+    count: u64,
+    limit: u64,
+}
+
+impl Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.count += buf.len() as u64;
+        if self.count > self.limit {
+            return Err(std::io::Error::other("output limit exceeded"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads, compiles (or loads from the cache), checks and links a component.
+async fn compile(host: &PluginHost, spec: &PluginSpec, expected: Option<PluginKind>) -> Result<Loaded, LoadError> {
+    let plugin = spec.name.clone();
+    let bytes: Arc<[u8]> = match &spec.source {
+        PluginSource::Bytes(bytes) => bytes.clone(),
+        PluginSource::File(path) => tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Read {
+                plugin: plugin.clone(),
+                path: path.clone(),
+                source,
+            })?
+            .into(),
+    };
+    let host = host.clone();
+    // Compiling is CPU-bound and can take a second: keep it off the async workers.
+    tokio::task::spawn_blocking(move || compile_blocking(&host, plugin, &bytes, expected))
+        .await
+        .map_err(|e| LoadError::Compile {
+            plugin: spec.name.clone(),
+            reason: format!("compilation task failed: {e}"),
+        })?
+}
+
+fn compile_blocking(
+    host: &PluginHost,
+    plugin: String,
+    bytes: &[u8],
+    expected: Option<PluginKind>,
+) -> Result<Loaded, LoadError> {
+    let engine = &host.inner.engine;
+    let compile_error = |e: wasmtime::Error| LoadError::Compile {
+        plugin: plugin.clone(),
+        reason: format!("{e:#}"),
+    };
+    let sha256 = sha256_hex(bytes);
+    let (component, compiled) = match &host.inner.cache {
+        Some(cache) => cache.load(engine, bytes, &sha256).map_err(compile_error)?,
+        None => (Component::new(engine, bytes).map_err(compile_error)?, CompileSource::Compiled),
+    };
+    let ty = component.component_type();
+    let info = contract::check(&plugin, ty.exports(engine).map(|(name, _)| name))?;
+    if let Some(expected) = expected
+        && expected != info.kind
+    {
+        return Err(LoadError::KindMismatch {
+            plugin,
+            expected,
+            found: info.kind,
+        });
+    }
+    let link_error = |e: wasmtime::Error| LoadError::Link {
+        plugin: plugin.clone(),
+        kind: info.kind,
+        reason: format!("{e:#}"),
+    };
+    let instance_pre = host.inner.linker(info.kind).instantiate_pre(&component).map_err(link_error)?;
+    let pre = match info.kind {
+        PluginKind::StackTemplate => {
+            Pre::StackTemplate(stack_template::StackTemplatePre::new(instance_pre).map_err(link_error)?)
+        }
+        PluginKind::BuildStrategy => {
+            Pre::BuildStrategy(build_strategy::BuildStrategyPre::new(instance_pre).map_err(link_error)?)
+        }
+        PluginKind::BillingRule => Pre::BillingRule(billing_rule::BillingRulePre::new(instance_pre).map_err(link_error)?),
+        PluginKind::CloudAdapter => {
+            Pre::CloudAdapter(cloud_adapter::CloudAdapterPre::new(instance_pre).map_err(link_error)?)
+        }
+    };
+    Ok(Loaded {
+        pre,
+        kind: info.kind,
+        contract_version: info.version,
+        sha256,
+        compiled,
+        loaded_at: SystemTime::now(),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
