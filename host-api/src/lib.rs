@@ -46,7 +46,7 @@ pub use contract::CONTRACT_VERSION;
 pub use error::{CallError, LoadError};
 pub use events::{PluginEvent, PluginEventKind};
 pub use host::{HostBuildError, PluginHost, PluginHostBuilder, Pooling};
-pub use kinds::{BillingRule, BuildStrategy, CloudAdapter, StackTemplate};
+pub use kinds::{BillingRule, BillingSession, BuildStrategy, CloudAdapter, StackTemplate};
 pub use plugin::{Plugin, PluginStatus};
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
 

@@ -58,6 +58,14 @@ pub(crate) struct PluginInner {
     disabled: Mutex<Option<String>>,
 }
 
+impl PluginInner {
+    /// The call deadline in epoch ticks (rounded up, plus the tick in progress).
+    fn deadline_ticks(&self) -> u64 {
+        let tick = self.host.inner.epoch_tick.as_nanos().max(1);
+        (self.limits.timeout.as_nanos().div_ceil(tick) + 1) as u64
+    }
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
@@ -217,12 +225,8 @@ impl Plugin {
         function: &'static str,
         extra_dirs: &[(PathBuf, String)],
     ) -> Result<Call, CallError> {
-        if let Some(last_error) = lock(&self.inner.disabled).clone() {
-            return Err(CallError::Disabled {
-                plugin: self.name().to_owned(),
-                failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
-                last_error,
-            });
+        if let Some(error) = self.disabled_error() {
+            return Err(error);
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let host = &self.inner.host.inner;
@@ -233,8 +237,7 @@ impl Plugin {
         })?;
         let mut store = Store::new(&host.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = self.inner.limits.timeout.as_nanos() / host.epoch_tick.as_nanos().max(1) + 1;
-        store.set_epoch_deadline(ticks as u64);
+        store.set_epoch_deadline(self.inner.deadline_ticks());
         store.epoch_deadline_trap();
         if host.fuel {
             // Fuel is only unavailable when the engine has metering off, which `host.fuel` rules out.
@@ -246,6 +249,14 @@ impl Plugin {
             loaded: self.inner.current.load_full(),
             store,
             _in_flight: host.ticker.enter(),
+        })
+    }
+
+    fn disabled_error(&self) -> Option<CallError> {
+        lock(&self.inner.disabled).clone().map(|last_error| CallError::Disabled {
+            plugin: self.name().to_owned(),
+            failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
+            last_error,
         })
     }
 
@@ -306,21 +317,30 @@ impl Call {
     /// Ends the call: classifies a failure, checks the output's size, and feeds the failure
     /// policy.
     pub fn finish<T: serde::Serialize>(
-        self,
+        mut self,
         outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
     ) -> Result<T, CallError> {
-        let state = self.store.data();
+        self.settle(outcome)
+    }
+
+    /// Like [`Call::finish`] but keeps the store, for sessions that call again.
+    pub fn settle<T: serde::Serialize>(
+        &mut self,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallError> {
+        let state = self.store.data_mut();
         crate::stdio::finish(&[&state.stdout, &state.stderr]);
+        let denied = state.hooks.denied.pop();
         let result = match outcome {
             Err(_elapsed) => Err(self.timeout_error()),
             Ok(Err(error)) => Err(self.classify(error)),
             Ok(Ok(value)) => self.check_output(value),
         };
         // A denied request is reported even when the guest swallowed the error.
-        let result = match (result, state.hooks.denied.first()) {
-            (Ok(_), Some(host)) | (Err(CallError::Trap { .. }), Some(host)) => Err(CallError::OutboundDenied {
+        let result = match (result, denied) {
+            (Ok(_) | Err(CallError::Trap { .. }), Some(host)) => Err(CallError::OutboundDenied {
                 plugin: self.plugin.name().to_owned(),
-                host: host.clone(),
+                host,
             }),
             (result, _) => result,
         };
@@ -330,6 +350,18 @@ impl Call {
             Err(_) => {}
         }
         result
+    }
+
+    /// Starts the next call of a session on the same store: a new name and a new deadline.
+    pub fn rearm(&mut self, function: &'static str) {
+        self.function = function;
+        self.plugin.inner.calls.fetch_add(1, Ordering::Relaxed);
+        self.store.set_epoch_deadline(self.plugin.inner.deadline_ticks());
+    }
+
+    /// Whether the plugin has been disabled since the call started.
+    pub fn disabled_error(&self) -> Option<CallError> {
+        self.plugin.disabled_error()
     }
 
     fn timeout_error(&self) -> CallError {

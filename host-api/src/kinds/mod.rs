@@ -7,7 +7,7 @@ mod build;
 mod template;
 
 pub use adapter::CloudAdapter;
-pub use billing::BillingRule;
+pub use billing::{BillingRule, BillingSession};
 pub use build::BuildStrategy;
 pub use template::StackTemplate;
 

@@ -227,7 +227,10 @@ impl Url {
         if authority.contains('@') {
             return Err(invalid("credentials in URLs are not supported"));
         }
-        if authority.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(invalid("the host contains whitespace"));
         }
         let path_with_query = match path.strip_prefix('?') {
@@ -285,7 +288,9 @@ mod wasi_client {
             wasi::Scheme::Http
         };
         let refused = |what: &str| AdapterError::Invalid(format!("the host refused the {what}"));
-        request.set_method(&method).map_err(|()| refused("method"))?;
+        request
+            .set_method(&method)
+            .map_err(|()| refused("method"))?;
         request
             .set_scheme(Some(&scheme))
             .map_err(|()| refused("scheme"))?;
@@ -306,7 +311,9 @@ mod wasi_client {
                 AdapterError::Unavailable("the request body stream was already taken".into())
             })?;
             for chunk in body.chunks(WRITE_CHUNK) {
-                stream.blocking_write_and_flush(chunk).map_err(stream_error)?;
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(stream_error)?;
             }
         }
         OutgoingBody::finish(outgoing_body, None).map_err(error_code)?;
