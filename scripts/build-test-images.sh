@@ -20,14 +20,15 @@
 #
 # Environment: WINDLASS_CACHE_DIR, WINDLASS_DEBIAN_MIRROR (default: the mirror apt uses).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BUSYBOX_IMAGE=windlass-test/busybox:1
-BUSYBOX_RECIPE=busybox-1
+BUSYBOX_RECIPE="busybox-1"
 POSTGRES_IMAGE=local/postgres:15
-POSTGRES_RECIPE=postgres15-2
+POSTGRES_RECIPE="postgres15-2"
 # Bump to force a new debootstrap (changes to what goes into the cached rootfs).
-POSTGRES_ROOTFS_RECIPE=rootfs-2
+POSTGRES_ROOTFS_RECIPE="rootfs-2"
 SUITE=bookworm
 CACHE_DIR=${WINDLASS_CACHE_DIR:-/var/cache/windlass}
 RECIPE_LABEL=org.windlass.recipe
@@ -88,12 +89,11 @@ image_size() { docker image inspect --format '{{.Size}}' "$1" | awk '{printf "%.
 # first (an interrupted debootstrap can leave /proc or /sys mounted) and never crosses
 # filesystems, so a stale mount can never make this delete the host's files.
 remove_tree() {
-    local dir=$1 m
+    local dir=$1
     [ -e "$dir" ] || return 0
     dir=$(realpath "$dir")
-    for m in $(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
-        umount -l "$m" 2>/dev/null || true
-    done
+    awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf --one-file-system "$dir"
 }
 
@@ -316,6 +316,7 @@ EOF
 SELECT format('CREATE DATABASE %I', :'db')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
+    # shellcheck disable=SC1090 # init scripts are sourced, as in the official image
     for f in /docker-entrypoint-initdb.d/*; do
         case $f in
             *.sql) log "running $f"; "${psql_setup[@]}" -d "$POSTGRES_DB" -f "$f" ;;

@@ -8,6 +8,7 @@
 #   - waits up to 60 s for the daemon to answer.
 # Already running daemon: returns in well under a second.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DOCKERD_LOG=${WINDLASS_DOCKERD_LOG:-/var/log/windlass-dockerd.log}

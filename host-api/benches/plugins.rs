@@ -14,7 +14,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::{component, params};
-use windlass_host_api::types::{BillingPeriod, ContainerFilter, Resources, UsageRecord, UsageSummary};
+use windlass_host_api::types::{
+    BillingPeriod, ContainerFilter, Resources, UsageRecord, UsageSummary,
+};
 use windlass_host_api::{Grants, Plugin, PluginHost, PluginSpec, Pooling};
 
 const ITERATIONS: usize = 20_000;
@@ -31,16 +33,30 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let host = PluginHost::builder().with_pooling(Pooling::Auto).build()?;
     println!("windlass plugin host benchmark");
-    println!("pooling allocator: {}", if host.uses_pooling() { "on" } else { "off (fallback)" });
+    println!(
+        "pooling allocator: {}",
+        if host.uses_pooling() {
+            "on"
+        } else {
+            "off (fallback)"
+        }
+    );
     println!();
 
     compile_cache().await?;
 
     println!("instantiate-and-call (fresh sandbox per call), {ITERATIONS} calls each:");
-    let template = load(&host, PluginSpec::from_file("web-postgres", component("stack-web-postgres"))).await;
+    let template = load(
+        &host,
+        PluginSpec::from_file("web-postgres", component("stack-web-postgres")),
+    )
+    .await;
     let template = template.stack_template().expect("stack template");
     let render_params = params(&[("db_password", "s3cret"), ("web_replicas", "2")]);
-    report("stack-template describe", measure(|| async { template.describe().await.map(drop) }).await);
+    report(
+        "stack-template describe",
+        measure(|| async { template.describe().await.map(drop) }).await,
+    );
     report(
         "stack-template render",
         measure(|| async { template.render(&render_params).await.map(drop) }).await,
@@ -51,7 +67,11 @@ async fn run() -> anyhow::Result<()> {
         source.path().join("Cargo.toml"),
         "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
     )?;
-    let build = load(&host, PluginSpec::from_file("auto", component("build-auto"))).await;
+    let build = load(
+        &host,
+        PluginSpec::from_file("auto", component("build-auto")),
+    )
+    .await;
     let build = build.build_strategy().expect("build strategy");
     report(
         "build-strategy detect (mounts a tree)",
@@ -86,7 +106,10 @@ async fn run() -> anyhow::Result<()> {
     };
     report(
         "cloud-adapter list-containers (+ loopback HTTP)",
-        measure_n(2_000, || async { adapter.list_containers(&filter).await.map(drop) }).await,
+        measure_n(2_000, || async {
+            adapter.list_containers(&filter).await.map(drop)
+        })
+        .await,
     );
     println!();
 
@@ -98,7 +121,9 @@ async fn run() -> anyhow::Result<()> {
 
 async fn load(host: &PluginHost, spec: PluginSpec) -> Plugin {
     let name = spec.name.clone();
-    host.load(spec).await.unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    host.load(spec)
+        .await
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
 /// Compiling a component against loading it from the compile cache.
@@ -107,23 +132,38 @@ async fn compile_cache() -> anyhow::Result<()> {
     let mut compiled = Vec::new();
     for _ in 0..5 {
         let dir = tempfile::tempdir()?;
-        let host = PluginHost::builder().with_cache_dir(dir.path()).with_pooling(Pooling::Off).build()?;
+        let host = PluginHost::builder()
+            .with_cache_dir(dir.path())
+            .with_pooling(Pooling::Off)
+            .build()?;
         let started = Instant::now();
         host.load(spec()).await?;
         compiled.push(started.elapsed());
     }
     let dir = tempfile::tempdir()?;
-    let host = PluginHost::builder().with_cache_dir(dir.path()).with_pooling(Pooling::Off).build()?;
+    let host = PluginHost::builder()
+        .with_cache_dir(dir.path())
+        .with_pooling(Pooling::Off)
+        .build()?;
     host.load(spec()).await?;
     let mut cached = Vec::new();
     for _ in 0..50 {
         let started = Instant::now();
         let plugin = host.load(spec()).await?;
         cached.push(started.elapsed());
-        assert_eq!(plugin.compile_source(), windlass_host_api::CompileSource::Cache);
+        assert_eq!(
+            plugin.compile_source(),
+            windlass_host_api::CompileSource::Cache
+        );
     }
-    let (compile_p50, cache_p50) = (percentile(&mut compiled, 50.0), percentile(&mut cached, 50.0));
-    println!("load stack-web-postgres ({} KiB):", std::fs::metadata(component("stack-web-postgres"))?.len() / 1024);
+    let (compile_p50, cache_p50) = (
+        percentile(&mut compiled, 50.0),
+        percentile(&mut cached, 50.0),
+    );
+    println!(
+        "load stack-web-postgres ({} KiB):",
+        std::fs::metadata(component("stack-web-postgres"))?.len() / 1024
+    );
     println!("  compile with cranelift   p50 {:>10}", fmt(compile_p50));
     println!("  load from compile cache  p50 {:>10}", fmt(cache_p50));
     println!(
@@ -135,29 +175,45 @@ async fn compile_cache() -> anyhow::Result<()> {
 }
 
 /// Overhead of one call on a warm instance, against the same logic called natively.
-async fn warm_calls(billing: &windlass_host_api::BillingRule, summary: &UsageSummary, request: Resources) {
+async fn warm_calls(
+    billing: &windlass_host_api::BillingRule,
+    summary: &UsageSummary,
+    request: Resources,
+) {
     const CALLS: u32 = 200_000;
     let mut session = billing.session();
     for _ in 0..WARMUP {
-        session.check_quota(summary, request).await.expect("warm call");
+        session
+            .check_quota(summary, request)
+            .await
+            .expect("warm call");
     }
     let started = Instant::now();
     for _ in 0..CALLS {
-        session.check_quota(summary, request).await.expect("warm call");
+        session
+            .check_quota(summary, request)
+            .await
+            .expect("warm call");
     }
     let wasm = started.elapsed() / CALLS;
 
     let started = Instant::now();
     let mut denied = 0u32;
     for _ in 0..CALLS {
-        denied += u32::from(native_quota(std::hint::black_box(summary), std::hint::black_box(request)));
+        denied += u32::from(native_quota(
+            std::hint::black_box(summary),
+            std::hint::black_box(request),
+        ));
     }
     let native = started.elapsed() / CALLS;
     std::hint::black_box(denied);
     println!("warm instance, billing-rule check-quota, {CALLS} calls:");
     println!("  wasm call (warm)   mean {:>10}", fmt(wasm));
     println!("  native Rust        mean {:>10}", fmt(native));
-    println!("  call overhead           {:>10} (target <= 1 µs)", fmt(wasm.saturating_sub(native)));
+    println!(
+        "  call overhead           {:>10} (target <= 1 µs)",
+        fmt(wasm.saturating_sub(native))
+    );
 }
 
 /// The same hourly pricing in the plugin (fresh and warm) and natively.
@@ -168,19 +224,34 @@ async fn native_billing(billing: &windlass_host_api::BillingRule) {
         end_ms: 30 * 24 * 3_600_000,
     };
     let usage = usage_records(200);
-    let invoice = billing.price(period, &usage).await.expect("price").expect("invoice");
+    let invoice = billing
+        .price(period, &usage)
+        .await
+        .expect("price")
+        .expect("invoice");
     let native = native_price(period, &usage);
-    assert_eq!(invoice.total.minor, native, "the native computation disagrees with the plugin");
+    assert_eq!(
+        invoice.total.minor, native,
+        "the native computation disagrees with the plugin"
+    );
 
     let started = Instant::now();
     for _ in 0..CALLS {
-        billing.price(period, &usage).await.expect("price").expect("invoice");
+        billing
+            .price(period, &usage)
+            .await
+            .expect("price")
+            .expect("invoice");
     }
     let fresh = started.elapsed() / CALLS;
     let mut session = billing.session();
     let started = Instant::now();
     for _ in 0..CALLS {
-        session.price(period, &usage).await.expect("price").expect("invoice");
+        session
+            .price(period, &usage)
+            .await
+            .expect("price")
+            .expect("invoice");
     }
     let warm = started.elapsed() / CALLS;
     let started = Instant::now();
@@ -188,9 +259,20 @@ async fn native_billing(billing: &windlass_host_api::BillingRule) {
         std::hint::black_box(native_price(period, std::hint::black_box(&usage)));
     }
     let native_time = started.elapsed() / CALLS;
-    println!("price 200 usage records (30 lines), {CALLS} times; total {} {}:", invoice.total.minor, invoice.total.currency);
-    println!("  plugin, fresh instance  mean {:>10}  ({:.1}x native)", fmt(fresh), ratio(fresh, native_time));
-    println!("  plugin, warm instance   mean {:>10}  ({:.1}x native)", fmt(warm), ratio(warm, native_time));
+    println!(
+        "price 200 usage records (30 lines), {CALLS} times; total {} {}:",
+        invoice.total.minor, invoice.total.currency
+    );
+    println!(
+        "  plugin, fresh instance  mean {:>10}  ({:.1}x native)",
+        fmt(fresh),
+        ratio(fresh, native_time)
+    );
+    println!(
+        "  plugin, warm instance   mean {:>10}  ({:.1}x native)",
+        fmt(warm),
+        ratio(warm, native_time)
+    );
     println!("  native Rust             mean {:>10}", fmt(native_time));
 }
 
@@ -239,7 +321,8 @@ const MEMORY_RATE: u128 = 500_000;
 const DISK_RATE: u128 = 10_000;
 
 fn native_quota(current: &UsageSummary, requested: Resources) -> bool {
-    let projected = u64::from(current.allocated.cpu_millis.unwrap_or(0)) + u64::from(requested.cpu_millis.unwrap_or(0));
+    let projected = u64::from(current.allocated.cpu_millis.unwrap_or(0))
+        + u64::from(requested.cpu_millis.unwrap_or(0));
     projected > 8_000
 }
 
@@ -253,7 +336,14 @@ fn native_price(period: BillingPeriod, usage: &[UsageRecord]) -> i64 {
             continue;
         }
         let ms = u128::from(end - start);
-        let key = |resource| (record.org.as_str(), record.stack.as_str(), record.service.as_str(), resource);
+        let key = |resource| {
+            (
+                record.org.as_str(),
+                record.stack.as_str(),
+                record.service.as_str(),
+                resource,
+            )
+        };
         let r = &record.resources;
         *lines.entry(key(0)).or_default() += u128::from(r.cpu_millis.unwrap_or(0)) * ms;
         *lines.entry(key(1)).or_default() += u128::from(r.memory_bytes.unwrap_or(0)) * ms;

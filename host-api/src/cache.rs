@@ -57,11 +57,13 @@ impl CompileCache {
         sha256: &str,
     ) -> wasmtime::Result<(Component, CompileSource)> {
         let path = self.entry(sha256);
-        if path.exists() {
+        // Read into memory rather than map the file: a mapped entry that someone rewrites in
+        // place would crash the process with SIGBUS; a copy costs well under a millisecond.
+        if let Ok(serialized) = std::fs::read(&path) {
             // SAFETY: entries are written only by `store` below from `Component::serialize`,
             // into a directory the engine owns, and the engine key in the name guarantees the
             // entry was produced by a compatible engine.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            match unsafe { Component::deserialize(engine, &serialized) } {
                 Ok(component) => return Ok((component, CompileSource::Cache)),
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "discarding unreadable compile cache entry");
@@ -78,7 +80,9 @@ impl CompileCache {
 
     fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
         let serialized = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp-{}-{unique}", std::process::id()));
         std::fs::write(&tmp, serialized)?;
         std::fs::rename(&tmp, path)?;
         Ok(())

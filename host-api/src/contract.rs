@@ -39,7 +39,10 @@ pub(crate) fn check<'a>(
             Some((interface, version)) => (interface, Version::parse(version).ok()),
             None => (rest, None),
         };
-        let Some(kind) = PluginKind::ALL.into_iter().find(|k| k.interface() == interface) else {
+        let Some(kind) = PluginKind::ALL
+            .into_iter()
+            .find(|k| k.interface() == interface)
+        else {
             continue;
         };
         let version = version.ok_or_else(|| LoadError::IncompatibleContract {
@@ -116,7 +119,10 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("`old`"), "{message}");
         assert!(message.contains("windlass:plugin@1.0.0"), "{message}");
-        assert!(message.contains(&format!("windlass:plugin@{CONTRACT_VERSION}")), "{message}");
+        assert!(
+            message.contains(&format!("windlass:plugin@{CONTRACT_VERSION}")),
+            "{message}"
+        );
     }
 
     #[test]
@@ -133,7 +139,13 @@ mod tests {
         let err = check("x", ["wasi:cli/run@0.2.0"]).unwrap_err();
         assert!(matches!(err, LoadError::NotAPlugin { .. }));
         assert!(err.to_string().contains("wasi:cli/run@0.2.0"));
-        let err = check("x", ["windlass:plugin/billing@0.1.0", "windlass:plugin/build@0.1.0"]);
+        let err = check(
+            "x",
+            [
+                "windlass:plugin/billing@0.1.0",
+                "windlass:plugin/build@0.1.0",
+            ],
+        );
         assert!(matches!(err, Err(LoadError::SeveralKinds { .. })));
     }
 }

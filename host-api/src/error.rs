@@ -43,7 +43,9 @@ pub enum LoadError {
         exports: String,
     },
     /// The component exports the interfaces of more than one plugin kind.
-    #[error("plugin `{plugin}`: exports more than one plugin kind ({kinds}); a plugin has exactly one")]
+    #[error(
+        "plugin `{plugin}`: exports more than one plugin kind ({kinds}); a plugin has exactly one"
+    )]
     SeveralKinds {
         /// The plugin's name.
         plugin: String,
@@ -103,7 +105,10 @@ pub enum LoadError {
 #[non_exhaustive]
 pub enum CallError {
     /// The guest trapped (a panic, an `unreachable`, an out-of-bounds access...).
-    #[error("plugin `{plugin}` trapped in `{function}`: {message}{}", render_tail(guest_stderr))]
+    #[error(
+        "plugin `{plugin}` trapped in `{function}`: {message}{}",
+        render_tail(guest_stderr)
+    )]
     Trap {
         /// The plugin's name.
         plugin: String,
@@ -127,7 +132,9 @@ pub enum CallError {
         timeout_ms: u64,
     },
     /// The guest tried to grow its memory past the cap.
-    #[error("plugin `{plugin}` hit its memory cap of {limit_bytes} bytes in `{function}` (it asked for {requested_bytes} bytes)")]
+    #[error(
+        "plugin `{plugin}` hit its memory cap of {limit_bytes} bytes in `{function}` (it asked for {requested_bytes} bytes)"
+    )]
     MemoryLimit {
         /// The plugin's name.
         plugin: String,
@@ -149,7 +156,9 @@ pub enum CallError {
         fuel: u64,
     },
     /// The value the guest returned is larger than the plugin's output limit.
-    #[error("plugin `{plugin}` returned more than {limit_bytes} bytes from `{function}`; the output was discarded")]
+    #[error(
+        "plugin `{plugin}` returned more than {limit_bytes} bytes from `{function}`; the output was discarded"
+    )]
     OutputTooLarge {
         /// The plugin's name.
         plugin: String,
@@ -170,7 +179,9 @@ pub enum CallError {
         host: String,
     },
     /// The plugin was disabled by its failure policy and must be reloaded.
-    #[error("plugin `{plugin}` is disabled after {failures} consecutive failures (last: {last_error}); reload it to enable it again")]
+    #[error(
+        "plugin `{plugin}` is disabled after {failures} consecutive failures (last: {last_error}); reload it to enable it again"
+    )]
     Disabled {
         /// The plugin's name.
         plugin: String,

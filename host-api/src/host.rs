@@ -153,7 +153,11 @@ impl PluginHostBuilder {
                 Err(error) if self.pooling == Pooling::Auto => {
                     tracing::warn!(%error, "pooling allocator unavailable; allocating plugin instances on demand");
                 }
-                Err(error) => return Err(HostBuildError::Engine(format!("pooling allocator: {error}"))),
+                Err(error) => {
+                    return Err(HostBuildError::Engine(format!(
+                        "pooling allocator: {error}"
+                    )));
+                }
             }
         }
         let engine = Engine::new(&config).map_err(|e| HostBuildError::Engine(e.to_string()))?;

@@ -5,11 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use wasmtime::Store;
 use wasmtime::component::Component;
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{billing_rule, build_strategy, cloud_adapter, stack_template};
 use crate::cache::{CompileSource, sha256_hex};
@@ -17,6 +17,9 @@ use crate::events::{PluginEvent, PluginEventKind};
 use crate::host::{InFlight, PluginHost};
 use crate::sandbox::{CallState, SandboxSpec};
 use crate::{CallError, LoadError, PluginKind, PluginSource, PluginSpec, contract};
+
+/// How long a guest computes before it yields to the async executor.
+const YIELD_SLICE: Duration = Duration::from_millis(10);
 
 /// The pre-instantiated component, typed by world.
 pub(crate) enum Pre {
@@ -59,10 +62,10 @@ pub(crate) struct PluginInner {
 }
 
 impl PluginInner {
-    /// The call deadline in epoch ticks (rounded up, plus the tick in progress).
-    fn deadline_ticks(&self) -> u64 {
+    /// Epoch ticks a guest runs before it yields to the executor (about 10 ms of CPU).
+    fn slice_ticks(&self) -> u64 {
         let tick = self.host.inner.epoch_tick.as_nanos().max(1);
-        (self.limits.timeout.as_nanos().div_ceil(tick) + 1) as u64
+        (YIELD_SLICE.as_nanos().div_ceil(tick) as u64).max(1)
     }
 }
 
@@ -230,15 +233,31 @@ impl Plugin {
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let host = &self.inner.host.inner;
-        let state = CallState::new(self.inner.sandbox.clone(), extra_dirs).map_err(|e| CallError::Host {
-            plugin: self.name().to_owned(),
-            function,
-            message: e.to_string(),
-        })?;
+        let deadline = Instant::now() + self.inner.limits.timeout;
+        let state =
+            CallState::new(self.inner.sandbox.clone(), deadline, extra_dirs).map_err(|e| {
+                CallError::Host {
+                    plugin: self.name().to_owned(),
+                    function,
+                    message: e.to_string(),
+                }
+            })?;
         let mut store = Store::new(&host.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(self.inner.deadline_ticks());
-        store.epoch_deadline_trap();
+        // Every slice the guest checks in: past the call's deadline it is interrupted (a
+        // timeout), otherwise it yields so that a busy guest never starves other tasks.
+        let slice = self.inner.slice_ticks();
+        store.set_epoch_deadline(slice);
+        store.epoch_deadline_callback(move |context| {
+            if Instant::now() >= context.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::YieldCustom(
+                    slice,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            }
+        });
         if host.fuel {
             // Fuel is only unavailable when the engine has metering off, which `host.fuel` rules out.
             let _ = store.set_fuel(self.inner.limits.fuel.unwrap_or(u64::MAX));
@@ -253,11 +272,13 @@ impl Plugin {
     }
 
     fn disabled_error(&self) -> Option<CallError> {
-        lock(&self.inner.disabled).clone().map(|last_error| CallError::Disabled {
-            plugin: self.name().to_owned(),
-            failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
-            last_error,
-        })
+        lock(&self.inner.disabled)
+            .clone()
+            .map(|last_error| CallError::Disabled {
+                plugin: self.name().to_owned(),
+                failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
+                last_error,
+            })
     }
 
     fn record_success(&self) {
@@ -266,7 +287,11 @@ impl Plugin {
 
     fn record_failure(&self, function: &'static str, error: &CallError) {
         self.inner.failures.fetch_add(1, Ordering::Relaxed);
-        let consecutive = self.inner.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let consecutive = self
+            .inner
+            .consecutive_failures
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         tracing::warn!(plugin = %self.inner.name, function, code = error.code(), consecutive, "plugin call failed: {error}");
         self.emit(PluginEventKind::CallFailed {
             function,
@@ -346,7 +371,9 @@ impl Call {
         };
         match &result {
             Ok(_) => self.plugin.record_success(),
-            Err(error) if error.counts_as_failure() => self.plugin.record_failure(self.function, error),
+            Err(error) if error.counts_as_failure() => {
+                self.plugin.record_failure(self.function, error)
+            }
             Err(_) => {}
         }
         result
@@ -356,7 +383,9 @@ impl Call {
     pub fn rearm(&mut self, function: &'static str) {
         self.function = function;
         self.plugin.inner.calls.fetch_add(1, Ordering::Relaxed);
-        self.store.set_epoch_deadline(self.plugin.inner.deadline_ticks());
+        self.store.data_mut().deadline = Instant::now() + self.plugin.inner.limits.timeout;
+        self.store
+            .set_epoch_deadline(self.plugin.inner.slice_ticks());
     }
 
     /// Whether the plugin has been disabled since the call started.
@@ -453,7 +482,11 @@ impl Write for ByteCounter {
 }
 
 /// Reads, compiles (or loads from the cache), checks and links a component.
-async fn compile(host: &PluginHost, spec: &PluginSpec, expected: Option<PluginKind>) -> Result<Loaded, LoadError> {
+async fn compile(
+    host: &PluginHost,
+    spec: &PluginSpec,
+    expected: Option<PluginKind>,
+) -> Result<Loaded, LoadError> {
     let plugin = spec.name.clone();
     let bytes: Arc<[u8]> = match &spec.source {
         PluginSource::Bytes(bytes) => bytes.clone(),
@@ -490,7 +523,10 @@ fn compile_blocking(
     let sha256 = sha256_hex(bytes);
     let (component, compiled) = match &host.inner.cache {
         Some(cache) => cache.load(engine, bytes, &sha256).map_err(compile_error)?,
-        None => (Component::new(engine, bytes).map_err(compile_error)?, CompileSource::Compiled),
+        None => (
+            Component::new(engine, bytes).map_err(compile_error)?,
+            CompileSource::Compiled,
+        ),
     };
     let ty = component.component_type();
     let info = contract::check(&plugin, ty.exports(engine).map(|(name, _)| name))?;
@@ -508,18 +544,24 @@ fn compile_blocking(
         kind: info.kind,
         reason: format!("{e:#}"),
     };
-    let instance_pre = host.inner.linker(info.kind).instantiate_pre(&component).map_err(link_error)?;
+    let instance_pre = host
+        .inner
+        .linker(info.kind)
+        .instantiate_pre(&component)
+        .map_err(link_error)?;
     let pre = match info.kind {
-        PluginKind::StackTemplate => {
-            Pre::StackTemplate(stack_template::StackTemplatePre::new(instance_pre).map_err(link_error)?)
+        PluginKind::StackTemplate => Pre::StackTemplate(
+            stack_template::StackTemplatePre::new(instance_pre).map_err(link_error)?,
+        ),
+        PluginKind::BuildStrategy => Pre::BuildStrategy(
+            build_strategy::BuildStrategyPre::new(instance_pre).map_err(link_error)?,
+        ),
+        PluginKind::BillingRule => {
+            Pre::BillingRule(billing_rule::BillingRulePre::new(instance_pre).map_err(link_error)?)
         }
-        PluginKind::BuildStrategy => {
-            Pre::BuildStrategy(build_strategy::BuildStrategyPre::new(instance_pre).map_err(link_error)?)
-        }
-        PluginKind::BillingRule => Pre::BillingRule(billing_rule::BillingRulePre::new(instance_pre).map_err(link_error)?),
-        PluginKind::CloudAdapter => {
-            Pre::CloudAdapter(cloud_adapter::CloudAdapterPre::new(instance_pre).map_err(link_error)?)
-        }
+        PluginKind::CloudAdapter => Pre::CloudAdapter(
+            cloud_adapter::CloudAdapterPre::new(instance_pre).map_err(link_error)?,
+        ),
     };
     Ok(Loaded {
         pre,

@@ -34,7 +34,12 @@ pub(crate) struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.memory_bytes {
             self.hit = Some(desired as u64);
             // Trap at once rather than report a failed grow: a guest that ignores the failure
@@ -44,7 +49,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -89,7 +99,9 @@ impl WasiHttpHooks for HttpHooks {
                 self.plugin
             );
             self.denied.push(authority);
-            return Box::new(async move { Err(wasmtime_wasi_http::Error::InternalError(Some(message))) });
+            return Box::new(async move {
+                Err(wasmtime_wasi_http::Error::InternalError(Some(message)))
+            });
         }
         tracing::debug!(plugin = %self.plugin, uri = %uri, "outbound HTTP request");
         // Granted: hand over to wasmtime's own client.
@@ -105,6 +117,8 @@ impl WasiHttpHooks for DefaultHooks {}
 /// The data of one call's store.
 pub(crate) struct CallState {
     pub spec: Arc<SandboxSpec>,
+    /// When the current call must have finished.
+    pub deadline: std::time::Instant,
     pub limiter: Limiter,
     pub table: ResourceTable,
     pub wasi: WasiCtx,
@@ -116,14 +130,20 @@ pub(crate) struct CallState {
 
 impl std::fmt::Debug for CallState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallState").field("plugin", &self.spec.plugin).finish_non_exhaustive()
+        f.debug_struct("CallState")
+            .field("plugin", &self.spec.plugin)
+            .finish_non_exhaustive()
     }
 }
 
 impl CallState {
     /// A fresh sandbox: no environment, no arguments, no sockets, no files except the granted
     /// read-only directories and any `extra_dirs` this call mounts.
-    pub(crate) fn new(spec: Arc<SandboxSpec>, extra_dirs: &[(std::path::PathBuf, String)]) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        spec: Arc<SandboxSpec>,
+        deadline: std::time::Instant,
+        extra_dirs: &[(std::path::PathBuf, String)],
+    ) -> std::io::Result<Self> {
         let stdout = GuestOutput::new(spec.plugin.clone(), Stream::Stdout);
         let stderr = GuestOutput::new(spec.plugin.clone(), Stream::Stderr);
         let mut wasi = WasiCtx::builder();
@@ -134,9 +154,12 @@ impl CallState {
             .allow_ip_name_lookup(false);
         for (host_path, guest_path) in spec.grants.read_only_dirs.iter().chain(extra_dirs) {
             wasi.preopened_dir(host_path, guest_path, wasmtime_wasi::FsPerms::ReadOnly)
-                .map_err(|e| std::io::Error::other(format!("cannot mount {}: {e}", host_path.display())))?;
+                .map_err(|e| {
+                    std::io::Error::other(format!("cannot mount {}: {e}", host_path.display()))
+                })?;
         }
         Ok(Self {
+            deadline,
             limiter: Limiter {
                 memory_bytes: spec.memory_bytes,
                 hit: None,
@@ -193,7 +216,12 @@ impl host::Host for CallState {
     }
 
     fn config_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self.spec.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .spec
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }
 

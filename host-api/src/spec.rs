@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The four kinds of plugin, one per WIT world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
     /// Renders a stack from parameters (`world stack-template`).
@@ -116,12 +118,16 @@ pub struct Grants {
 impl Grants {
     /// Whether an HTTP request to `authority` (`host` or `host:port`) is granted.
     pub(crate) fn allows_authority(&self, host: &str, port: Option<u16>) -> bool {
-        self.outbound_hosts.iter().any(|grant| match grant.rsplit_once(':') {
-            Some((grant_host, grant_port)) if grant_port.chars().all(|c| c.is_ascii_digit()) => {
-                grant_host.eq_ignore_ascii_case(host) && grant_port.parse::<u16>().ok() == port
-            }
-            _ => grant.eq_ignore_ascii_case(host),
-        })
+        self.outbound_hosts
+            .iter()
+            .any(|grant| match grant.rsplit_once(':') {
+                Some((grant_host, grant_port))
+                    if grant_port.chars().all(|c| c.is_ascii_digit()) =>
+                {
+                    grant_host.eq_ignore_ascii_case(host) && grant_port.parse::<u16>().ok() == port
+                }
+                _ => grant.eq_ignore_ascii_case(host),
+            })
     }
 }
 

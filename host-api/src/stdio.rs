@@ -99,8 +99,12 @@ impl GuestOutput {
         inner.logged += line.len();
         let text = String::from_utf8_lossy(line);
         match self.stream {
-            Stream::Stdout => tracing::info!(target: "windlass::plugin", plugin = %self.plugin, stream = "stdout", "{text}"),
-            Stream::Stderr => tracing::warn!(target: "windlass::plugin", plugin = %self.plugin, stream = "stderr", "{text}"),
+            Stream::Stdout => {
+                tracing::info!(target: "windlass::plugin", plugin = %self.plugin, stream = "stdout", "{text}")
+            }
+            Stream::Stderr => {
+                tracing::warn!(target: "windlass::plugin", plugin = %self.plugin, stream = "stderr", "{text}")
+            }
         }
     }
 }
@@ -152,7 +156,11 @@ impl OutputStream for GuestOutput {
 }
 
 impl tokio::io::AsyncWrite for GuestOutput {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.write_bytes(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{component, load_spec, params};
-use windlass_host_api::{CompileSource, LoadError, PluginHost, PluginKind, PluginSource, PluginSpec, Pooling};
+use windlass_host_api::{
+    CompileSource, LoadError, PluginHost, PluginKind, PluginSource, PluginSpec, Pooling,
+};
 
 fn web_postgres_params() -> Vec<(String, String)> {
     params(&[("db_password", "s3cret")])
@@ -17,23 +19,38 @@ async fn a_restart_loads_from_the_compile_cache() {
     let dir = tempfile::tempdir().unwrap();
     let spec = || PluginSpec::from_file("web", component("stack-web-postgres"));
 
-    let first = PluginHost::builder().with_cache_dir(dir.path()).build().unwrap();
+    let first = PluginHost::builder()
+        .with_cache_dir(dir.path())
+        .build()
+        .unwrap();
     let plugin = first.load(spec()).await.unwrap();
     assert_eq!(plugin.compile_source(), CompileSource::Compiled);
     drop((plugin, first));
 
     // A new host (a restart) with the same cache directory does not compile again.
-    let second = PluginHost::builder().with_cache_dir(dir.path()).build().unwrap();
+    let second = PluginHost::builder()
+        .with_cache_dir(dir.path())
+        .build()
+        .unwrap();
     let plugin = second.load(spec()).await.unwrap();
     assert_eq!(plugin.compile_source(), CompileSource::Cache);
-    let stack = plugin.stack_template().unwrap().render(&web_postgres_params()).await.unwrap().unwrap();
+    let stack = plugin
+        .stack_template()
+        .unwrap()
+        .render(&web_postgres_params())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stack.services.len(), 3);
 
     // A corrupt entry is discarded and recompiled, not trusted.
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
-    let third = PluginHost::builder().with_cache_dir(dir.path()).build().unwrap();
+    let third = PluginHost::builder()
+        .with_cache_dir(dir.path())
+        .build()
+        .unwrap();
     let plugin = third.load(spec()).await.unwrap();
     assert_eq!(plugin.compile_source(), CompileSource::Compiled);
 }
@@ -60,6 +77,8 @@ async fn hot_reload_swaps_atomically_while_calls_are_in_flight() {
         let (template, stop, outcomes) = (template.clone(), stop.clone(), outcomes.clone());
         callers.push(tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A call that never waits completes without yielding; let the timers run.
+                tokio::task::yield_now().await;
                 let result = template.render(&web_postgres_params()).await;
                 let mut outcomes = outcomes.lock().unwrap();
                 match result {
@@ -85,7 +104,10 @@ async fn hot_reload_swaps_atomically_while_calls_are_in_flight() {
     }
     assert_ne!(plugin.status().sha256, before);
     let (old, new) = *outcomes.lock().unwrap();
-    assert!(old > 0 && new > 0, "calls on the old version: {old}, on the new: {new}");
+    assert!(
+        old > 0 && new > 0,
+        "calls on the old version: {old}, on the new: {new}"
+    );
     // After the swap every call runs the new component.
     let stack = template.render(&[]).await.unwrap().unwrap();
     assert_ne!(stack.services.len(), 3);
@@ -102,10 +124,20 @@ async fn hot_reload_swaps_atomically_while_calls_are_in_flight() {
 
 #[tokio::test]
 async fn the_pooling_allocator_serves_calls_where_available() {
-    let host = PluginHost::builder().with_pooling(Pooling::Auto).build().unwrap();
+    let host = PluginHost::builder()
+        .with_pooling(Pooling::Auto)
+        .build()
+        .unwrap();
     // This machine allows the reservation; CI runs on the same kind of machine.
-    assert!(host.uses_pooling(), "the pooling allocator could not be set up here");
-    let plugin = load_spec(&host, PluginSpec::from_file("web", component("stack-web-postgres"))).await;
+    assert!(
+        host.uses_pooling(),
+        "the pooling allocator could not be set up here"
+    );
+    let plugin = load_spec(
+        &host,
+        PluginSpec::from_file("web", component("stack-web-postgres")),
+    )
+    .await;
     let template = plugin.stack_template().unwrap();
     let calls: Vec<_> = (0..32)
         .map(|_| {
@@ -144,12 +176,19 @@ async fn guest_output_and_host_logs_go_to_tracing_tagged_with_the_plugin() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let host = common::host();
-    let plugin = load_spec(&host, PluginSpec::from_file("noisy", component("hostile-panic"))).await;
+    let plugin = load_spec(
+        &host,
+        PluginSpec::from_file("noisy", component("hostile-panic")),
+    )
+    .await;
     let _ = plugin.stack_template().unwrap().render(&[]).await;
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let panic_line = log
         .lines()
         .find(|line| line.contains("hostile-panic: render always panics"))
         .unwrap_or_else(|| panic!("panic message not in the log:\n{log}"));
-    assert!(panic_line.contains("plugin=noisy") && panic_line.contains("stderr"), "{panic_line}");
+    assert!(
+        panic_line.contains("plugin=noisy") && panic_line.contains("stderr"),
+        "{panic_line}"
+    );
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use common::{component, host, load, load_spec, params};
 use windlass_host_api::types::{Resources, UsageSummary};
 use windlass_host_api::{
-    CallError, FailurePolicy, Grants, Limits, LoadError, PluginEventKind, PluginHost, PluginKind, PluginSpec,
+    CallError, FailurePolicy, Grants, Limits, LoadError, PluginEventKind, PluginHost, PluginKind,
+    PluginSpec,
 };
 
 fn summary() -> UsageSummary {
@@ -39,7 +40,8 @@ async fn an_infinite_loop_times_out_while_other_plugins_keep_serving() {
     let looping = load_spec(&host, spec).await.billing_rule().unwrap();
     let hourly = load_spec(
         &host,
-        PluginSpec::from_file("hourly", component("billing-hourly")).with_config("quota_cpu_millis", "4000"),
+        PluginSpec::from_file("hourly", component("billing-hourly"))
+            .with_config("quota_cpu_millis", "4000"),
     )
     .await
     .billing_rule()
@@ -53,17 +55,35 @@ async fn an_infinite_loop_times_out_while_other_plugins_keep_serving() {
     // While the loop spins on one worker, the healthy plugin answers on the others.
     let mut served = 0;
     while !stuck.is_finished() {
-        let decision = hourly.check_quota(&summary(), request()).await.expect("healthy plugin call");
+        let decision = hourly
+            .check_quota(&summary(), request())
+            .await
+            .expect("healthy plugin call");
         assert_eq!(decision, windlass_host_api::types::QuotaDecision::Allow);
         served += 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let error = stuck.await.unwrap().unwrap_err();
     let elapsed = started.elapsed();
-    assert!(matches!(error, CallError::Timeout { timeout_ms: 300, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            CallError::Timeout {
+                timeout_ms: 300,
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert_eq!(error.plugin(), "loop");
-    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3), "{elapsed:?}");
-    assert!(served >= 5, "the healthy plugin answered only {served} calls while the loop ran");
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    assert!(
+        served >= 5,
+        "the healthy plugin answered only {served} calls while the loop ran"
+    );
 }
 
 #[tokio::test]
@@ -75,8 +95,20 @@ async fn fuel_stops_a_loop_when_metering_is_on() {
         ..Limits::default()
     });
     let looping = load_spec(&host, spec).await.billing_rule().unwrap();
-    let error = looping.check_quota(&summary(), request()).await.unwrap_err();
-    assert!(matches!(error, CallError::FuelExhausted { fuel: 5_000_000, .. }), "{error}");
+    let error = looping
+        .check_quota(&summary(), request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CallError::FuelExhausted {
+                fuel: 5_000_000,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -121,15 +153,28 @@ async fn a_panic_is_a_trap_with_the_panic_message_and_a_backtrace() {
         } => {
             assert_eq!(plugin, "hostile-panic");
             assert_eq!(*function, "render");
-            assert!(guest_stderr.contains("hostile-panic: render always panics"), "{guest_stderr}");
+            assert!(
+                guest_stderr.contains("hostile-panic: render always panics"),
+                "{guest_stderr}"
+            );
             let backtrace = backtrace.as_deref().expect("a guest backtrace");
-            assert!(backtrace.contains("hostile_panic"), "backtrace without guest frames: {backtrace}");
+            assert!(
+                backtrace.contains("hostile_panic"),
+                "backtrace without guest frames: {backtrace}"
+            );
         }
         other => panic!("expected a trap, got {other}"),
     }
-    assert!(error.to_string().contains("hostile-panic: render always panics"));
+    assert!(
+        error
+            .to_string()
+            .contains("hostile-panic: render always panics")
+    );
     // Same plugin, next call: fine.
-    panicking.describe().await.expect("describe after the panic");
+    panicking
+        .describe()
+        .await
+        .expect("describe after the panic");
 }
 
 #[tokio::test]
@@ -148,9 +193,14 @@ async fn a_huge_return_value_is_refused() {
         "{error}"
     );
     // A small value from the same plugin passes the same check.
-    let spec = PluginSpec::from_file("small", component("hostile-huge")).with_config("bytes", "1000");
+    let spec =
+        PluginSpec::from_file("small", component("hostile-huge")).with_config("bytes", "1000");
     let small = load_spec(&host, spec).await.stack_template().unwrap();
-    let stack = small.render(&[]).await.expect("small output").expect("stack");
+    let stack = small
+        .render(&[])
+        .await
+        .expect("small output")
+        .expect("stack");
     assert!(!stack.services.is_empty());
 }
 
@@ -183,23 +233,38 @@ async fn an_http_call_to_an_ungranted_host_is_denied_before_it_leaves() {
         other => panic!("expected a denied request, got {other}"),
     }
     let message = error.to_string();
-    assert!(message.contains(&denied) && message.contains("grants.outbound_hosts"), "{message}");
-    assert!(platform.requests.lock().unwrap().is_empty(), "a denied request reached a server");
+    assert!(
+        message.contains(&denied) && message.contains("grants.outbound_hosts"),
+        "{message}"
+    );
+    assert!(
+        platform.requests.lock().unwrap().is_empty(),
+        "a denied request reached a server"
+    );
 }
 
 #[tokio::test]
 async fn a_plugin_built_against_another_major_is_refused_naming_both_versions() {
     let host = host();
     let error = host
-        .load(PluginSpec::from_file("old", component("hostile-wrong-major")))
+        .load(PluginSpec::from_file(
+            "old",
+            component("hostile-wrong-major"),
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(error, LoadError::IncompatibleContract { .. }), "{error}");
+    assert!(
+        matches!(error, LoadError::IncompatibleContract { .. }),
+        "{error}"
+    );
     let message = error.to_string();
     assert!(message.contains("`old`"), "{message}");
     assert!(message.contains("windlass:plugin@1.0.0"), "{message}");
     assert!(
-        message.contains(&format!("windlass:plugin@{}", windlass_host_api::CONTRACT_VERSION)),
+        message.contains(&format!(
+            "windlass:plugin@{}",
+            windlass_host_api::CONTRACT_VERSION
+        )),
         "{message}"
     );
 }
@@ -207,7 +272,10 @@ async fn a_plugin_built_against_another_major_is_refused_naming_both_versions() 
 #[tokio::test]
 async fn bytes_that_are_not_a_component_are_a_load_error() {
     let host = host();
-    let spec = PluginSpec::new("junk", windlass_host_api::PluginSource::Bytes(b"not wasm".to_vec().into()));
+    let spec = PluginSpec::new(
+        "junk",
+        windlass_host_api::PluginSource::Bytes(b"not wasm".to_vec().into()),
+    );
     let error = host.load(spec).await.unwrap_err();
     assert!(matches!(error, LoadError::Compile { .. }), "{error}");
     assert!(error.to_string().contains("`junk`"));
@@ -222,7 +290,8 @@ async fn bytes_that_are_not_a_component_are_a_load_error() {
 #[tokio::test]
 async fn a_kind_mismatch_is_refused() {
     let host = host();
-    let spec = PluginSpec::from_file("hourly", component("billing-hourly")).with_kind(PluginKind::StackTemplate);
+    let spec = PluginSpec::from_file("hourly", component("billing-hourly"))
+        .with_kind(PluginKind::StackTemplate);
     let error = host.load(spec).await.unwrap_err();
     assert!(
         matches!(
@@ -241,16 +310,24 @@ async fn a_kind_mismatch_is_refused() {
 async fn the_failure_policy_disables_a_plugin_until_it_is_reloaded() {
     let host = host();
     let mut events = host.events();
-    let spec = PluginSpec::from_file("flaky", component("hostile-panic")).with_failure_policy(FailurePolicy {
-        max_consecutive_failures: 3,
-    });
+    let spec = PluginSpec::from_file("flaky", component("hostile-panic")).with_failure_policy(
+        FailurePolicy {
+            max_consecutive_failures: 3,
+        },
+    );
     let plugin = load_spec(&host, spec).await;
     let template = plugin.stack_template().unwrap();
     for _ in 0..3 {
-        assert!(matches!(template.render(&[]).await, Err(CallError::Trap { .. })));
+        assert!(matches!(
+            template.render(&[]).await,
+            Err(CallError::Trap { .. })
+        ));
     }
     let error = template.describe().await.unwrap_err();
-    assert!(matches!(error, CallError::Disabled { failures: 3, .. }), "{error}");
+    assert!(
+        matches!(error, CallError::Disabled { failures: 3, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("reload"), "{error}");
     let status = plugin.status();
     assert_eq!(status.failures, 3);
@@ -270,19 +347,27 @@ async fn the_failure_policy_disables_a_plugin_until_it_is_reloaded() {
 
     plugin.reload().await.unwrap();
     assert!(plugin.status().disabled.is_none());
-    template.describe().await.expect("enabled again after reload");
+    template
+        .describe()
+        .await
+        .expect("enabled again after reload");
 }
 
 #[tokio::test]
 async fn a_successful_call_resets_the_consecutive_failure_count() {
     let host = host();
-    let spec = PluginSpec::from_file("flaky", component("hostile-panic")).with_failure_policy(FailurePolicy {
-        max_consecutive_failures: 2,
-    });
+    let spec = PluginSpec::from_file("flaky", component("hostile-panic")).with_failure_policy(
+        FailurePolicy {
+            max_consecutive_failures: 2,
+        },
+    );
     let template = load_spec(&host, spec).await.stack_template().unwrap();
     for _ in 0..4 {
         assert!(template.render(&[]).await.is_err());
-        template.describe().await.expect("a success between failures");
+        template
+            .describe()
+            .await
+            .expect("a success between failures");
     }
     assert_eq!(template.plugin().status().consecutive_failures, 0);
 }

@@ -131,10 +131,11 @@ async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Backend, St
 }
 
 async fn connect_postgres(url: &str, options: &StoreOptions) -> Result<Backend, StoreError> {
-    let connect_options = PgConnectOptions::from_str(url).map_err(|source| StoreError::InvalidUrl {
-        url: redact_url(url),
-        source,
-    })?;
+    let connect_options =
+        PgConnectOptions::from_str(url).map_err(|source| StoreError::InvalidUrl {
+            url: redact_url(url),
+            source,
+        })?;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(10))
         .acquire_timeout(options.acquire_timeout)

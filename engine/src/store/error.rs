@@ -73,6 +73,18 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database (or the encoder) rejected the data itself, as opposed to being
+    /// unreachable: retrying other data may well succeed.
+    pub(crate) fn is_data_error(&self) -> bool {
+        match self {
+            StoreError::Query { source, .. } => matches!(source, sqlx::Error::Database(_)),
+            StoreError::OutOfRange { .. } | StoreError::Json { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Attaches the name of the operation to a driver error.
 pub(crate) trait QueryContext<T> {
     /// Maps a `sqlx::Error` into [`StoreError::Query`] naming `op`.
@@ -124,7 +136,10 @@ mod tests {
             redact_url("postgres://windlass:secret@127.0.0.1:5432/db?sslmode=disable"),
             "postgres://windlass:***@127.0.0.1:5432/db?sslmode=disable"
         );
-        assert_eq!(redact_url("postgres://windlass@host/db"), "postgres://windlass@host/db");
+        assert_eq!(
+            redact_url("postgres://windlass@host/db"),
+            "postgres://windlass@host/db"
+        );
         assert_eq!(redact_url("sqlite://data/w.db"), "sqlite://data/w.db");
         assert_eq!(redact_url("not a url"), "not a url");
     }

@@ -34,6 +34,7 @@ pub use connect::StoreOptions;
 pub use containers::ContainerRecord;
 pub use desired::DesiredService;
 pub use error::StoreError;
+pub(crate) use events::EventSink;
 pub use scope::Scope;
 
 /// A handle on the engine's database. Cheap to clone: clones share one connection pool.
@@ -86,8 +87,9 @@ impl Store {
         }
     }
 
-    /// Closes every connection; waits for checked-out connections to come back first.
-    /// Other clones of this store fail from then on.
+    /// Closes every connection; waits for checked-out connections to come back first, which
+    /// includes the connection an open [`EventLog`](crate::EventLog) reserves for its writer:
+    /// close the log first. Other clones of this store fail from then on.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }

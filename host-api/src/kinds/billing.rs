@@ -3,7 +3,9 @@
 use super::guest_call;
 use crate::bindings::billing_rule;
 use crate::plugin::{Call, Pre};
-use crate::types::{BillingPeriod, Invoice, PluginError, QuotaDecision, Resources, UsageRecord, UsageSummary};
+use crate::types::{
+    BillingPeriod, Invoice, PluginError, QuotaDecision, Resources, UsageRecord, UsageSummary,
+};
 use crate::{CallError, Plugin};
 
 /// A billing rule plugin: prices usage and checks quotas.
@@ -28,10 +30,16 @@ impl BillingRule {
     }
 
     /// Decides whether `requested` more resources fit the organisation's quota.
-    pub async fn check_quota(&self, current: &UsageSummary, requested: Resources) -> Result<QuotaDecision, CallError> {
-        guest_call!(self.0, BillingRule, "check-quota", &[], |guest, store| guest
-            .windlass_plugin_billing()
-            .call_check_quota(store, current, requested))
+    pub async fn check_quota(
+        &self,
+        current: &UsageSummary,
+        requested: Resources,
+    ) -> Result<QuotaDecision, CallError> {
+        guest_call!(self.0, BillingRule, "check-quota", &[], |guest, store| {
+            guest
+                .windlass_plugin_billing()
+                .call_check_quota(store, current, requested)
+        })
     }
 
     /// Opens a session: one warm instance for a batch of calls by the same caller (e.g.
@@ -62,7 +70,10 @@ impl std::fmt::Debug for BillingSession {
 }
 
 impl BillingSession {
-    async fn warm(&mut self, function: &'static str) -> Result<&mut (Call, billing_rule::BillingRule), CallError> {
+    async fn warm(
+        &mut self,
+        function: &'static str,
+    ) -> Result<&mut (Call, billing_rule::BillingRule), CallError> {
         if let Some((call, _)) = &mut self.warm {
             if let Some(error) = call.disabled_error() {
                 self.warm = None;
@@ -75,7 +86,8 @@ impl BillingSession {
             let Pre::BillingRule(pre) = &loaded.pre else {
                 return Err(call.wrong_kind());
             };
-            let instance = tokio::time::timeout(call.timeout(), pre.instantiate_async(&mut call.store)).await;
+            let instance =
+                tokio::time::timeout(call.timeout(), pre.instantiate_async(&mut call.store)).await;
             let guest = match instance {
                 Ok(Ok(guest)) => guest,
                 other => {
@@ -89,11 +101,17 @@ impl BillingSession {
     }
 
     /// [`BillingRule::check_quota`] on the warm instance.
-    pub async fn check_quota(&mut self, current: &UsageSummary, requested: Resources) -> Result<QuotaDecision, CallError> {
+    pub async fn check_quota(
+        &mut self,
+        current: &UsageSummary,
+        requested: Resources,
+    ) -> Result<QuotaDecision, CallError> {
         let (call, guest) = self.warm("check-quota").await?;
         let outcome = tokio::time::timeout(
             call.timeout(),
-            guest.windlass_plugin_billing().call_check_quota(&mut call.store, current, requested),
+            guest
+                .windlass_plugin_billing()
+                .call_check_quota(&mut call.store, current, requested),
         )
         .await;
         let result = call.settle(outcome);
@@ -112,7 +130,9 @@ impl BillingSession {
         let (call, guest) = self.warm("price").await?;
         let outcome = tokio::time::timeout(
             call.timeout(),
-            guest.windlass_plugin_billing().call_price(&mut call.store, period, usage),
+            guest
+                .windlass_plugin_billing()
+                .call_price(&mut call.store, period, usage),
         )
         .await;
         let result = call.settle(outcome);

@@ -23,7 +23,10 @@ impl StackTemplate {
 
     /// Renders a stack. The outer error is the sandbox's; the inner one is the plugin's own
     /// answer (e.g. an invalid parameter, naming it).
-    pub async fn render(&self, params: &[(String, String)]) -> Result<Result<StackSpec, PluginError>, CallError> {
+    pub async fn render(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<Result<StackSpec, PluginError>, CallError> {
         guest_call!(self.0, StackTemplate, "render", &[], |guest, store| guest
             .windlass_plugin_template()
             .call_render(store, params))

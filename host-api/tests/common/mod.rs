@@ -17,7 +17,8 @@ use windlass_host_api::{Plugin, PluginHost, PluginSpec};
 pub fn plugins_dir() -> PathBuf {
     match std::env::var_os("WINDLASS_PLUGINS_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins/target/wasm32-wasip2/release"),
     }
 }
 
@@ -56,7 +57,10 @@ pub async fn load_spec(host: &PluginHost, spec: PluginSpec) -> Plugin {
 }
 
 pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A deployment as the loopback platform keeps it.
@@ -88,12 +92,16 @@ impl LoopbackPlatform {
         use hyper_util::rt::TokioIo;
 
         let platform = Self::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding loopback")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding loopback")?;
         let addr = listener.local_addr()?;
         let state = platform.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -101,7 +109,12 @@ impl LoopbackPlatform {
                         async move {
                             let method = req.method().clone();
                             let path = req.uri().path().to_owned();
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let (status, json) = state.handle(method.as_str(), &path, &body);
                             let response = hyper::Response::builder()
                                 .status(status)
@@ -111,7 +124,9 @@ impl LoopbackPlatform {
                             Ok::<_, std::convert::Infallible>(response)
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -119,16 +134,24 @@ impl LoopbackPlatform {
     }
 
     fn handle(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-        self.requests.lock().unwrap().push(format!("{method} {path}"));
+        self.requests
+            .lock()
+            .unwrap()
+            .push(format!("{method} {path}"));
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut deployments = self.deployments.lock().unwrap();
-        let body: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+        let body: serde_json::Value =
+            serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
         match (method, segments.as_slice()) {
             ("PUT", ["v1", "deployments", name]) => {
                 let id = format!("dep-{name}");
                 let labels = body["labels"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 deployments.insert(
                     id.clone(),
@@ -140,7 +163,10 @@ impl LoopbackPlatform {
                         labels,
                     },
                 );
-                (201, serde_json::json!({ "id": id, "name": name }).to_string())
+                (
+                    201,
+                    serde_json::json!({ "id": id, "name": name }).to_string(),
+                )
             }
             ("GET", ["v1", "deployments", id]) => match deployments.get(*id) {
                 Some(d) => (

@@ -240,8 +240,7 @@ mod tests {
     #[test]
     fn rounds_each_line_once_half_up() {
         let c = config(&[("cpu_core_hour", "1.5"), ("currency", "usd")]).unwrap();
-        // Two records of half a core-hour each on the same line: 1 core-hour x 1.5 = 1.5 -> 2.
-        // Rounding per record would give 0.75 -> 1 twice = 2 as well, so use three thirds:
+        // Two records of half a core-hour each make one line: 1 core-hour x 1.5 = 1.5 -> 2.
         let usage = [
             rec("web", res(Some(500), None, None), 0, H),
             rec("web", res(Some(500), None, None), H, 2 * H),
@@ -250,7 +249,8 @@ mod tests {
         assert_eq!(inv.lines.len(), 1);
         assert_eq!(inv.lines[0].amount, Money::new(2, "USD"));
 
-        // 3 records of 1/3 core-hour at 1.5: exact 1.5 -> 2 (per-record rounding: 0.5->1 x3 = 3).
+        // Three records of 1/3 core-hour at 1.5: exactly 1.5 -> 2, where rounding each record
+        // (0.5 -> 1, three times) would give 3.
         let third = H / 3; // 1_200_000 ms, exact.
         let usage = [
             rec("web", res(Some(1000), None, None), 0, third),

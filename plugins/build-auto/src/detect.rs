@@ -384,9 +384,9 @@ fn go(dir: &Path) -> Option<Project> {
     // `example.com/svc/v2` builds a binary named `svc`.
     let mut segments: Vec<&str> = module.split('/').collect();
     if segments.len() > 1
-        && segments
-            .last()
-            .is_some_and(|s| s.len() > 1 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit()))
+        && segments.last().is_some_and(|s| {
+            s.len() > 1 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit())
+        })
     {
         segments.pop();
     }
@@ -459,9 +459,8 @@ fn node(dir: &Path) -> Option<Project> {
     let text = read(dir, "package.json")?;
     let mut evidence = vec!["package.json".to_owned()];
     let json = match text.and_then(|t| {
-        serde_json::from_str::<serde_json::Value>(&t).map_err(|e| {
-            PluginError::invalid_input(format!("package.json is not valid JSON: {e}"))
-        })
+        serde_json::from_str::<serde_json::Value>(&t)
+            .map_err(|e| PluginError::invalid_input(format!("package.json is not valid JSON: {e}")))
     }) {
         Ok(j) => j,
         Err(e) => return Some(broken("node", 40, evidence, e)),
@@ -549,7 +548,11 @@ fn node(dir: &Path) -> Option<Project> {
     Some(Project {
         language: "node",
         framework,
-        confidence: if start.is_some() || static_dist { 90 } else { 60 },
+        confidence: if start.is_some() || static_dist {
+            90
+        } else {
+            60
+        },
         evidence,
         recipe: Ok(Recipe::Node {
             pm,
@@ -709,7 +712,12 @@ fn python(dir: &Path) -> Option<Project> {
             match wsgi {
                 Some(project) if has("gunicorn") => {
                     evidence.push(format!("{project}/wsgi.py"));
-                    Some(strings(&["gunicorn", "--bind", bind, &format!("{project}.wsgi")]))
+                    Some(strings(&[
+                        "gunicorn",
+                        "--bind",
+                        bind,
+                        &format!("{project}.wsgi"),
+                    ]))
                 }
                 _ if is_file(dir, "manage.py") => {
                     Some(strings(&["python", "manage.py", "runserver", bind]))
@@ -819,8 +827,14 @@ mod tests {
     #[test]
     fn requirement_names() {
         assert_eq!(requirement_name("Flask[async]>=2.0"), Some("flask".into()));
-        assert_eq!(requirement_name("Django==5.0 ; python_version > '3.8'"), Some("django".into()));
-        assert_eq!(requirement_name("typing_extensions"), Some("typing-extensions".into()));
+        assert_eq!(
+            requirement_name("Django==5.0 ; python_version > '3.8'"),
+            Some("django".into())
+        );
+        assert_eq!(
+            requirement_name("typing_extensions"),
+            Some("typing-extensions".into())
+        );
         assert_eq!(requirement_name(">=1"), None);
     }
 

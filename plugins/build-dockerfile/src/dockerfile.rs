@@ -1,6 +1,6 @@
 //! A Dockerfile reader: just enough to find the final stage's ports and start command.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// What the final stage of a Dockerfile declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +35,7 @@ struct Stage {
 pub(crate) fn parse(text: &str) -> Info {
     let escape = escape_char(text);
     let mut stages: Vec<Stage> = Vec::new();
-    let mut named: HashMap<String, usize> = HashMap::new();
+    let mut named: BTreeMap<String, usize> = BTreeMap::new();
     let mut runs = Vec::new();
     for (instruction, args) in instructions(text, escape) {
         match instruction.as_str() {

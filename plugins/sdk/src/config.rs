@@ -65,7 +65,7 @@ mod native {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     #[test]
     fn native_config_is_per_test() {
