@@ -382,13 +382,23 @@ async fn retention_prunes_oldest_events(db: &TestDb) -> anyhow::Result<()> {
     assert_eq!(log.append(started(201)).await?.index, 201);
     assert_eq!(indexes(&take(&mut stream, 1).await?), [201]);
 
-    // The configured policy, applied on demand.
+    // The configured policy: applied by the pruner as soon as the log opens, then on demand.
     let config =
         EventLogConfig::default().with_retention(RetentionPolicy::default().with_max_events(10));
     log.close().await;
     let log = EventLog::open_with(db.open().await?, config).await?;
-    assert_eq!(log.apply_retention().await?, 41);
-    assert_eq!(log.query(&EventFilter::from_index(0)).await?.len(), 10);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while log.first_index().await? != Some(192) {
+        ensure!(tokio::time::Instant::now() < deadline, "no prune on open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(log.apply_retention().await?, 0);
+    log.append_many((202..=206).map(started).collect()).await?;
+    assert_eq!(log.apply_retention().await?, 5);
+    assert_eq!(
+        indexes(&log.query(&EventFilter::from_index(0)).await?),
+        (197..=206).collect::<Vec<_>>()
+    );
 
     // Everything older than a day: nothing here.
     let by_age = RetentionPolicy::default().with_max_age(Duration::from_secs(86_400));

@@ -8,9 +8,9 @@
 //!   the services depending on it;
 //! - `api`: the backend (image `api_image`) on port 8080, ready and live when `GET /healthz`
 //!   answers 2xx/3xx, started once `db` is healthy;
-//! - `web`: the frontend (image `web_image`) on port 80, published on the Docker host at
-//!   `web_port` (or a port Docker picks), with `API_URL=http://api:8080`, started once `api` is
-//!   healthy.
+//! - `web`: the frontend (image `web_image`) on port 80, ready and live when `GET /` answers,
+//!   published on the Docker host at `web_port` (or a port Docker picks), with
+//!   `API_URL=http://api:8080`, started once `api` is healthy.
 //!
 //! # Parameters
 //!

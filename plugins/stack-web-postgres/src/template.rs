@@ -308,6 +308,11 @@ pub(crate) fn render(
     web.env = vec![("API_URL".into(), format!("http://api:{API_PORT}"))];
     web.ports = vec![Port::tcp("http", WEB_PORT).published(v.web_port)];
     web.depends_on = vec![Dependency::new("api", DependencyCondition::Healthy)];
+    // The page is served when the frontend answers; liveness restarts a hung one.
+    web.health_checks = vec![
+        HealthCheck::new(CheckKind::Readiness, HealthCheck::http_probe(WEB_PORT, "/")),
+        HealthCheck::new(CheckKind::Liveness, HealthCheck::http_probe(WEB_PORT, "/")),
+    ];
 
     Ok(StackSpec {
         services: vec![db, api, web],

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command: `bash scripts/test.sh` (the README's second command; .ci/run ends with it).
+#
+# Sets up what the tests use for real (idempotent and fast once done): a Docker engine, the
+# locally built test images, a PostgreSQL server. Then builds the plugin components, runs the
+# plugins' unit tests natively, and runs every test of the root workspace against real plugins,
+# real Docker, a real SQLite file and a real PostgreSQL server. Extra arguments go to the root
+# workspace's `cargo test` (e.g. `scripts/test.sh -p windlass-host-api`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/setup-docker.sh
+scripts/build-test-images.sh
+if [ -z "${WINDLASS_TEST_POSTGRES_URL:-}" ]; then
+    WINDLASS_TEST_POSTGRES_URL=$(scripts/setup-postgres.sh)
+    export WINDLASS_TEST_POSTGRES_URL
+fi
+
+# The plugins build into their own target directory (they target wasm32-wasip2), which the
+# host tests find through WINDLASS_PLUGINS_DIR.
+plugins_target=${WINDLASS_PLUGINS_TARGET_DIR:-$PWD/plugins/target}
+export WINDLASS_PLUGINS_DIR="$plugins_target/wasm32-wasip2/release"
+echo "=== building plugins into $plugins_target"
+(cd plugins && CARGO_TARGET_DIR="$plugins_target" cargo build --release --locked)
+
+host_triple=$(rustc -vV | sed -n 's/^host: //p')
+echo "=== plugins: unit tests ($host_triple)"
+(cd plugins && CARGO_TARGET_DIR="$plugins_target" cargo test --locked --target "$host_triple")
+
+echo "=== root workspace: tests"
+cargo test --workspace --locked "$@"
