@@ -121,7 +121,7 @@ impl FromStr for CpuMillis {
             let whole = parse_digits(whole).map_err(|e| fail(e.reason("cores")))?;
             let frac = match frac {
                 None => 0,
-                Some(f) if f.is_empty() => return Err(fail("no digits after the decimal point")),
+                Some("") => return Err(fail("no digits after the decimal point")),
                 Some(f) if f.len() > 3 => return Err(fail("more than 3 decimals")),
                 Some(f) => {
                     let value = parse_digits(f).map_err(|e| fail(e.reason("decimals")))?;
@@ -173,7 +173,7 @@ impl fmt::Display for MemoryBytes {
     /// The largest binary unit that divides the value exactly (`"512Mi"`), else bytes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in MEMORY_UNITS {
-            if self.0 % size == 0 {
+            if self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }

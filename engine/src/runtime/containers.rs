@@ -19,7 +19,7 @@ use super::{
 /// Docker's stop/restart timeout is whole seconds: round up so a caller never gets less grace
 /// than asked for.
 fn whole_seconds(timeout: Duration) -> i32 {
-    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+    let secs = timeout.as_secs().saturating_add(u64::from(timeout.subsec_nanos() > 0));
     i32::try_from(secs).unwrap_or(i32::MAX)
 }
 

@@ -18,7 +18,7 @@ mod events;
 mod exec;
 mod images;
 mod info;
-mod labels;
+pub mod labels;
 mod networks;
 mod spec;
 mod stats;
@@ -131,7 +131,7 @@ impl DockerRuntime {
 
     /// A client whose request deadline covers an operation that waits `wait` on purpose.
     fn waiting_client(&self, wait: Duration) -> (Docker, Duration) {
-        let deadline = REQUEST_TIMEOUT + wait;
+        let deadline = REQUEST_TIMEOUT.saturating_add(wait);
         (self.docker.clone().with_timeout(deadline), deadline)
     }
 }

@@ -1,0 +1,44 @@
+//! The engine's error type.
+
+use crate::spec::SpecError;
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The builder was given an unusable setting.
+    #[error("engine configuration: {0}")]
+    Config(String),
+    /// A declaration was refused; names the field at fault.
+    #[error(transparent)]
+    InvalidSpec(#[from] SpecError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+    /// The event log failed.
+    #[error(transparent)]
+    Events(#[from] crate::EventLogError),
+    /// Docker failed.
+    #[error(transparent)]
+    Runtime(#[from] crate::RuntimeError),
+    /// Something asked for does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `service acme/shop/web`.
+        what: String,
+    },
+}
+
+impl EngineError {
+    /// A stable machine-readable code, for APIs and events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::InvalidSpec(_) => "validation",
+            Self::Store(_) => "store",
+            Self::Events(_) => "events",
+            Self::Runtime(_) => "runtime",
+            Self::NotFound { .. } => "not-found",
+        }
+    }
+}

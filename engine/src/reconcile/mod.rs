@@ -1,0 +1,247 @@
+//! Reconciliation: makes the containers Docker reports under this engine's labels match the
+//! desired state in the store.
+//!
+//! One pass reads the desired services, the engine's containers (one list call, all states) and
+//! the engine's container records, then works out each replica slot and each orphan on its own,
+//! many at a time. It is idempotent and the only place that acts on containers: the Docker event
+//! stream and the periodic resync merely trigger passes. After a crash the first pass *is* the
+//! recovery: running containers are adopted, missing ones created, drifted ones (config hash)
+//! replaced, and owned orphans removed after a grace period. Containers without this engine's
+//! label are never listed, so never touched.
+
+mod orphans;
+mod slot;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::engine::Ctx;
+use crate::runtime::ContainerSummary;
+use crate::runtime::labels::LABEL_ENGINE;
+use crate::store::Scope;
+use crate::{EngineError, NewEvent, ServiceSpec};
+
+pub(crate) use slot::{SlotWork, now_ms};
+
+/// What one reconcile pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// Containers created.
+    pub created: u32,
+    /// Containers started (new ones and restarts after backoff).
+    pub started: u32,
+    /// Running containers adopted from an earlier run of the engine.
+    pub adopted: u32,
+    /// Containers replaced because their configuration drifted.
+    pub replaced: u32,
+    /// Deaths handled by the restart policy.
+    pub died: u32,
+    /// Containers given up on by their restart policy.
+    pub failed: u32,
+    /// Containers removed: orphans, scaled-down replicas, removed services.
+    pub removed: u32,
+    /// Slots or orphans that could not be handled this pass (they are retried).
+    pub errors: Vec<String>,
+    /// When something is due (a backoff ending, an orphan's grace period), if before the
+    /// next resync.
+    #[serde(skip)]
+    pub next_wake: Option<Duration>,
+}
+
+impl ReconcileReport {
+    fn absorb(&mut self, other: ReconcileReport) {
+        self.created += other.created;
+        self.started += other.started;
+        self.adopted += other.adopted;
+        self.replaced += other.replaced;
+        self.died += other.died;
+        self.failed += other.failed;
+        self.removed += other.removed;
+        self.errors.extend(other.errors);
+        self.wake_in(other.next_wake);
+    }
+
+    fn wake_in(&mut self, wake: Option<Duration>) {
+        self.next_wake = match (self.next_wake, wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// What a pass learned about one container, kept for the next passes.
+pub(crate) enum Learned {
+    /// This process now manages the container (created, started or adopted).
+    Known { name: String, id: String },
+    /// The container is gone.
+    Gone { name: String },
+}
+
+/// The reconciler's memory between passes. It holds nothing that must survive a crash: the
+/// store and Docker's labels hold that.
+pub(crate) struct Reconciler {
+    ctx: Arc<Ctx>,
+    /// Containers this process created or adopted, by name.
+    known: HashMap<String, String>,
+    /// Orphans not (yet) known to this process, by container id, with when they were first seen.
+    orphans_seen: HashMap<String, Instant>,
+    /// Networks and volumes ensured by this process.
+    ensured: HashSet<String>,
+}
+
+impl Reconciler {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Self {
+            ctx,
+            known: HashMap::new(),
+            orphans_seen: HashMap::new(),
+            ensured: HashSet::new(),
+        }
+    }
+
+    /// One pass. Errors of single slots are collected in the report (and retried next pass);
+    /// only failing to read the desired or actual state fails the pass.
+    #[tracing::instrument(name = "reconcile.pass", skip(self), fields(engine = %self.ctx.engine_id))]
+    pub(crate) async fn pass(&mut self) -> Result<ReconcileReport, EngineError> {
+        let ctx = self.ctx.clone();
+        let desired = ctx.store.list_desired_services(Scope::All).await?;
+        let actual = ctx.runtime.list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())]).await?;
+        let mut records: HashMap<String, _> = ctx
+            .store
+            .list_container_records(Scope::All)
+            .await?
+            .into_iter()
+            .map(|r| (r.container_name.clone(), r))
+            .collect();
+        let mut by_name: HashMap<String, ContainerSummary> =
+            actual.into_iter().map(|c| (c.name.clone(), c)).collect();
+
+        let mut report = ReconcileReport::default();
+        let mut work = Vec::new();
+        for service in &desired {
+            let spec: ServiceSpec = match serde_json::from_value(service.spec.clone()) {
+                Ok(spec) => spec,
+                Err(error) => {
+                    let message = format!("{}/{}/{}: stored spec unreadable: {error}", service.org, service.stack, service.service);
+                    report.errors.push(message);
+                    continue;
+                }
+            };
+            if let Err(error) = self.ensure_stack_objects(service, &spec).await {
+                report.errors.push(format!("{}/{}: {error}", service.org, service.stack));
+                continue;
+            }
+            for slot in 0..service.replicas {
+                let work_item = SlotWork::new(&ctx, service, &spec, slot);
+                let existing = by_name.remove(&work_item.name);
+                let record = records.remove(&work_item.name);
+                let known = self.known.contains_key(&work_item.name);
+                work.push(work_item.with_observed(existing, record, known));
+            }
+        }
+
+        // What is left in `by_name` is owned by this engine and no longer desired.
+        let orphans: Vec<orphans::OrphanWork> = by_name
+            .into_values()
+            .map(|container| {
+                let known = self.known.contains_key(&container.name);
+                let first_seen = *self.orphans_seen.entry(container.id.clone()).or_insert_with(Instant::now);
+                let record = records.remove(&container.name);
+                orphans::OrphanWork::new(container, record, known, first_seen)
+            })
+            .collect();
+        // Records without a container and without a slot are stale.
+        for name in records.into_keys() {
+            if let Err(error) = ctx.store.delete_container_record(&name).await {
+                report.errors.push(format!("{name}: {error}"));
+            }
+        }
+
+        let parallelism = ctx.settings.parallelism.max(1);
+        let slot_results: Vec<_> = futures::stream::iter(work.into_iter().map(|w| w.run(&ctx)))
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        let orphan_results: Vec<_> = futures::stream::iter(orphans.into_iter().map(|o| o.run(&ctx)))
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        for (outcome, learned) in slot_results.into_iter().chain(orphan_results) {
+            report.absorb(outcome);
+            for fact in learned {
+                match fact {
+                    Learned::Known { name, id } => {
+                        self.known.insert(name, id);
+                    }
+                    Learned::Gone { name } => {
+                        if let Some(id) = self.known.remove(&name) {
+                            self.orphans_seen.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
+        if !report.errors.is_empty() {
+            tracing::warn!(errors = ?report.errors, "reconcile pass left work for the next one");
+        }
+        Ok(report)
+    }
+
+    /// Ensures the stack's network and the volumes the service mounts (once per process).
+    async fn ensure_stack_objects(
+        &mut self,
+        service: &crate::DesiredService,
+        spec: &ServiceSpec,
+    ) -> Result<(), EngineError> {
+        let ctx = &self.ctx;
+        let network = crate::naming::network_name(&ctx.engine_id, &service.org, &service.stack);
+        if !self.ensured.contains(&network) {
+            let mut network_spec = crate::runtime::NetworkSpec::new(&network);
+            for (key, value) in ctx.stack_labels(&service.org, &service.stack) {
+                network_spec = network_spec.with_label(key, value);
+            }
+            let info = ctx.runtime.ensure_network(&network_spec).await?;
+            if info.created {
+                ctx.emit(
+                    NewEvent::new("network-created")
+                        .with_org(&service.org)
+                        .with_stack(&service.stack)
+                        .with_payload(serde_json::json!({ "network": network })),
+                )
+                .await;
+            }
+            self.ensured.insert(network);
+        }
+        for mount in &spec.volumes {
+            let volume = crate::naming::volume_name(&ctx.engine_id, &service.org, &service.stack, &mount.volume);
+            if self.ensured.contains(&volume) {
+                continue;
+            }
+            let mut volume_spec = crate::runtime::VolumeSpec::new(&volume);
+            for (key, value) in ctx.stack_labels(&service.org, &service.stack) {
+                volume_spec = volume_spec.with_label(key, value);
+            }
+            let info = ctx.runtime.ensure_volume(&volume_spec).await?;
+            if info.created {
+                ctx.emit(
+                    NewEvent::new("volume-created")
+                        .with_org(&service.org)
+                        .with_stack(&service.stack)
+                        .with_payload(serde_json::json!({ "volume": volume })),
+                )
+                .await;
+            }
+            self.ensured.insert(volume);
+        }
+        Ok(())
+    }
+
+    /// Forgets ensured objects, e.g. after Docker reported one missing.
+    pub(crate) fn forget_ensured(&mut self) {
+        self.ensured.clear();
+    }
+}

@@ -1,0 +1,245 @@
+//! What a host application declares: a service with its image, configuration and replicas.
+//!
+//! A [`ServiceSpec`] is validated once, when it is applied ([`ServiceSpec::validate`]): names
+//! are DNS-safe, resource strings parse, ports and volumes make sense. The engine then derives
+//! the Docker [`ContainerSpec`](crate::runtime::ContainerSpec) of each replica from it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::RestartPolicy;
+use crate::resources::{CpuMillis, MemoryBytes};
+use crate::runtime::{PortSpec, VolumeMount};
+
+/// One service as declared: an image run as `replicas` containers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// The service's name: lowercase letters, digits and `-`, unique in its stack. Other
+    /// services of the stack reach it by this name.
+    pub name: String,
+    /// A local image reference (nothing is pulled from a registry).
+    pub image: String,
+    /// The command; `None` keeps the image's.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Published and exposed ports.
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
+    /// Named volumes of the stack mounted into every replica.
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
+    /// CPU limit per replica: `"0.5"`, `"500m"`, `"2"`.
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// Memory limit per replica: `"512m"`, `"1g"`, `"512Mi"`, `"1Gi"` or bytes.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// What happens when a replica exits.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// How many replicas run.
+    #[serde(default = "one")]
+    pub replicas: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Why a declaration was refused. Names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {message}")]
+pub struct SpecError {
+    /// The field at fault, e.g. `memory` or `ports[1].host_port`.
+    pub field: String,
+    /// What is wrong and what would be accepted.
+    pub message: String,
+}
+
+impl SpecError {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The longest name of an org, stack or service (container names combine them).
+pub const MAX_NAME_LEN: usize = 40;
+
+/// Checks an org, stack or service name: 1 to 40 of `[a-z0-9-]`, starting with a letter,
+/// not ending with `-`.
+pub fn validate_name(field: &str, name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            format!(
+                "`{name}` is not a valid name: use 1 to {MAX_NAME_LEN} lowercase letters, digits \
+                 and `-`, starting with a letter and not ending with `-`"
+            ),
+        ))
+    }
+}
+
+impl ServiceSpec {
+    /// A spec with one replica, the default restart policy and nothing else set.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            image: image.into(),
+            command: None,
+            env: BTreeMap::new(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            cpu: None,
+            memory: None,
+            restart: RestartPolicy::default(),
+            replicas: 1,
+        }
+    }
+
+    /// Sets the command.
+    pub fn with_command<I, S>(mut self, command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.command = Some(command.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a port.
+    pub fn with_port(mut self, port: PortSpec) -> Self {
+        self.ports.push(port);
+        self
+    }
+
+    /// Mounts a named volume of the stack.
+    pub fn with_volume(mut self, volume: impl Into<String>, path: impl Into<String>, read_only: bool) -> Self {
+        self.volumes.push(VolumeMount {
+            volume: volume.into(),
+            path: path.into(),
+            read_only,
+        });
+        self
+    }
+
+    /// Sets the replicas.
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Sets the restart policy.
+    pub fn with_restart(mut self, restart: RestartPolicy) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// Sets the CPU limit (`"0.5"`, `"500m"`…).
+    pub fn with_cpu(mut self, cpu: impl Into<String>) -> Self {
+        self.cpu = Some(cpu.into());
+        self
+    }
+
+    /// Sets the memory limit (`"512Mi"`, `"1g"`…).
+    pub fn with_memory(mut self, memory: impl Into<String>) -> Self {
+        self.memory = Some(memory.into());
+        self
+    }
+
+    /// Checks everything that can be checked without Docker. The error names the field.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_name("name", &self.name)?;
+        if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
+            return Err(SpecError::new("image", "an image reference is required, without spaces"));
+        }
+        if self.replicas > 1_000 {
+            return Err(SpecError::new("replicas", "at most 1000 replicas"));
+        }
+        if let Some(cpu) = &self.cpu {
+            cpu.parse::<CpuMillis>().map_err(|e| SpecError::new("cpu", e.to_string()))?;
+        }
+        if let Some(memory) = &self.memory {
+            memory.parse::<MemoryBytes>().map_err(|e| SpecError::new("memory", e.to_string()))?;
+        }
+        for key in self.env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(SpecError::new(format!("env.{key}"), "a variable name must be non-empty, without `=`"));
+            }
+        }
+        for (i, port) in self.ports.iter().enumerate() {
+            if port.container_port == 0 {
+                return Err(SpecError::new(format!("ports[{i}].container_port"), "must be 1 to 65535"));
+            }
+            if port.host_port.is_some() && self.replicas > 1 {
+                return Err(SpecError::new(
+                    format!("ports[{i}].host_port"),
+                    "a fixed host port cannot be shared by several replicas; leave it unset to get one port per replica",
+                ));
+            }
+        }
+        for (i, mount) in self.volumes.iter().enumerate() {
+            validate_name(&format!("volumes[{i}].volume"), &mount.volume)?;
+            if !mount.path.starts_with('/') {
+                return Err(SpecError::new(format!("volumes[{i}].path"), "must be an absolute path"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_spec_is_valid() {
+        let spec = ServiceSpec::new("web", "local/web:1").with_cpu("500m").with_memory("256Mi");
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (ServiceSpec::new("Web", "img"), "name"),
+            (ServiceSpec::new("web", " "), "image"),
+            (ServiceSpec::new("web", "img").with_memory("lots"), "memory"),
+            (ServiceSpec::new("web", "img").with_cpu("-1"), "cpu"),
+            (ServiceSpec::new("web", "img").with_volume("data", "relative", false), "volumes[0].path"),
+            (
+                ServiceSpec::new("web", "img").with_port(PortSpec::tcp(80).with_host_port(8080)).with_replicas(2),
+                "ports[0].host_port",
+            ),
+        ];
+        for (spec, field) in cases {
+            assert_eq!(spec.validate().unwrap_err().field, field, "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = r#"{"name":"web","image":"img","replicas":1,"colour":"blue"}"#;
+        let error = serde_json::from_str::<ServiceSpec>(json).unwrap_err();
+        assert!(error.to_string().contains("colour"), "{error}");
+    }
+}
