@@ -184,6 +184,7 @@ impl EngineBuilder {
             inner: Arc::new(Inner {
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
                 wake: Notify::new(),
+                recheck: std::sync::atomic::AtomicBool::new(false),
                 ctx,
             }),
         })
@@ -200,7 +201,13 @@ struct Inner {
     ctx: Arc<Ctx>,
     reconciler: Mutex<Reconciler>,
     wake: Notify,
+    /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
+    /// Docker may announce a death before its container list shows it.
+    recheck: std::sync::atomic::AtomicBool,
 }
+
+/// How soon the follow-up pass after a Docker event runs.
+const RECHECK_AFTER: Duration = Duration::from_millis(300);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -416,7 +423,10 @@ impl Engine {
             if report.errors.iter().any(|e| e.contains("No such network") || e.contains("no such volume")) {
                 self.inner.reconciler.lock().await.forget_ensured();
             }
-            let wait = report.next_wake.map_or(ctx.settings.resync, |w| w.min(ctx.settings.resync));
+            let mut wait = report.next_wake.map_or(ctx.settings.resync, |w| w.min(ctx.settings.resync));
+            if self.inner.recheck.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                wait = wait.min(RECHECK_AFTER);
+            }
             tokio::select! {
                 () = &mut shutdown => break Ok(()),
                 () = self.inner.wake.notified() => {}
@@ -439,6 +449,7 @@ async fn watch_docker(ctx: Arc<Ctx>, inner: Arc<Inner>) {
             match event {
                 Ok(event) => {
                     tracing::debug!(container = %event.name, action = ?event.action, "docker event");
+                    inner.recheck.store(true, std::sync::atomic::Ordering::Release);
                     inner.wake.notify_one();
                 }
                 Err(error) => {

@@ -68,7 +68,11 @@ pub struct CpuMillis(u32);
 impl CpuMillis {
     /// A limit of `millis` thousandths of a core, or `None` for zero.
     pub const fn new(millis: u32) -> Option<Self> {
-        if millis == 0 { None } else { Some(Self(millis)) }
+        if millis == 0 {
+            None
+        } else {
+            Some(Self(millis))
+        }
     }
 
     /// The limit in millicores.
@@ -104,7 +108,10 @@ impl FromStr for CpuMillis {
     type Err = ResourceError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| ResourceError::Cpu { input: input.to_owned(), reason };
+        let fail = |reason| ResourceError::Cpu {
+            input: input.to_owned(),
+            reason,
+        };
         if input.is_empty() {
             return Err(fail("empty"));
         }
@@ -153,7 +160,11 @@ impl MemoryBytes {
 
     /// A limit of `bytes`, or `None` for zero or more than `i64::MAX`.
     pub const fn new(bytes: u64) -> Option<Self> {
-        if bytes == 0 || bytes > i64::MAX as u64 { None } else { Some(Self(bytes)) }
+        if bytes == 0 || bytes > i64::MAX as u64 {
+            None
+        } else {
+            Some(Self(bytes))
+        }
     }
 
     /// The limit in bytes.
@@ -167,7 +178,12 @@ impl MemoryBytes {
     }
 }
 
-const MEMORY_UNITS: [(&str, u64); 4] = [("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)];
+const MEMORY_UNITS: [(&str, u64); 4] = [
+    ("Ti", 1 << 40),
+    ("Gi", 1 << 30),
+    ("Mi", 1 << 20),
+    ("Ki", 1 << 10),
+];
 
 impl fmt::Display for MemoryBytes {
     /// The largest binary unit that divides the value exactly (`"512Mi"`), else bytes.
@@ -185,11 +201,16 @@ impl FromStr for MemoryBytes {
     type Err = ResourceError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| ResourceError::Memory { input: input.to_owned(), reason };
+        let fail = |reason| ResourceError::Memory {
+            input: input.to_owned(),
+            reason,
+        };
         if input.is_empty() {
             return Err(fail("empty"));
         }
-        let split = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
+        let split = input
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(input.len());
         let (digits, unit) = input.split_at(split);
         let multiplier: u64 = match unit {
             "" => 1,
@@ -198,11 +219,15 @@ impl FromStr for MemoryBytes {
             "g" | "G" | "Gi" => 1 << 30,
             "t" | "T" | "Ti" => 1 << 40,
             u if u.starts_with('.') => {
-                return Err(fail("decimals are not accepted, use a smaller unit (\"1536m\", not \"1.5g\")"));
+                return Err(fail(
+                    "decimals are not accepted, use a smaller unit (\"1536m\", not \"1.5g\")",
+                ));
             }
             _ => return Err(fail("unknown unit or stray characters")),
         };
-        let value = parse_digits(digits).map_err(|e| e.reason_memory()).map_err(fail)?;
+        let value = parse_digits(digits)
+            .map_err(|e| e.reason_memory())
+            .map_err(fail)?;
         let bytes = value
             .checked_mul(multiplier)
             .filter(|b| *b <= i64::MAX as u64)
@@ -224,7 +249,9 @@ impl DigitsError {
             (DigitsError::Empty, "millicores") => "no digits before \"m\"",
             (DigitsError::Empty, "decimals") => "no digits after the decimal point",
             (DigitsError::Empty, _) => "no digits before the decimal point",
-            (DigitsError::NotDigits, _) => "only digits, one optional \".\" and an optional \"m\" are allowed",
+            (DigitsError::NotDigits, _) => {
+                "only digits, one optional \".\" and an optional \"m\" are allowed"
+            }
             (DigitsError::Overflow, _) => "too large",
         }
     }
@@ -263,7 +290,10 @@ impl<'de> Deserialize<'de> for CpuMillis {
         impl Visitor<'_> for CpuVisitor {
             type Value = CpuMillis;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a CPU quantity: {CPU_FORMS}, or an integer number of cores")
+                write!(
+                    f,
+                    "a CPU quantity: {CPU_FORMS}, or an integer number of cores"
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<CpuMillis, E> {
                 v.parse().map_err(E::custom)
@@ -293,7 +323,10 @@ impl<'de> Deserialize<'de> for MemoryBytes {
         impl Visitor<'_> for MemoryVisitor {
             type Value = MemoryBytes;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a memory quantity: {MEMORY_FORMS}, or an integer number of bytes")
+                write!(
+                    f,
+                    "a memory quantity: {MEMORY_FORMS}, or an integer number of bytes"
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<MemoryBytes, E> {
                 v.parse().map_err(E::custom)
@@ -315,11 +348,15 @@ mod tests {
     use proptest::prelude::*;
 
     fn cpu(s: &str) -> u32 {
-        s.parse::<CpuMillis>().map(CpuMillis::millis).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+        s.parse::<CpuMillis>()
+            .map(CpuMillis::millis)
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"))
     }
 
     fn mem(s: &str) -> u64 {
-        s.parse::<MemoryBytes>().map(MemoryBytes::bytes).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+        s.parse::<MemoryBytes>()
+            .map(MemoryBytes::bytes)
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"))
     }
 
     #[test]
@@ -339,13 +376,44 @@ mod tests {
     #[test]
     fn cpu_refused_forms() {
         for bad in [
-            "", " ", "0", "0.0", "0m", "000", "-1", "+1", "-0.5", "1.5.2", "10x", "1.2345", ".5",
-            "5.", " 1", "1 ", "1\n", "1e3", "1_000", "0x10", "m", "1.5m", "500M", "1,5", "∞",
-            "4294967.296", "4294967296m", "99999999999999999999", "1 m", "NaN", "1k",
+            "",
+            " ",
+            "0",
+            "0.0",
+            "0m",
+            "000",
+            "-1",
+            "+1",
+            "-0.5",
+            "1.5.2",
+            "10x",
+            "1.2345",
+            ".5",
+            "5.",
+            " 1",
+            "1 ",
+            "1\n",
+            "1e3",
+            "1_000",
+            "0x10",
+            "m",
+            "1.5m",
+            "500M",
+            "1,5",
+            "∞",
+            "4294967.296",
+            "4294967296m",
+            "99999999999999999999",
+            "1 m",
+            "NaN",
+            "1k",
         ] {
             let err = bad.parse::<CpuMillis>().expect_err(bad);
             let msg = err.to_string();
-            assert!(msg.contains("accepted:") && msg.contains("500m"), "{bad:?}: {msg}");
+            assert!(
+                msg.contains("accepted:") && msg.contains("500m"),
+                "{bad:?}: {msg}"
+            );
         }
     }
 
@@ -369,19 +437,49 @@ mod tests {
     #[test]
     fn memory_refused_forms() {
         for bad in [
-            "", "0", "0m", "0Gi", "-1", "+1", "1.5g", "1.5.2", "10x", "512MB", "512mb", "512Mib",
-            "512 m", " 512m", "512m ", "Mi", "1e6", "1_000", "0x10", "9223372036854775808",
-            "8388608Ti", "99999999999999999999", "1P", "1Pi", "1b", "1KI", "１",
+            "",
+            "0",
+            "0m",
+            "0Gi",
+            "-1",
+            "+1",
+            "1.5g",
+            "1.5.2",
+            "10x",
+            "512MB",
+            "512mb",
+            "512Mib",
+            "512 m",
+            " 512m",
+            "512m ",
+            "Mi",
+            "1e6",
+            "1_000",
+            "0x10",
+            "9223372036854775808",
+            "8388608Ti",
+            "99999999999999999999",
+            "1P",
+            "1Pi",
+            "1b",
+            "1KI",
+            "１",
         ] {
             let err = bad.parse::<MemoryBytes>().expect_err(bad);
             let msg = err.to_string();
-            assert!(msg.contains("accepted:") && msg.contains("512Mi"), "{bad:?}: {msg}");
+            assert!(
+                msg.contains("accepted:") && msg.contains("512Mi"),
+                "{bad:?}: {msg}"
+            );
         }
     }
 
     #[test]
     fn decimal_memory_error_says_what_to_write() {
-        let msg = "1.5g".parse::<MemoryBytes>().expect_err("decimal").to_string();
+        let msg = "1.5g"
+            .parse::<MemoryBytes>()
+            .expect_err("decimal")
+            .to_string();
         assert!(msg.contains("1536m"), "{msg}");
     }
 
@@ -392,7 +490,12 @@ mod tests {
         assert_eq!(c(2000).as_deref(), Some("2"));
         assert_eq!(c(1250).as_deref(), Some("1.25"));
         assert_eq!(c(1).as_deref(), Some("0.001"));
-        assert_eq!(CpuMillis::new(500).map(CpuMillis::to_millicores_string).as_deref(), Some("500m"));
+        assert_eq!(
+            CpuMillis::new(500)
+                .map(CpuMillis::to_millicores_string)
+                .as_deref(),
+            Some("500m")
+        );
         let m = |b| MemoryBytes::new(b).map(|m| m.to_string());
         assert_eq!(m(512 << 20).as_deref(), Some("512Mi"));
         assert_eq!(m(1 << 30).as_deref(), Some("1Gi"));
@@ -407,7 +510,10 @@ mod tests {
         assert_eq!(MemoryBytes::new(0), None);
         assert_eq!(MemoryBytes::new(i64::MAX as u64 + 1), None);
         assert_eq!(MemoryBytes::new(i64::MAX as u64), Some(MemoryBytes::MAX));
-        assert_eq!(CpuMillis::new(u32::MAX).map(CpuMillis::nano_cpus), Some(u32::MAX as i64 * 1_000_000));
+        assert_eq!(
+            CpuMillis::new(u32::MAX).map(CpuMillis::nano_cpus),
+            Some(u32::MAX as i64 * 1_000_000)
+        );
     }
 
     #[test]
@@ -416,14 +522,23 @@ mod tests {
         assert_eq!(serde_json::from_str::<CpuMillis>("2")?.millis(), 2000);
         assert!(serde_json::from_str::<CpuMillis>("0").is_err());
         assert!(serde_json::from_str::<CpuMillis>("-1").is_err());
-        assert!(serde_json::from_str::<CpuMillis>("0.5").is_err(), "floats are refused");
-        assert_eq!(serde_json::from_str::<MemoryBytes>("\"1Gi\"")?.bytes(), 1 << 30);
+        assert!(
+            serde_json::from_str::<CpuMillis>("0.5").is_err(),
+            "floats are refused"
+        );
+        assert_eq!(
+            serde_json::from_str::<MemoryBytes>("\"1Gi\"")?.bytes(),
+            1 << 30
+        );
         assert_eq!(serde_json::from_str::<MemoryBytes>("4096")?.bytes(), 4096);
         let cpu = CpuMillis::new(1250).ok_or_else(|| serde::de::Error::custom("zero"))?;
         assert_eq!(serde_json::to_string(&cpu)?, "\"1.25\"");
         let memory = MemoryBytes::new(64 << 20).ok_or_else(|| serde::de::Error::custom("zero"))?;
         assert_eq!(serde_json::to_string(&memory)?, "\"64Mi\"");
-        assert_eq!(serde_json::from_str::<MemoryBytes>(&serde_json::to_string(&memory)?)?, memory);
+        assert_eq!(
+            serde_json::from_str::<MemoryBytes>(&serde_json::to_string(&memory)?)?,
+            memory
+        );
         Ok(())
     }
 

@@ -14,18 +14,22 @@ use futures::StreamExt as _;
 use windlass::labels::{LABEL_CONFIG_HASH, LABEL_REVISION};
 use windlass::resources::{CpuMillis, MemoryBytes};
 use windlass::{
-    ContainerSpec, ContainerStatus, DockerRuntime, ManagedLabels, PortSpec, Protocol, RuntimeAction,
-    RuntimeError, config_hash,
+    ContainerSpec, ContainerStatus, DockerRuntime, ManagedLabels, PortSpec, Protocol,
+    RuntimeAction, RuntimeError, config_hash,
 };
 
-use common::docker::{BUSYBOX, TEST_RUN_LABEL, TestScope, connect_with_busybox, http_get, wait_exited};
+use common::docker::{
+    BUSYBOX, TEST_RUN_LABEL, TestScope, connect_with_busybox, http_get, wait_exited,
+};
 
 /// A command that serves `body` at `/index.html` on `port` with busybox httpd.
 fn httpd(port: u16, body: &str) -> [String; 3] {
     [
         "sh".into(),
         "-c".into(),
-        format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p {port} -h /www"),
+        format!(
+            "mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p {port} -h /www"
+        ),
     ]
 }
 
@@ -42,7 +46,10 @@ async fn lifecycle_create_start_stop_with_timeout_remove() -> anyhow::Result<()>
     let runtime = connect_with_busybox().await?;
     let scope = TestScope::new("lifecycle");
     // sh as PID 1 ignoring SIGTERM: only the SIGKILL after the stop timeout ends it.
-    let spec = scope.spec("stubborn", ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    let spec = scope.spec(
+        "stubborn",
+        ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"],
+    );
     let id = runtime.create_container(&spec).await?;
 
     let created = runtime.inspect_container(&id).await?;
@@ -53,27 +60,49 @@ async fn lifecycle_create_start_stop_with_timeout_remove() -> anyhow::Result<()>
     assert_eq!(created.labels.get(TEST_RUN_LABEL), Some(&scope.run));
 
     runtime.start_container(&id).await?;
-    runtime.start_container(&id).await.context("starting a running container is a no-op")?;
+    runtime
+        .start_container(&id)
+        .await
+        .context("starting a running container is a no-op")?;
     let running = runtime.inspect_container(&spec.name).await?;
     assert_eq!(running.status, ContainerStatus::Running);
     assert_eq!(running.id, id);
-    let started_at = running.started_at.context("a running container has started_at")?;
+    let started_at = running
+        .started_at
+        .context("a running container has started_at")?;
     assert_eq!(running.exit_code, None);
 
     let t0 = Instant::now();
     runtime.stop_container(&id, Duration::from_secs(2)).await?;
     let took = t0.elapsed();
-    assert!(took >= Duration::from_secs(2), "SIGTERM was ignored, so stop waits the timeout: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "SIGTERM was ignored, so stop waits the timeout: {took:?}"
+    );
     assert!(took < Duration::from_secs(15), "then kills: {took:?}");
     let stopped = runtime.inspect_container(&id).await?;
     assert_eq!(stopped.status, ContainerStatus::Exited);
     assert_eq!(stopped.exit_code, Some(137), "killed by SIGKILL");
-    assert!(stopped.finished_at.is_some_and(|f| f >= started_at), "{stopped:?}");
-    runtime.stop_container(&id, Duration::from_secs(1)).await.context("stopping a stopped container is a no-op")?;
+    assert!(
+        stopped.finished_at.is_some_and(|f| f >= started_at),
+        "{stopped:?}"
+    );
+    runtime
+        .stop_container(&id, Duration::from_secs(1))
+        .await
+        .context("stopping a stopped container is a no-op")?;
 
-    runtime.restart_container(&id, Duration::from_secs(1)).await?;
-    assert_eq!(runtime.inspect_container(&id).await?.status, ContainerStatus::Running);
-    let refused = runtime.remove_container(&id, false).await.expect_err("running: refused without force");
+    runtime
+        .restart_container(&id, Duration::from_secs(1))
+        .await?;
+    assert_eq!(
+        runtime.inspect_container(&id).await?.status,
+        ContainerStatus::Running
+    );
+    let refused = runtime
+        .remove_container(&id, false)
+        .await
+        .expect_err("running: refused without force");
     assert!(refused.is_conflict(), "{refused}");
     runtime.kill_container(&id, None).await?;
     let killed = wait_exited(&runtime, &id).await?;
@@ -82,8 +111,14 @@ async fn lifecycle_create_start_stop_with_timeout_remove() -> anyhow::Result<()>
     runtime.remove_container(&id, false).await?;
     let gone = runtime.inspect_container(&id).await.expect_err("removed");
     assert!(gone.is_not_found(), "{gone}");
-    assert!(gone.to_string().contains(&id), "the error names the container: {gone}");
-    let again = runtime.remove_container(&id, false).await.expect_err("removed twice");
+    assert!(
+        gone.to_string().contains(&id),
+        "the error names the container: {gone}"
+    );
+    let again = runtime
+        .remove_container(&id, false)
+        .await
+        .expect_err("removed twice");
     assert!(matches!(again, RuntimeError::NotFound { .. }), "{again}");
     Ok(())
 }
@@ -103,10 +138,14 @@ async fn exit_codes_are_reported() -> anyhow::Result<()> {
 async fn auto_assigned_host_port_is_reported_and_reachable() -> anyhow::Result<()> {
     let runtime = connect_with_busybox().await?;
     let scope = TestScope::new("auto-port");
-    let spec = scope.spec("web", httpd(8080, "hello-auto")).with_port(PortSpec::tcp(8080));
+    let spec = scope
+        .spec("web", httpd(8080, "hello-auto"))
+        .with_port(PortSpec::tcp(8080));
     let id = run(&runtime, &spec).await?;
     let info = runtime.inspect_container(&id).await?;
-    let port = info.host_port(8080, Protocol::Tcp).with_context(|| format!("no host port in {:?}", info.ports))?;
+    let port = info
+        .host_port(8080, Protocol::Tcp)
+        .with_context(|| format!("no host port in {:?}", info.ports))?;
     assert_ne!(port, 0);
     let response = http_get(port, "/index.html", Duration::from_secs(10)).await?;
     assert!(response.contains("hello-auto"), "{response}");
@@ -118,15 +157,22 @@ async fn fixed_host_port_is_used() -> anyhow::Result<()> {
     let runtime = connect_with_busybox().await?;
     let scope = TestScope::new("fixed-port");
     // A port that was free a moment ago (racy only against other processes grabbing it).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let spec = scope
-        .spec("web", httpd(8080, "hello-fixed"))
-        .with_port(PortSpec::tcp(8080).with_host_port(port).with_host_ip(localhost));
+    let spec = scope.spec("web", httpd(8080, "hello-fixed")).with_port(
+        PortSpec::tcp(8080)
+            .with_host_port(port)
+            .with_host_ip(localhost),
+    );
     let id = run(&runtime, &spec).await?;
     let info = runtime.inspect_container(&id).await?;
     assert_eq!(info.host_port(8080, Protocol::Tcp), Some(port));
-    assert_eq!(info.ports.first().map(|p| p.host_ip.as_str()), Some("127.0.0.1"));
+    assert_eq!(
+        info.ports.first().map(|p| p.host_ip.as_str()),
+        Some("127.0.0.1")
+    );
     let response = http_get(port, "/index.html", Duration::from_secs(10)).await?;
     assert!(response.contains("hello-fixed"), "{response}");
     Ok(())
@@ -136,13 +182,28 @@ async fn fixed_host_port_is_used() -> anyhow::Result<()> {
 async fn env_and_command_reach_the_process() -> anyhow::Result<()> {
     let runtime = connect_with_busybox().await?;
     let scope = TestScope::new("env");
-    let exits = scope.spec("exits", ["sh", "-c", "exit $CODE"]).with_env("CODE", "7");
+    let exits = scope
+        .spec("exits", ["sh", "-c", "exit $CODE"])
+        .with_env("CODE", "7");
     let id = run(&runtime, &exits).await?;
     assert_eq!(wait_exited(&runtime, &id).await?.exit_code, Some(7));
 
-    let sleeper = scope.spec("sleeper", SLEEP).with_env("GREETING", "hi there").with_env("EMPTY", "");
+    let sleeper = scope
+        .spec("sleeper", SLEEP)
+        .with_env("GREETING", "hi there")
+        .with_env("EMPTY", "");
     let id = run(&runtime, &sleeper).await?;
-    let out = runtime.exec(&id, &["sh".into(), "-c".into(), "echo \"$GREETING|${EMPTY-unset}\"".into()], Duration::from_secs(10)).await?;
+    let out = runtime
+        .exec(
+            &id,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo \"$GREETING|${EMPTY-unset}\"".into(),
+            ],
+            Duration::from_secs(10),
+        )
+        .await?;
     assert_eq!(out.stdout, "hi there|\n");
     Ok(())
 }
@@ -151,12 +212,20 @@ async fn env_and_command_reach_the_process() -> anyhow::Result<()> {
 async fn list_by_label_filter_covers_all_states() -> anyhow::Result<()> {
     let runtime = connect_with_busybox().await?;
     let scope = TestScope::new("labels");
-    let a1 = runtime.create_container(&scope.spec("a1", SLEEP).with_label("tier", "a")).await?;
-    let a2 = run(&runtime, &scope.spec("a2", ["true"]).with_label("tier", "a")).await?;
+    let a1 = runtime
+        .create_container(&scope.spec("a1", SLEEP).with_label("tier", "a"))
+        .await?;
+    let a2 = run(
+        &runtime,
+        &scope.spec("a2", ["true"]).with_label("tier", "a"),
+    )
+    .await?;
     let b = run(&runtime, &scope.spec("b", SLEEP).with_label("tier", "b")).await?;
     wait_exited(&runtime, &a2).await?;
 
-    let tier_a = runtime.list_containers(&[(TEST_RUN_LABEL, &scope.run), ("tier", "a")]).await?;
+    let tier_a = runtime
+        .list_containers(&[(TEST_RUN_LABEL, &scope.run), ("tier", "a")])
+        .await?;
     let mut ids: Vec<_> = tier_a.iter().map(|c| c.id.as_str()).collect();
     ids.sort_unstable();
     let mut expected = vec![a1.as_str(), a2.as_str()];
@@ -167,12 +236,23 @@ async fn list_by_label_filter_covers_all_states() -> anyhow::Result<()> {
     assert_eq!(a1_summary.name, scope.name("a1"));
     assert_eq!(a1_summary.labels.get("tier").map(String::as_str), Some("a"));
     assert!(a1_summary.created.is_some());
-    assert_eq!(tier_a.iter().find(|c| c.id == a2).map(|c| &c.status), Some(&ContainerStatus::Exited));
+    assert_eq!(
+        tier_a.iter().find(|c| c.id == a2).map(|c| &c.status),
+        Some(&ContainerStatus::Exited)
+    );
 
     let all = runtime.list_containers(&scope.filter()).await?;
     assert_eq!(all.len(), 3);
-    assert!(all.iter().any(|c| c.id == b && c.status == ContainerStatus::Running));
-    assert!(runtime.list_containers(&[(TEST_RUN_LABEL, "no-such-run")]).await?.is_empty());
+    assert!(
+        all.iter()
+            .any(|c| c.id == b && c.status == ContainerStatus::Running)
+    );
+    assert!(
+        runtime
+            .list_containers(&[(TEST_RUN_LABEL, "no-such-run")])
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -189,12 +269,19 @@ async fn networks_are_idempotent_and_resolve_aliases() -> anyhow::Result<()> {
     let second = runtime.ensure_network(&spec).await?;
     assert!(!second.created);
     assert_eq!(second.id, first.id);
-    let clash = runtime.ensure_network(&spec.clone().internal(true)).await.expect_err("internal differs");
+    let clash = runtime
+        .ensure_network(&spec.clone().internal(true))
+        .await
+        .expect_err("internal differs");
     assert!(clash.is_conflict(), "{clash}");
-    let internal = runtime.ensure_network(&scope.network("internal").internal(true)).await?;
+    let internal = runtime
+        .ensure_network(&scope.network("internal").internal(true))
+        .await?;
     assert!(internal.internal);
 
-    let web = scope.spec("web", httpd(8080, "from-web")).with_network(&spec.name, ["web-alias"]);
+    let web = scope
+        .spec("web", httpd(8080, "from-web"))
+        .with_network(&spec.name, ["web-alias"]);
     let web_id = run(&runtime, &web).await?;
     let info = runtime.inspect_container(&web_id).await?;
     assert!(
@@ -205,19 +292,46 @@ async fn networks_are_idempotent_and_resolve_aliases() -> anyhow::Result<()> {
 
     // The client joins after starting, under an alias of its own.
     let client = run(&runtime, &scope.spec("client", SLEEP)).await?;
-    runtime.connect_network(&spec.name, &client, &["client-alias".to_owned()]).await?;
+    runtime
+        .connect_network(&spec.name, &client, &["client-alias".to_owned()])
+        .await?;
     let fetch = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web-alias:8080/index.html && exit 0; sleep 1; done; exit 1";
-    let out = runtime.exec(&client, &["sh".into(), "-c".into(), fetch.into()], Duration::from_secs(30)).await?;
-    assert_eq!((out.exit_code, out.stdout.trim()), (0, "from-web"), "{out:?}");
-    let lookup = runtime.exec(&web_id, &["nslookup".into(), "client-alias".into()], Duration::from_secs(10)).await?;
+    let out = runtime
+        .exec(
+            &client,
+            &["sh".into(), "-c".into(), fetch.into()],
+            Duration::from_secs(30),
+        )
+        .await?;
+    assert_eq!(
+        (out.exit_code, out.stdout.trim()),
+        (0, "from-web"),
+        "{out:?}"
+    );
+    let lookup = runtime
+        .exec(
+            &web_id,
+            &["nslookup".into(), "client-alias".into()],
+            Duration::from_secs(10),
+        )
+        .await?;
     assert_eq!(lookup.exit_code, 0, "{lookup:?}");
 
-    let busy = runtime.remove_network(&spec.name).await.expect_err("containers attached");
-    assert!(matches!(busy, RuntimeError::Conflict { .. } | RuntimeError::Docker { .. }), "{busy}");
+    let busy = runtime
+        .remove_network(&spec.name)
+        .await
+        .expect_err("containers attached");
+    assert!(busy.is_conflict(), "{busy}");
     runtime.remove_container(&web_id, true).await?;
     runtime.remove_container(&client, true).await?;
     runtime.remove_network(&spec.name).await?;
-    assert!(runtime.inspect_network(&spec.name).await.expect_err("removed").is_not_found());
+    assert!(
+        runtime
+            .inspect_network(&spec.name)
+            .await
+            .expect_err("removed")
+            .is_not_found()
+    );
     Ok(())
 }
 
@@ -230,25 +344,53 @@ async fn named_volume_survives_container_replacement() -> anyhow::Result<()> {
     assert!(volume.created);
     assert!(!runtime.ensure_volume(&spec).await?.created);
     let listed = runtime.list_volumes(&scope.filter()).await?;
-    assert_eq!(listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), [spec.name.as_str()]);
+    assert_eq!(
+        listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        [spec.name.as_str()]
+    );
 
-    let writer = scope.spec("writer", ["sh", "-c", "echo persisted > /data/file"]).with_volume(&spec.name, "/data", false);
+    let writer = scope
+        .spec("writer", ["sh", "-c", "echo persisted > /data/file"])
+        .with_volume(&spec.name, "/data", false);
     let first = run(&runtime, &writer).await?;
     assert_eq!(wait_exited(&runtime, &first).await?.exit_code, Some(0));
     runtime.remove_container(&first, false).await?;
 
-    let reader = scope.spec("reader", SLEEP).with_volume(&spec.name, "/data", true);
+    let reader = scope
+        .spec("reader", SLEEP)
+        .with_volume(&spec.name, "/data", true);
     let second = run(&runtime, &reader).await?;
-    let cat = runtime.exec(&second, &["cat".into(), "/data/file".into()], Duration::from_secs(10)).await?;
+    let cat = runtime
+        .exec(
+            &second,
+            &["cat".into(), "/data/file".into()],
+            Duration::from_secs(10),
+        )
+        .await?;
     assert_eq!((cat.exit_code, cat.stdout.as_str()), (0, "persisted\n"));
-    let write = runtime.exec(&second, &["touch".into(), "/data/other".into()], Duration::from_secs(10)).await?;
+    let write = runtime
+        .exec(
+            &second,
+            &["touch".into(), "/data/other".into()],
+            Duration::from_secs(10),
+        )
+        .await?;
     assert_ne!(write.exit_code, 0, "read-only mount: {write:?}");
 
-    let in_use = runtime.remove_volume(&spec.name, false).await.expect_err("in use");
+    let in_use = runtime
+        .remove_volume(&spec.name, false)
+        .await
+        .expect_err("in use");
     assert!(in_use.is_conflict(), "{in_use}");
     runtime.remove_container(&second, true).await?;
     runtime.remove_volume(&spec.name, false).await?;
-    assert!(runtime.inspect_volume(&spec.name).await.expect_err("removed").is_not_found());
+    assert!(
+        runtime
+            .inspect_volume(&spec.name)
+            .await
+            .expect_err("removed")
+            .is_not_found()
+    );
     Ok(())
 }
 
@@ -258,16 +400,29 @@ async fn limits_are_applied_and_stats_see_them() -> anyhow::Result<()> {
     let scope = TestScope::new("limits");
     let cpu: CpuMillis = "500m".parse()?;
     let memory: MemoryBytes = "64Mi".parse()?;
-    let id = run(&runtime, &scope.spec("limited", SLEEP).with_cpu(cpu).with_memory(memory)).await?;
+    let id = run(
+        &runtime,
+        &scope
+            .spec("limited", SLEEP)
+            .with_cpu(cpu)
+            .with_memory(memory),
+    )
+    .await?;
     let info = runtime.inspect_container(&id).await?;
     assert_eq!(info.cpu, Some(cpu));
     assert_eq!(info.memory, Some(memory));
 
     let stats = runtime.stats(&id).await?;
     assert_eq!(stats.memory_limit_bytes, memory.bytes());
-    assert!(stats.memory_usage_bytes > 0 && stats.memory_usage_bytes < memory.bytes(), "{stats:?}");
+    assert!(
+        stats.memory_usage_bytes > 0 && stats.memory_usage_bytes < memory.bytes(),
+        "{stats:?}"
+    );
     assert!(stats.online_cpus > 0, "{stats:?}");
-    assert!((0.0..=100.0 * f64::from(stats.online_cpus)).contains(&stats.cpu_percent), "{stats:?}");
+    assert!(
+        (0.0..=100.0 * f64::from(stats.online_cpus)).contains(&stats.cpu_percent),
+        "{stats:?}"
+    );
     Ok(())
 }
 
@@ -277,13 +432,20 @@ async fn events_show_start_and_die_with_exit_code() -> anyhow::Result<()> {
     let scope = TestScope::new("events");
     let since = SystemTime::now() - Duration::from_secs(1);
     let mut events = runtime.events(&scope.run, Some(since));
-    let id = run(&runtime, &scope.spec("short", ["sh", "-c", "sleep 1; exit 5"])).await?;
+    let id = run(
+        &runtime,
+        &scope.spec("short", ["sh", "-c", "sleep 1; exit 5"]),
+    )
+    .await?;
 
     let mut seen = Vec::new();
     let die = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(event) = events.next().await {
             let event = event?;
-            ensure!(event.container_id == id, "only this engine's containers: {event:?}");
+            ensure!(
+                event.container_id == id,
+                "only this engine's containers: {event:?}"
+            );
             seen.push(event.action.clone());
             if event.action == RuntimeAction::Die {
                 return Ok(event);
@@ -298,8 +460,14 @@ async fn events_show_start_and_die_with_exit_code() -> anyhow::Result<()> {
     assert_eq!(die.image.as_deref(), Some(BUSYBOX));
     assert_eq!(die.labels.get(TEST_RUN_LABEL), Some(&scope.run));
     assert!(die.time >= since);
-    let start = seen.iter().position(|a| *a == RuntimeAction::Start).context("start seen")?;
-    let create = seen.iter().position(|a| *a == RuntimeAction::Create).context("create seen")?;
+    let start = seen
+        .iter()
+        .position(|a| *a == RuntimeAction::Start)
+        .context("start seen")?;
+    let create = seen
+        .iter()
+        .position(|a| *a == RuntimeAction::Create)
+        .context("create seen")?;
     assert!(create < start, "{seen:?}");
     Ok(())
 }
@@ -310,16 +478,39 @@ async fn exec_returns_output_and_exit_code() -> anyhow::Result<()> {
     let scope = TestScope::new("exec");
     let id = run(&runtime, &scope.spec("target", SLEEP)).await?;
     let cmd = |s: &str| ["sh".to_owned(), "-c".to_owned(), s.to_owned()];
-    let out = runtime.exec(&id, &cmd("echo out; echo err >&2; exit 4"), Duration::from_secs(10)).await?;
-    assert_eq!((out.exit_code, out.stdout.as_str(), out.stderr.as_str()), (4, "out\n", "err\n"));
+    let out = runtime
+        .exec(
+            &id,
+            &cmd("echo out; echo err >&2; exit 4"),
+            Duration::from_secs(10),
+        )
+        .await?;
+    assert_eq!(
+        (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
+        (4, "out\n", "err\n")
+    );
     assert!(!out.truncated);
-    let missing = runtime.exec(&id, &["no-such-binary".to_owned()], Duration::from_secs(10)).await?;
+    let missing = runtime
+        .exec(&id, &["no-such-binary".to_owned()], Duration::from_secs(10))
+        .await?;
     assert!(matches!(missing.exit_code, 126 | 127), "{missing:?}");
-    let slow = runtime.exec(&id, &["sleep".to_owned(), "5".to_owned()], Duration::from_millis(300)).await;
-    assert!(matches!(slow, Err(RuntimeError::Timeout { .. })), "{slow:?}");
+    let slow = runtime
+        .exec(
+            &id,
+            &["sleep".to_owned(), "5".to_owned()],
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(
+        matches!(slow, Err(RuntimeError::Timeout { .. })),
+        "{slow:?}"
+    );
 
     runtime.stop_container(&id, Duration::from_secs(1)).await?;
-    let stopped = runtime.exec(&id, &cmd("true"), Duration::from_secs(10)).await.expect_err("not running");
+    let stopped = runtime
+        .exec(&id, &cmd("true"), Duration::from_secs(10))
+        .await
+        .expect_err("not running");
     assert!(stopped.is_conflict(), "{stopped}");
     Ok(())
 }
@@ -330,49 +521,79 @@ async fn conflicts_and_missing_images_are_typed() -> anyhow::Result<()> {
     let scope = TestScope::new("errors");
     let spec = scope.spec("dup", SLEEP);
     let id = runtime.create_container(&spec).await?;
-    let dup = runtime.create_container(&spec).await.expect_err("name taken");
+    let dup = runtime
+        .create_container(&spec)
+        .await
+        .expect_err("name taken");
     assert!(dup.is_conflict(), "{dup}");
     assert!(dup.to_string().contains(&spec.name), "{dup}");
-    let kill = runtime.kill_container(&id, None).await.expect_err("not running");
+    let kill = runtime
+        .kill_container(&id, None)
+        .await
+        .expect_err("not running");
     assert!(kill.is_conflict(), "{kill}");
 
     let absent = "windlass-test/absent:0";
     assert!(runtime.image_exists(BUSYBOX).await?);
     assert!(!runtime.image_exists(absent).await?);
     let missing = runtime.require_image(absent).await.expect_err("absent");
-    assert!(matches!(missing, RuntimeError::ImageMissing { .. }), "{missing}");
+    assert!(
+        matches!(missing, RuntimeError::ImageMissing { .. }),
+        "{missing}"
+    );
     assert!(missing.to_string().contains("locally"), "{missing}");
     let mut spec = scope.spec("no-image", SLEEP);
     spec.image = absent.to_owned();
     let create = runtime.create_container(&spec).await.expect_err("no image");
-    assert!(matches!(create, RuntimeError::ImageMissing { .. }), "{create}");
+    assert!(
+        matches!(create, RuntimeError::ImageMissing { .. }),
+        "{create}"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn unreachable_daemon_says_how_to_start_it() {
-    let err = DockerRuntime::connect("unix:///nonexistent/docker.sock").await.expect_err("no daemon");
+    let err = DockerRuntime::connect("unix:///nonexistent/docker.sock")
+        .await
+        .expect_err("no daemon");
     assert!(err.is_unreachable(), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("/nonexistent/docker.sock") && msg.contains("start"), "{msg}");
-    let err = DockerRuntime::connect("tcp://127.0.0.1:1").await.expect_err("nothing listens");
+    assert!(
+        msg.contains("/nonexistent/docker.sock") && msg.contains("start"),
+        "{msg}"
+    );
+    let err = DockerRuntime::connect("tcp://127.0.0.1:1")
+        .await
+        .expect_err("nothing listens");
     assert!(err.is_unreachable(), "{err}");
-    let err = DockerRuntime::connect("ftp://example").await.expect_err("bad scheme");
+    let err = DockerRuntime::connect("ftp://example")
+        .await
+        .expect_err("bad scheme");
     assert!(matches!(err, RuntimeError::InvalidEndpoint { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn runtime_reports_the_negotiated_api() -> anyhow::Result<()> {
     let runtime = connect_with_busybox().await?;
-    let (major, minor) = runtime.api_version().split_once('.').context("major.minor")?;
-    assert!((major.parse::<u32>()?, minor.parse::<u32>()?) >= (1, 41), "{}", runtime.api_version());
+    let (major, minor) = runtime
+        .api_version()
+        .split_once('.')
+        .context("major.minor")?;
+    assert!(
+        (major.parse::<u32>()?, minor.parse::<u32>()?) >= (1, 41),
+        "{}",
+        runtime.api_version()
+    );
     runtime.ping().await?;
     Ok(())
 }
 
 #[test]
 fn config_hash_tracks_the_definition_not_the_revision() {
-    let base = ContainerSpec::new("web-1", BUSYBOX).with_env("A", "1").with_port(PortSpec::tcp(80));
+    let base = ContainerSpec::new("web-1", BUSYBOX)
+        .with_env("A", "1")
+        .with_port(PortSpec::tcp(80));
     let labels = |revision| ManagedLabels {
         engine: "dev-1".into(),
         org: "acme".into(),
@@ -385,11 +606,17 @@ fn config_hash_tracks_the_definition_not_the_revision() {
     labels(1).apply(&mut r1);
     labels(2).apply(&mut r2);
     assert_ne!(r1.labels.get(LABEL_REVISION), r2.labels.get(LABEL_REVISION));
-    assert_eq!(r1.labels.get(LABEL_CONFIG_HASH), r2.labels.get(LABEL_CONFIG_HASH));
+    assert_eq!(
+        r1.labels.get(LABEL_CONFIG_HASH),
+        r2.labels.get(LABEL_CONFIG_HASH)
+    );
     assert_eq!(config_hash(&base), config_hash(&base.clone()), "stable");
 
     let mut other_image = base.clone();
     other_image.image = "windlass-test/busybox:2".into();
     assert_ne!(config_hash(&other_image), config_hash(&base));
-    assert_ne!(config_hash(&base.clone().with_env("B", "2")), config_hash(&base));
+    assert_ne!(
+        config_hash(&base.clone().with_env("B", "2")),
+        config_hash(&base)
+    );
 }

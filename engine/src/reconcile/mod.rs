@@ -188,6 +188,7 @@ impl Reconciler {
         if !report.errors.is_empty() {
             tracing::warn!(errors = ?report.errors, "reconcile pass left work for the next one");
         }
+        tracing::debug!(?report, "reconcile pass done");
         Ok(report)
     }
 

@@ -19,7 +19,9 @@ use super::{
 /// Docker's stop/restart timeout is whole seconds: round up so a caller never gets less grace
 /// than asked for.
 fn whole_seconds(timeout: Duration) -> i32 {
-    let secs = timeout.as_secs().saturating_add(u64::from(timeout.subsec_nanos() > 0));
+    let secs = timeout
+        .as_secs()
+        .saturating_add(u64::from(timeout.subsec_nanos() > 0));
     i32::try_from(secs).unwrap_or(i32::MAX)
 }
 
@@ -33,15 +35,22 @@ impl DockerRuntime {
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let body = spec.to_create_body()?;
         let op = self.op("create container", &spec.name);
-        let options = CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| {
-            match op.error(e) {
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| match op.error(e) {
                 RuntimeError::NotFound { message, .. } if message.starts_with("No such image") => {
-                    RuntimeError::ImageMissing { image: spec.image.clone() }
+                    RuntimeError::ImageMissing {
+                        image: spec.image.clone(),
+                    }
                 }
                 other => other,
-            }
-        })?;
+            })?;
         for warning in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!(warning = %warning, "docker warned while creating the container");
         }
@@ -61,21 +70,37 @@ impl DockerRuntime {
     /// then SIGKILL once `timeout` (rounded up to whole seconds) has passed. Returns when the
     /// container has stopped; stopping a stopped container is a no-op.
     #[instrument(name = "runtime.stop_container", skip(self))]
-    pub async fn stop_container(&self, container: &str, timeout: Duration) -> Result<(), RuntimeError> {
+    pub async fn stop_container(
+        &self,
+        container: &str,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
         let (docker, deadline) = self.waiting_client(timeout);
-        let options = StopContainerOptions { t: Some(whole_seconds(timeout)), signal: None };
-        docker.stop_container(container, Some(options)).await.map_err(|e| {
-            let mut op = self.op("stop container", container);
-            op.timeout = deadline;
-            op.error(e)
-        })
+        let options = StopContainerOptions {
+            t: Some(whole_seconds(timeout)),
+            signal: None,
+        };
+        docker
+            .stop_container(container, Some(options))
+            .await
+            .map_err(|e| {
+                let mut op = self.op("stop container", container);
+                op.timeout = deadline;
+                op.error(e)
+            })
     }
 
     /// Sends `signal` (default `SIGKILL`) to the container's main process. Fails with
     /// [`RuntimeError::Conflict`] if it is not running.
     #[instrument(name = "runtime.kill_container", skip(self))]
-    pub async fn kill_container(&self, container: &str, signal: Option<&str>) -> Result<(), RuntimeError> {
-        let options = KillContainerOptions { signal: signal.unwrap_or("SIGKILL").to_owned() };
+    pub async fn kill_container(
+        &self,
+        container: &str,
+        signal: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let options = KillContainerOptions {
+            signal: signal.unwrap_or("SIGKILL").to_owned(),
+        };
         self.docker
             .kill_container(container, Some(options))
             .await
@@ -84,14 +109,24 @@ impl DockerRuntime {
 
     /// Stops (as [`stop_container`](Self::stop_container) with `timeout`) and starts again.
     #[instrument(name = "runtime.restart_container", skip(self))]
-    pub async fn restart_container(&self, container: &str, timeout: Duration) -> Result<(), RuntimeError> {
+    pub async fn restart_container(
+        &self,
+        container: &str,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
         let (docker, deadline) = self.waiting_client(timeout);
-        let options = RestartContainerOptions { t: Some(whole_seconds(timeout)), signal: None };
-        docker.restart_container(container, Some(options)).await.map_err(|e| {
-            let mut op = self.op("restart container", container);
-            op.timeout = deadline;
-            op.error(e)
-        })
+        let options = RestartContainerOptions {
+            t: Some(whole_seconds(timeout)),
+            signal: None,
+        };
+        docker
+            .restart_container(container, Some(options))
+            .await
+            .map_err(|e| {
+                let mut op = self.op("restart container", container);
+                op.timeout = deadline;
+                op.error(e)
+            })
     }
 
     /// Removes a container and its anonymous volumes (named volumes are kept). Without
@@ -99,7 +134,11 @@ impl DockerRuntime {
     /// killed first.
     #[instrument(name = "runtime.remove_container", skip(self))]
     pub async fn remove_container(&self, container: &str, force: bool) -> Result<(), RuntimeError> {
-        let options = RemoveContainerOptions { v: true, force, link: false };
+        let options = RemoveContainerOptions {
+            v: true,
+            force,
+            link: false,
+        };
         self.docker
             .remove_container(container, Some(options))
             .await
@@ -121,7 +160,10 @@ impl DockerRuntime {
     /// Lists containers in every state whose labels match all `labels` pairs
     /// (e.g. `[(LABEL_ENGINE, "dev-1")]`).
     #[instrument(name = "runtime.list_containers", skip(self))]
-    pub async fn list_containers(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerSummary>, RuntimeError> {
+    pub async fn list_containers(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Result<Vec<ContainerSummary>, RuntimeError> {
         let options = ListContainersOptions {
             all: true,
             filters: Some(label_filters(labels)),
@@ -132,7 +174,10 @@ impl DockerRuntime {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.op("list containers", "by label").error(e))?;
-        Ok(listed.into_iter().filter_map(ContainerSummary::from_docker).collect())
+        Ok(listed
+            .into_iter()
+            .filter_map(ContainerSummary::from_docker)
+            .collect())
     }
 }
 

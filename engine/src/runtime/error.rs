@@ -121,7 +121,10 @@ pub enum RuntimeError {
 impl RuntimeError {
     /// Whether the object did not exist (a missing image counts).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, RuntimeError::NotFound { .. } | RuntimeError::ImageMissing { .. })
+        matches!(
+            self,
+            RuntimeError::NotFound { .. } | RuntimeError::ImageMissing { .. }
+        )
     }
 
     /// Whether the operation conflicted with the object's current state.
@@ -151,16 +154,36 @@ impl Op<'_> {
         let target = self.target.to_owned();
         let operation = self.operation;
         match err {
-            B::DockerResponseServerError { status_code: 404, message } => {
-                RuntimeError::NotFound { operation, target, message }
-            }
-            B::DockerResponseServerError { status_code: 409, message } => {
-                RuntimeError::Conflict { operation, target, message }
-            }
-            B::DockerResponseServerError { status_code, message } => {
-                RuntimeError::Docker { operation, target, status: status_code, message }
-            }
-            B::RequestTimeoutError => RuntimeError::Timeout { operation, target, timeout: self.timeout },
+            B::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } => RuntimeError::NotFound {
+                operation,
+                target,
+                message,
+            },
+            B::DockerResponseServerError {
+                status_code: 409,
+                message,
+            } => RuntimeError::Conflict {
+                operation,
+                target,
+                message,
+            },
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => RuntimeError::Docker {
+                operation,
+                target,
+                status: status_code,
+                message,
+            },
+            B::RequestTimeoutError => RuntimeError::Timeout {
+                operation,
+                target,
+                timeout: self.timeout,
+            },
             e @ (B::SocketNotFoundError(_)
             | B::IOError { .. }
             | B::HyperResponseError { .. }
@@ -168,16 +191,23 @@ impl Op<'_> {
                 endpoint: self.endpoint.to_owned(),
                 message: format!("{operation} {target}: {e}"),
             },
-            B::DockerStreamError { error } => {
-                RuntimeError::Docker { operation, target, status: 200, message: error }
-            }
+            B::DockerStreamError { error } => RuntimeError::Docker {
+                operation,
+                target,
+                status: 200,
+                message: error,
+            },
             B::DockerContainerWaitError { error, code } => RuntimeError::Docker {
                 operation,
                 target,
                 status: 200,
                 message: format!("{error} (exit code {code})"),
             },
-            other => RuntimeError::Protocol { operation, target, message: other.to_string() },
+            other => RuntimeError::Protocol {
+                operation,
+                target,
+                message: other.to_string(),
+            },
         }
     }
 
@@ -205,31 +235,48 @@ mod tests {
     }
 
     fn server(status_code: u16, message: &str) -> bollard::errors::Error {
-        bollard::errors::Error::DockerResponseServerError { status_code, message: message.into() }
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        }
     }
 
     #[test]
     fn status_codes_map_to_variants() {
         let e = op().error(server(404, "No such container: web-1"));
         assert!(e.is_not_found(), "{e:?}");
-        assert_eq!(e.to_string(), "stop container web-1: not found: No such container: web-1");
+        assert_eq!(
+            e.to_string(),
+            "stop container web-1: not found: No such container: web-1"
+        );
         assert!(op().error(server(409, "is not running")).is_conflict());
         let e = op().error(server(500, "boom"));
-        assert!(matches!(e, RuntimeError::Docker { status: 500, .. }), "{e:?}");
+        assert!(
+            matches!(e, RuntimeError::Docker { status: 500, .. }),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("boom") && e.to_string().contains("web-1"));
     }
 
     #[test]
     fn connection_failures_say_how_to_start_docker() {
-        let e = op().error(bollard::errors::Error::SocketNotFoundError("/nope.sock".into()));
+        let e = op().error(bollard::errors::Error::SocketNotFoundError(
+            "/nope.sock".into(),
+        ));
         assert!(e.is_unreachable());
         let msg = e.to_string();
-        assert!(msg.contains("unix:///var/run/docker.sock") && msg.contains("systemctl start docker"), "{msg}");
+        assert!(
+            msg.contains("unix:///var/run/docker.sock") && msg.contains("systemctl start docker"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn timeouts_name_the_deadline() {
         let e = op().error(bollard::errors::Error::RequestTimeoutError);
-        assert_eq!(e.to_string(), "stop container web-1: no answer from Docker within 5s");
+        assert_eq!(
+            e.to_string(),
+            "stop container web-1: no answer from Docker within 5s"
+        );
     }
 }

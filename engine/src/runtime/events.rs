@@ -21,7 +21,17 @@ use super::{DockerRuntime, REQUEST_TIMEOUT, RuntimeError};
 
 /// The container actions the stream carries; exec, attach, copy… are left out.
 const ACTIONS: [&str; 11] = [
-    "create", "start", "restart", "die", "stop", "kill", "oom", "destroy", "pause", "unpause", "health_status",
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "oom",
+    "destroy",
+    "pause",
+    "unpause",
+    "health_status",
 ];
 
 /// What happened to a container.
@@ -132,7 +142,9 @@ impl RuntimeEvent {
         let exit_code = attributes.remove("exitCode").and_then(|c| c.parse().ok());
         let signal = attributes.remove("signal");
         let time = match (message.time_nano, message.time) {
-            (Some(nanos), _) if nanos > 0 => UNIX_EPOCH + Duration::from_nanos(nanos.unsigned_abs()),
+            (Some(nanos), _) if nanos > 0 => {
+                UNIX_EPOCH + Duration::from_nanos(nanos.unsigned_abs())
+            }
             (_, Some(secs)) if secs > 0 => UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs()),
             _ => SystemTime::now(),
         };
@@ -150,7 +162,8 @@ impl RuntimeEvent {
 }
 
 /// The stream returned by [`DockerRuntime::events`].
-pub type RuntimeEventStream = Pin<Box<dyn Stream<Item = Result<RuntimeEvent, RuntimeError>> + Send>>;
+pub type RuntimeEventStream =
+    Pin<Box<dyn Stream<Item = Result<RuntimeEvent, RuntimeError>> + Send>>;
 
 /// Docker's `since` parameter: Unix seconds with a nanosecond fraction.
 fn since_param(since: SystemTime) -> String {
@@ -169,17 +182,32 @@ impl DockerRuntime {
     pub fn events(&self, engine_id: &str, since: Option<SystemTime>) -> RuntimeEventStream {
         let filters = HashMap::from([
             ("type".to_owned(), vec!["container".to_owned()]),
-            ("label".to_owned(), vec![format!("{LABEL_ENGINE}={engine_id}")]),
-            ("event".to_owned(), ACTIONS.iter().map(|a| (*a).to_owned()).collect()),
+            (
+                "label".to_owned(),
+                vec![format!("{LABEL_ENGINE}={engine_id}")],
+            ),
+            (
+                "event".to_owned(),
+                ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
+            ),
         ]);
-        let options = EventsOptions { since: since.map(since_param), until: None, filters: Some(filters) };
+        let options = EventsOptions {
+            since: since.map(since_param),
+            until: None,
+            filters: Some(filters),
+        };
         let (endpoint, engine) = (self.endpoint.clone(), engine_id.to_owned());
         tracing::debug!(engine_id, ?since, "subscribing to docker events");
         let stream = self
             .docker
             .events(Some(options))
             .filter_map(move |item| {
-                let op = Op { endpoint: &endpoint, operation: "watch events of engine", target: &engine, timeout: REQUEST_TIMEOUT };
+                let op = Op {
+                    endpoint: &endpoint,
+                    operation: "watch events of engine",
+                    target: &engine,
+                    timeout: REQUEST_TIMEOUT,
+                };
                 future::ready(match item {
                     Ok(message) => RuntimeEvent::from_docker(message).map(Ok),
                     Err(e) => Some(Err(op.error(e))),
@@ -223,15 +251,27 @@ mod tests {
         assert_eq!(event.exit_code, Some(3));
         assert_eq!(event.name, "web-1");
         assert_eq!(event.labels.len(), 1);
-        assert_eq!(event.time, UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789));
+        assert_eq!(
+            event.time,
+            UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789)
+        );
     }
 
     #[test]
     fn parses_actions() {
-        assert_eq!(RuntimeAction::parse("health_status: healthy"), RuntimeAction::HealthStatus("healthy".into()));
+        assert_eq!(
+            RuntimeAction::parse("health_status: healthy"),
+            RuntimeAction::HealthStatus("healthy".into())
+        );
         assert_eq!(RuntimeAction::parse("oom"), RuntimeAction::Oom);
-        assert_eq!(RuntimeAction::parse("exec_start: sh"), RuntimeAction::Other("exec_start: sh".into()));
-        assert_eq!(RuntimeAction::HealthStatus("healthy".into()).to_string(), "health_status: healthy");
+        assert_eq!(
+            RuntimeAction::parse("exec_start: sh"),
+            RuntimeAction::Other("exec_start: sh".into())
+        );
+        assert_eq!(
+            RuntimeAction::HealthStatus("healthy".into()).to_string(),
+            "health_status: healthy"
+        );
     }
 
     #[test]

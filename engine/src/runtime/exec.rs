@@ -45,10 +45,18 @@ impl DockerRuntime {
     /// On timeout the result is [`RuntimeError::Timeout`] and the process is left running in
     /// the container (Docker cannot kill an exec); probes should run commands that end.
     #[instrument(name = "runtime.exec", skip(self))]
-    pub async fn exec(&self, container: &str, command: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError> {
+    pub async fn exec(
+        &self,
+        container: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, RuntimeError> {
         let op = self.op("exec in", container);
         if command.is_empty() {
-            return Err(RuntimeError::InvalidSpec { target: container.to_owned(), reason: "empty exec command".into() });
+            return Err(RuntimeError::InvalidSpec {
+                target: container.to_owned(),
+                reason: "empty exec command".into(),
+            });
         }
         let run = async {
             let options = CreateExecOptions {
@@ -57,9 +65,21 @@ impl DockerRuntime {
                 cmd: Some(command.to_vec()),
                 ..Default::default()
             };
-            let created = self.docker.create_exec(container, options).await.map_err(|e| op.error(e))?;
-            let start = StartExecOptions { detach: false, tty: false, output_capacity: None };
-            let started = self.docker.start_exec(&created.id, Some(start)).await.map_err(|e| op.error(e))?;
+            let created = self
+                .docker
+                .create_exec(container, options)
+                .await
+                .map_err(|e| op.error(e))?;
+            let start = StartExecOptions {
+                detach: false,
+                tty: false,
+                output_capacity: None,
+            };
+            let started = self
+                .docker
+                .start_exec(&created.id, Some(start))
+                .await
+                .map_err(|e| op.error(e))?;
             let (mut stdout, mut stderr, mut truncated) = (Vec::new(), Vec::new(), false);
             if let StartExecResults::Attached { mut output, .. } = started {
                 while let Some(frame) = output.next().await {
@@ -67,7 +87,9 @@ impl DockerRuntime {
                         LogOutput::StdOut { message } | LogOutput::Console { message } => {
                             append(&mut stdout, &message, &mut truncated);
                         }
-                        LogOutput::StdErr { message } => append(&mut stderr, &message, &mut truncated),
+                        LogOutput::StdErr { message } => {
+                            append(&mut stderr, &message, &mut truncated)
+                        }
                         LogOutput::StdIn { .. } => {}
                     }
                 }
@@ -75,7 +97,11 @@ impl DockerRuntime {
             // The output ends when the process exits; Docker records the exit code a moment
             // later.
             loop {
-                let inspected = self.docker.inspect_exec(&created.id).await.map_err(|e| op.error(e))?;
+                let inspected = self
+                    .docker
+                    .inspect_exec(&created.id)
+                    .await
+                    .map_err(|e| op.error(e))?;
                 match (inspected.running, inspected.exit_code) {
                     (Some(false), Some(exit_code)) => {
                         return Ok(ExecOutput {
@@ -89,11 +115,13 @@ impl DockerRuntime {
                 }
             }
         };
-        tokio::time::timeout(timeout, run).await.map_err(|_| RuntimeError::Timeout {
-            operation: op.operation,
-            target: container.to_owned(),
-            timeout,
-        })?
+        tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| RuntimeError::Timeout {
+                operation: op.operation,
+                target: container.to_owned(),
+                timeout,
+            })?
     }
 }
 

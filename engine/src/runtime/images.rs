@@ -13,9 +13,16 @@ impl DockerRuntime {
     #[instrument(name = "runtime.require_image", skip(self))]
     pub async fn require_image(&self, image: &str) -> Result<String, RuntimeError> {
         let op = self.op("inspect image", image);
-        match self.docker.inspect_image(image).await.map_err(|e| op.error(e)) {
+        match self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|e| op.error(e))
+        {
             Ok(found) => found.id.ok_or_else(|| op.protocol("image without id")),
-            Err(RuntimeError::NotFound { .. }) => Err(RuntimeError::ImageMissing { image: image.to_owned() }),
+            Err(RuntimeError::NotFound { .. }) => Err(RuntimeError::ImageMissing {
+                image: image.to_owned(),
+            }),
             Err(e) => Err(e),
         }
     }

@@ -15,10 +15,10 @@ use bollard::models::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::RuntimeError;
 use super::error::Op;
 use super::spec::Protocol;
 use super::time::parse_rfc3339;
-use super::RuntimeError;
 use crate::resources::{CpuMillis, MemoryBytes};
 
 /// A container's state as Docker reports it.
@@ -75,7 +75,10 @@ impl ContainerStatus {
 
     /// Whether the container's process is alive (running, paused or restarting).
     pub fn is_alive(&self) -> bool {
-        matches!(self, ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting)
+        matches!(
+            self,
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+        )
     }
 }
 
@@ -146,8 +149,12 @@ impl ContainerInfo {
             .map(|p| p.host_port)
     }
 
-    pub(crate) fn from_inspect(op: Op<'_>, r: ContainerInspectResponse) -> Result<Self, RuntimeError> {
-        let id = r.id.ok_or_else(|| op.protocol("inspect answer has no container id"))?;
+    pub(crate) fn from_inspect(
+        op: Op<'_>,
+        r: ContainerInspectResponse,
+    ) -> Result<Self, RuntimeError> {
+        let id =
+            r.id.ok_or_else(|| op.protocol("inspect answer has no container id"))?;
         let state = r.state.unwrap_or_default();
         let status = match state.status {
             Some(ContainerStateStatusEnum::EMPTY) | None => ContainerStatus::Other(String::new()),
@@ -159,7 +166,11 @@ impl ContainerInfo {
         let settings = r.network_settings.unwrap_or_default();
         Ok(ContainerInfo {
             id,
-            name: r.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            name: r
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
             image: config.image.unwrap_or_default(),
             image_id: r.image.unwrap_or_default(),
             exit_code: if never_ran { None } else { state.exit_code },
@@ -182,7 +193,10 @@ impl ContainerInfo {
                 .nano_cpus
                 .and_then(|n| u32::try_from(n / 1_000_000).ok())
                 .and_then(CpuMillis::new),
-            memory: host.memory.and_then(|m| u64::try_from(m).ok()).and_then(MemoryBytes::new),
+            memory: host
+                .memory
+                .and_then(|m| u64::try_from(m).ok())
+                .and_then(MemoryBytes::new),
             restart_count: r.restart_count.unwrap_or(0),
             health: state
                 .health
@@ -198,7 +212,8 @@ fn assigned_ports(map: PortMap) -> Vec<AssignedPort> {
     let mut ports = Vec::new();
     for (key, bindings) in map {
         let (port, protocol) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        let (Ok(container_port), Some(protocol)) = (port.parse::<u16>(), Protocol::parse(protocol)) else {
+        let (Ok(container_port), Some(protocol)) = (port.parse::<u16>(), Protocol::parse(protocol))
+        else {
             continue;
         };
         for binding in bindings.unwrap_or_default() {
@@ -268,10 +283,19 @@ mod tests {
 
     #[test]
     fn reads_assigned_ports() {
-        let binding = |ip: &str, port: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(port.into()) };
+        let binding = |ip: &str, port: &str| PortBinding {
+            host_ip: Some(ip.into()),
+            host_port: Some(port.into()),
+        };
         let map: PortMap = HashMap::from([
-            ("8080/tcp".to_owned(), Some(vec![binding("0.0.0.0", "49153"), binding("::", "49153")])),
-            ("53/udp".to_owned(), Some(vec![binding("127.0.0.1", "5353")])),
+            (
+                "8080/tcp".to_owned(),
+                Some(vec![binding("0.0.0.0", "49153"), binding("::", "49153")]),
+            ),
+            (
+                "53/udp".to_owned(),
+                Some(vec![binding("127.0.0.1", "5353")]),
+            ),
             ("9000/tcp".to_owned(), None),
         ]);
         let ports = assigned_ports(map);
@@ -284,7 +308,16 @@ mod tests {
 
     #[test]
     fn status_round_trips() {
-        for s in ["created", "running", "paused", "restarting", "removing", "exited", "dead", "weird"] {
+        for s in [
+            "created",
+            "running",
+            "paused",
+            "restarting",
+            "removing",
+            "exited",
+            "dead",
+            "weird",
+        ] {
             assert_eq!(ContainerStatus::parse(s).as_str(), s);
         }
         assert!(ContainerStatus::Running.is_alive());

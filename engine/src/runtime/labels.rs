@@ -94,7 +94,11 @@ struct HashInput<'a> {
 /// itself…), so a new revision with the same configuration, or another replica, has the same
 /// hash and is not replaced. Order-insensitive where Docker is (env, ports, mounts, aliases).
 pub fn config_hash(spec: &ContainerSpec) -> String {
-    let mut env: Vec<_> = spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut env: Vec<_> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     env.sort_unstable();
     let mut ports: Vec<_> = spec.ports.iter().collect();
     ports.sort_unstable();
@@ -158,7 +162,10 @@ mod tests {
         assert_eq!(h, config_hash(&spec()));
         // Pinned: a change here re-creates every running container on upgrade; bump
         // `HashInput::v` on purpose if it must change.
-        assert_eq!(h, "62902fb990c8cbddd0d84fe530a0a467590426f5f0f09742b75e555d687d0141");
+        assert_eq!(
+            h,
+            "62902fb990c8cbddd0d84fe530a0a467590426f5f0f09742b75e555d687d0141"
+        );
     }
 
     #[test]
@@ -174,18 +181,31 @@ mod tests {
         labels(7, 3).apply(&mut b);
         assert_eq!(a.labels.get(LABEL_CONFIG_HASH), Some(&base));
         assert_eq!(b.labels.get(LABEL_CONFIG_HASH), Some(&base));
-        assert_eq!(config_hash(&a), base, "the hash label does not feed back into the hash");
+        assert_eq!(
+            config_hash(&a),
+            base,
+            "the hash label does not feed back into the hash"
+        );
         assert_eq!(a.labels.get(LABEL_REVISION).map(String::as_str), Some("1"));
-        assert_eq!(a.labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
+        assert_eq!(
+            a.labels.get(LABEL_MANAGED).map(String::as_str),
+            Some("true")
+        );
     }
 
     #[test]
     fn hash_changes_with_what_defines_the_container() {
         let base = config_hash(&spec());
         let changed = [
-            ContainerSpec { image: "img:2".into(), ..spec() },
+            ContainerSpec {
+                image: "img:2".into(),
+                ..spec()
+            },
             spec().with_env("C", "3"),
-            ContainerSpec { env: vec![("A".into(), "9".into()), ("B".into(), "2".into())], ..spec() },
+            ContainerSpec {
+                env: vec![("A".into(), "9".into()), ("B".into(), "2".into())],
+                ..spec()
+            },
             spec().with_command(["sh"]),
             spec().with_port(PortSpec::tcp(82)),
             spec().with_label("team", "red"),

@@ -35,10 +35,7 @@ pub use error::RuntimeError;
 pub use events::{RuntimeAction, RuntimeEvent, RuntimeEventStream};
 pub use exec::ExecOutput;
 pub use info::{AssignedPort, ContainerInfo, ContainerStatus, ContainerSummary};
-pub use labels::{
-    LABEL_CONFIG_HASH, LABEL_ENGINE, LABEL_MANAGED, LABEL_ORG, LABEL_PREFIX, LABEL_REVISION,
-    LABEL_SERVICE, LABEL_SLOT, LABEL_STACK, ManagedLabels, config_hash,
-};
+pub use labels::{ManagedLabels, config_hash};
 pub use networks::{NetworkInfo, NetworkSpec};
 pub use spec::{ContainerSpec, PortSpec, Protocol, VolumeMount};
 pub use stats::StatsSnapshot;
@@ -47,7 +44,7 @@ pub use volumes::{VolumeInfo, VolumeSpec};
 use error::Op;
 
 /// The endpoint used when none is configured and `DOCKER_HOST` is unset.
-pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+pub(crate) const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
 
 /// The oldest Docker API the runtime supports (Docker 20.10).
 const MIN_API: (usize, usize) = (1, 41);
@@ -73,13 +70,20 @@ impl DockerRuntime {
     #[instrument(name = "runtime.connect", skip_all, fields(endpoint = %endpoint))]
     pub async fn connect(endpoint: &str) -> Result<Self, RuntimeError> {
         let timeout = REQUEST_TIMEOUT.as_secs();
-        let op = Op { endpoint, operation: "connect to", target: endpoint, timeout: REQUEST_TIMEOUT };
+        let op = Op {
+            endpoint,
+            operation: "connect to",
+            target: endpoint,
+            timeout: REQUEST_TIMEOUT,
+        };
         let docker = if endpoint.starts_with("unix://") {
             Docker::connect_with_unix(endpoint, timeout, API_DEFAULT_VERSION)
         } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
             Docker::connect_with_http(endpoint, timeout, API_DEFAULT_VERSION)
         } else {
-            return Err(RuntimeError::InvalidEndpoint { endpoint: endpoint.to_owned() });
+            return Err(RuntimeError::InvalidEndpoint {
+                endpoint: endpoint.to_owned(),
+            });
         }
         .map_err(|e| op.error(e))?;
         let docker = docker.negotiate_version().await.map_err(|e| op.error(e))?;
@@ -102,7 +106,7 @@ impl DockerRuntime {
         Ok(runtime)
     }
 
-    /// Connects to `DOCKER_HOST` if set, else to [`DEFAULT_ENDPOINT`].
+    /// Connects to `DOCKER_HOST` if set, else to `unix:///var/run/docker.sock`.
     pub async fn connect_default() -> Result<Self, RuntimeError> {
         let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
         Self::connect(&endpoint).await
@@ -120,13 +124,21 @@ impl DockerRuntime {
 
     /// Checks that the daemon answers.
     pub async fn ping(&self) -> Result<(), RuntimeError> {
-        self.docker.ping().await.map_err(|e| self.op("ping", &self.endpoint).error(e))?;
+        self.docker
+            .ping()
+            .await
+            .map_err(|e| self.op("ping", &self.endpoint).error(e))?;
         Ok(())
     }
 
     /// The error context of one call.
     fn op<'a>(&'a self, operation: &'static str, target: &'a str) -> Op<'a> {
-        Op { endpoint: &self.endpoint, operation, target, timeout: REQUEST_TIMEOUT }
+        Op {
+            endpoint: &self.endpoint,
+            operation,
+            target,
+            timeout: REQUEST_TIMEOUT,
+        }
     }
 
     /// A client whose request deadline covers an operation that waits `wait` on purpose.

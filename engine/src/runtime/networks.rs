@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkInspect};
+use bollard::models::{
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkInspect,
+};
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
@@ -28,7 +30,11 @@ pub struct NetworkSpec {
 impl NetworkSpec {
     /// A bridge network with outside access and no labels.
     pub fn new(name: impl Into<String>) -> Self {
-        NetworkSpec { name: name.into(), labels: BTreeMap::new(), internal: false }
+        NetworkSpec {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            internal: false,
+        }
     }
 
     /// Adds a label.
@@ -102,10 +108,19 @@ impl DockerRuntime {
             driver: Some("bridge".to_owned()),
             internal: Some(spec.internal),
             attachable: Some(true),
-            labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             ..Default::default()
         };
-        let created = self.docker.create_network(request).await.map_err(|e| op.error(e))?;
+        let created = self
+            .docker
+            .create_network(request)
+            .await
+            .map_err(|e| op.error(e))?;
         if !created.warning.is_empty() {
             tracing::warn!(warning = %created.warning, "docker warned while creating the network");
         }
@@ -138,8 +153,13 @@ impl DockerRuntime {
 
     /// Lists networks whose labels match all `labels` pairs.
     #[instrument(name = "runtime.list_networks", skip(self))]
-    pub async fn list_networks(&self, labels: &[(&str, &str)]) -> Result<Vec<NetworkInfo>, RuntimeError> {
-        let options = ListNetworksOptions { filters: Some(label_filters(labels)) };
+    pub async fn list_networks(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Result<Vec<NetworkInfo>, RuntimeError> {
+        let options = ListNetworksOptions {
+            filters: Some(label_filters(labels)),
+        };
         let listed = self
             .docker
             .list_networks(Some(options))
@@ -162,7 +182,12 @@ impl DockerRuntime {
 
     /// Attaches a container to a network under the given DNS aliases.
     #[instrument(name = "runtime.connect_network", skip(self))]
-    pub async fn connect_network(&self, network: &str, container: &str, aliases: &[String]) -> Result<(), RuntimeError> {
+    pub async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<(), RuntimeError> {
         let request = NetworkConnectRequest {
             container: container.to_owned(),
             endpoint_config: Some(EndpointSettings {
@@ -176,13 +201,25 @@ impl DockerRuntime {
             .map_err(|e| self.op("connect network", network).error(e))
     }
 
-    /// Removes a network. Fails with [`RuntimeError::Conflict`] (or Docker's 403 on 20.10)
-    /// while containers are attached, and [`RuntimeError::NotFound`] if it does not exist.
+    /// Removes a network. Fails with [`RuntimeError::Conflict`] while containers are attached,
+    /// and [`RuntimeError::NotFound`] if it does not exist.
     #[instrument(name = "runtime.remove_network", skip(self))]
     pub async fn remove_network(&self, network: &str) -> Result<(), RuntimeError> {
-        self.docker
-            .remove_network(network)
-            .await
-            .map_err(|e| self.op("remove network", network).error(e))
+        self.docker.remove_network(network).await.map_err(|e| {
+            match self.op("remove network", network).error(e) {
+                // Docker 20.10 answers 403 for "has active endpoints"; newer daemons 409.
+                RuntimeError::Docker {
+                    operation,
+                    target,
+                    status: 403,
+                    message,
+                } => RuntimeError::Conflict {
+                    operation,
+                    target,
+                    message,
+                },
+                other => other,
+            }
+        })
     }
 }

@@ -20,7 +20,9 @@ use super::RuntimeError;
 use crate::resources::{CpuMillis, MemoryBytes};
 
 /// A transport protocol of a published port.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP (the default).
@@ -79,7 +81,12 @@ pub struct PortSpec {
 impl PortSpec {
     /// A TCP port published on a host port Docker picks.
     pub fn tcp(container_port: u16) -> Self {
-        PortSpec { container_port, protocol: Protocol::Tcp, host_port: None, host_ip: None }
+        PortSpec {
+            container_port,
+            protocol: Protocol::Tcp,
+            host_port: None,
+            host_ip: None,
+        }
     }
 
     /// The same port published on a fixed host port.
@@ -205,8 +212,17 @@ impl ContainerSpec {
     }
 
     /// Mounts a named volume.
-    pub fn with_volume(mut self, volume: impl Into<String>, path: impl Into<String>, read_only: bool) -> Self {
-        self.volumes.push(VolumeMount { volume: volume.into(), path: path.into(), read_only });
+    pub fn with_volume(
+        mut self,
+        volume: impl Into<String>,
+        path: impl Into<String>,
+        read_only: bool,
+    ) -> Self {
+        self.volumes.push(VolumeMount {
+            volume: volume.into(),
+            path: path.into(),
+            read_only,
+        });
         self
     }
 
@@ -224,7 +240,10 @@ impl ContainerSpec {
 
     /// Checks what Docker would otherwise reject late or silently misread.
     pub fn validate(&self) -> Result<(), RuntimeError> {
-        let fail = |reason: String| RuntimeError::InvalidSpec { target: self.name.clone(), reason };
+        let fail = |reason: String| RuntimeError::InvalidSpec {
+            target: self.name.clone(),
+            reason,
+        };
         if self.name.is_empty() {
             return Err(fail("the name is empty".into()));
         }
@@ -232,7 +251,9 @@ impl ContainerSpec {
             return Err(fail("the image is empty".into()));
         }
         if matches!(&self.command, Some(c) if c.is_empty()) {
-            return Err(fail("the command is an empty list (use None to keep the image's)".into()));
+            return Err(fail(
+                "the command is an empty list (use None to keep the image's)".into(),
+            ));
         }
         let mut keys = BTreeSet::new();
         for (key, _) in &self.env {
@@ -246,7 +267,9 @@ impl ContainerSpec {
         let mut published = BTreeSet::new();
         for port in &self.ports {
             if port.container_port == 0 || port.host_port == Some(0) {
-                return Err(fail(format!("port 0 in {port:?} (leave host_port empty to auto-assign)")));
+                return Err(fail(format!(
+                    "port 0 in {port:?} (leave host_port empty to auto-assign)"
+                )));
             }
             if !published.insert((port.container_port, port.protocol)) {
                 return Err(fail(format!(
@@ -319,7 +342,8 @@ impl ContainerSpec {
             endpoints_config: Some(HashMap::from([(
                 network.clone(),
                 EndpointSettings {
-                    aliases: (!self.network_aliases.is_empty()).then(|| self.network_aliases.clone()),
+                    aliases: (!self.network_aliases.is_empty())
+                        .then(|| self.network_aliases.clone()),
                     ..Default::default()
                 },
             )])),
@@ -328,7 +352,12 @@ impl ContainerSpec {
             image: Some(self.image.clone()),
             cmd: self.command.clone(),
             env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            labels: Some(
+                self.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             host_config: Some(host_config),
             networking_config,
@@ -351,7 +380,10 @@ mod tests {
             .with_command(["httpd", "-f"])
             .with_env("A", "1")
             .with_port(PortSpec::tcp(8080))
-            .with_port(PortSpec { protocol: Protocol::Udp, ..PortSpec::tcp(53).with_host_port(5353) })
+            .with_port(PortSpec {
+                protocol: Protocol::Udp,
+                ..PortSpec::tcp(53).with_host_port(5353)
+            })
             .with_volume("data", "/data", true)
             .with_network("net", ["web"])
             .with_cpu(CpuMillis::new(500).ok_or_else(|| invalid("cpu"))?)
@@ -361,23 +393,43 @@ mod tests {
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.memory_swap, Some(64 << 20));
-        assert_eq!(host.restart_policy.and_then(|p| p.name), Some(RestartPolicyNameEnum::NO));
+        assert_eq!(
+            host.restart_policy.and_then(|p| p.name),
+            Some(RestartPolicyNameEnum::NO)
+        );
         let bindings = host.port_bindings.ok_or_else(|| invalid("bindings"))?;
-        let auto = bindings.get("8080/tcp").cloned().flatten().ok_or_else(|| invalid("8080"))?;
+        let auto = bindings
+            .get("8080/tcp")
+            .cloned()
+            .flatten()
+            .ok_or_else(|| invalid("8080"))?;
         assert_eq!(auto[0].host_port.as_deref(), Some(""));
-        let fixed = bindings.get("53/udp").cloned().flatten().ok_or_else(|| invalid("53"))?;
+        let fixed = bindings
+            .get("53/udp")
+            .cloned()
+            .flatten()
+            .ok_or_else(|| invalid("53"))?;
         assert_eq!(fixed[0].host_port.as_deref(), Some("5353"));
         let mounts = host.mounts.ok_or_else(|| invalid("mounts"))?;
         assert_eq!(mounts[0].read_only, Some(true));
         assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
         assert_eq!(body.env, Some(vec!["A=1".to_owned()]));
-        let endpoints = body.networking_config.and_then(|n| n.endpoints_config).ok_or_else(|| invalid("net"))?;
-        assert_eq!(endpoints.get("net").and_then(|e| e.aliases.clone()), Some(vec!["web".to_owned()]));
+        let endpoints = body
+            .networking_config
+            .and_then(|n| n.endpoints_config)
+            .ok_or_else(|| invalid("net"))?;
+        assert_eq!(
+            endpoints.get("net").and_then(|e| e.aliases.clone()),
+            Some(vec!["web".to_owned()])
+        );
         Ok(())
     }
 
     fn invalid(what: &str) -> RuntimeError {
-        RuntimeError::InvalidSpec { target: "test".into(), reason: format!("missing {what}") }
+        RuntimeError::InvalidSpec {
+            target: "test".into(),
+            reason: format!("missing {what}"),
+        }
     }
 
     #[test]
@@ -388,14 +440,21 @@ mod tests {
             spec().with_env("", "1"),
             spec().with_port(PortSpec::tcp(0)),
             spec().with_port(PortSpec::tcp(80).with_host_port(0)),
-            spec().with_port(PortSpec::tcp(80)).with_port(PortSpec::tcp(80).with_host_port(81)),
+            spec()
+                .with_port(PortSpec::tcp(80))
+                .with_port(PortSpec::tcp(80).with_host_port(81)),
             spec().with_volume("v", "relative", false),
-            spec().with_volume("v", "/a", false).with_volume("w", "/a", false),
+            spec()
+                .with_volume("v", "/a", false)
+                .with_volume("w", "/a", false),
             spec().with_volume("", "/a", false),
             spec().with_command(Vec::<String>::new()),
             ContainerSpec::new("", "img"),
             ContainerSpec::new("x", " "),
-            ContainerSpec { network_aliases: vec!["a".into()], ..spec() },
+            ContainerSpec {
+                network_aliases: vec!["a".into()],
+                ..spec()
+            },
         ];
         for case in cases {
             let err = case.validate().expect_err(&format!("{case:?}"));
@@ -405,12 +464,17 @@ mod tests {
 
     #[test]
     fn spec_serde_round_trips() -> Result<(), serde_json::Error> {
-        let s = spec().with_port(PortSpec::tcp(80)).with_env("K", "V").with_label("a", "b");
+        let s = spec()
+            .with_port(PortSpec::tcp(80))
+            .with_env("K", "V")
+            .with_label("a", "b");
         let back: ContainerSpec = serde_json::from_str(&serde_json::to_string(&s)?)?;
         assert_eq!(back, s);
         let minimal: ContainerSpec = serde_json::from_str(r#"{"name":"n","image":"i"}"#)?;
         assert_eq!(minimal, ContainerSpec::new("n", "i"));
-        assert!(serde_json::from_str::<ContainerSpec>(r#"{"name":"n","image":"i","bogus":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ContainerSpec>(r#"{"name":"n","image":"i","bogus":1}"#).is_err()
+        );
         Ok(())
     }
 }

@@ -42,12 +42,23 @@ impl StatsSnapshot {
         let cache = memory
             .stats
             .as_ref()
-            .and_then(|m| m.get("total_inactive_file").or_else(|| m.get("inactive_file")).copied())
+            .and_then(|m| {
+                m.get("total_inactive_file")
+                    .or_else(|| m.get("inactive_file"))
+                    .copied()
+            })
             .filter(|c| *c < usage)
             .unwrap_or(0);
-        let (rx, tx) = s.networks.unwrap_or_default().values().fold((0u64, 0u64), |(rx, tx), n| {
-            (rx.saturating_add(n.rx_bytes.unwrap_or(0)), tx.saturating_add(n.tx_bytes.unwrap_or(0)))
-        });
+        let (rx, tx) = s
+            .networks
+            .unwrap_or_default()
+            .values()
+            .fold((0u64, 0u64), |(rx, tx), n| {
+                (
+                    rx.saturating_add(n.rx_bytes.unwrap_or(0)),
+                    tx.saturating_add(n.tx_bytes.unwrap_or(0)),
+                )
+            });
         let cpu = s.cpu_stats.unwrap_or_default();
         let online_cpus = online_cpus(&cpu);
         StatsSnapshot {
@@ -64,7 +75,11 @@ impl StatsSnapshot {
 
 fn online_cpus(cpu: &ContainerCpuStats) -> u32 {
     cpu.online_cpus.filter(|n| *n > 0).unwrap_or_else(|| {
-        let per_cpu = cpu.cpu_usage.as_ref().and_then(|u| u.percpu_usage.as_ref()).map_or(0, Vec::len);
+        let per_cpu = cpu
+            .cpu_usage
+            .as_ref()
+            .and_then(|u| u.percpu_usage.as_ref())
+            .map_or(0, Vec::len);
         u32::try_from(per_cpu).unwrap_or(u32::MAX)
     })
 }
@@ -72,9 +87,17 @@ fn online_cpus(cpu: &ContainerCpuStats) -> u32 {
 /// `docker stats`' formula: the container's share of the host's CPU time between the two
 /// samples, scaled to cores.
 fn cpu_percent(cpu: &ContainerCpuStats, pre: &ContainerCpuStats, online_cpus: u32) -> f64 {
-    let total = |c: &ContainerCpuStats| c.cpu_usage.as_ref().and_then(|u| u.total_usage).unwrap_or(0);
+    let total = |c: &ContainerCpuStats| {
+        c.cpu_usage
+            .as_ref()
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0)
+    };
     let container_delta = total(cpu).saturating_sub(total(pre));
-    let system_delta = cpu.system_cpu_usage.unwrap_or(0).saturating_sub(pre.system_cpu_usage.unwrap_or(0));
+    let system_delta = cpu
+        .system_cpu_usage
+        .unwrap_or(0)
+        .saturating_sub(pre.system_cpu_usage.unwrap_or(0));
     if system_delta == 0 || container_delta == 0 {
         return 0.0;
     }
@@ -87,7 +110,10 @@ impl DockerRuntime {
     #[instrument(name = "runtime.stats", skip(self))]
     pub async fn stats(&self, container: &str) -> Result<StatsSnapshot, RuntimeError> {
         let op = self.op("stats", container);
-        let options = StatsOptions { stream: false, one_shot: false };
+        let options = StatsOptions {
+            stream: false,
+            one_shot: false,
+        };
         let mut stream = self.docker.stats(container, Some(options));
         match stream.next().await {
             Some(Ok(sample)) => Ok(StatsSnapshot::from_docker(sample)),
@@ -104,7 +130,10 @@ mod tests {
 
     fn cpu(total: u64, system: u64) -> ContainerCpuStats {
         ContainerCpuStats {
-            cpu_usage: Some(ContainerCpuUsage { total_usage: Some(total), ..Default::default() }),
+            cpu_usage: Some(ContainerCpuUsage {
+                total_usage: Some(total),
+                ..Default::default()
+            }),
             system_cpu_usage: Some(system),
             online_cpus: Some(2),
             ..Default::default()
@@ -117,6 +146,9 @@ mod tests {
         let p = cpu_percent(&cpu(1_500, 20_000), &cpu(1_000, 19_000), 2);
         assert!((p - 100.0).abs() < 1e-9, "{p}");
         assert_eq!(cpu_percent(&cpu(5, 5), &cpu(5, 5), 2), 0.0);
-        assert_eq!(cpu_percent(&cpu(0, 0), &ContainerCpuStats::default(), 2), 0.0);
+        assert_eq!(
+            cpu_percent(&cpu(0, 0), &ContainerCpuStats::default(), 2),
+            0.0
+        );
     }
 }

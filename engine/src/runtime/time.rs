@@ -17,11 +17,18 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     }
     let num = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = s.get(range)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &s[19..];
@@ -83,15 +90,29 @@ mod tests {
     #[test]
     fn parses_docker_timestamps() {
         assert_eq!(secs("1970-01-01T00:00:01Z"), Some((1, 0)));
-        assert_eq!(secs("2024-05-07T21:09:36.123456789Z"), Some((1_715_116_176, 123_456_789)));
-        assert_eq!(secs("2024-05-07T21:09:36.5Z"), Some((1_715_116_176, 500_000_000)));
+        assert_eq!(
+            secs("2024-05-07T21:09:36.123456789Z"),
+            Some((1_715_116_176, 123_456_789))
+        );
+        assert_eq!(
+            secs("2024-05-07T21:09:36.5Z"),
+            Some((1_715_116_176, 500_000_000))
+        );
         assert_eq!(secs("2024-05-07T23:09:36+02:00"), Some((1_715_116_176, 0)));
         assert_eq!(secs("2000-02-29T00:00:00Z"), Some((951_782_400, 0)));
     }
 
     #[test]
     fn never_and_garbage_are_none() {
-        for s in ["0001-01-01T00:00:00Z", "", "2024-05-07", "2024-13-01T00:00:00Z", "2024-05-07T21:09:36", "2024-05-07T21:09:36.Z", "x024-05-07T21:09:36Z"] {
+        for s in [
+            "0001-01-01T00:00:00Z",
+            "",
+            "2024-05-07",
+            "2024-13-01T00:00:00Z",
+            "2024-05-07T21:09:36",
+            "2024-05-07T21:09:36.Z",
+            "x024-05-07T21:09:36Z",
+        ] {
             assert_eq!(parse_rfc3339(s), None, "{s}");
         }
     }

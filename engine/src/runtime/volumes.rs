@@ -26,7 +26,10 @@ pub struct VolumeSpec {
 impl VolumeSpec {
     /// A local volume without labels.
     pub fn new(name: impl Into<String>) -> Self {
-        VolumeSpec { name: name.into(), labels: BTreeMap::new() }
+        VolumeSpec {
+            name: name.into(),
+            labels: BTreeMap::new(),
+        }
     }
 
     /// Adds a label.
@@ -76,7 +79,12 @@ impl DockerRuntime {
         let request = VolumeCreateRequest {
             name: Some(spec.name.clone()),
             driver: Some("local".to_owned()),
-            labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             ..Default::default()
         };
         // Docker's create is itself idempotent for the local driver, so a race with another
@@ -86,7 +94,10 @@ impl DockerRuntime {
             .create_volume(request)
             .await
             .map_err(|e| self.op("create volume", &spec.name).error(e))?;
-        Ok(VolumeInfo { created: true, ..VolumeInfo::from(volume) })
+        Ok(VolumeInfo {
+            created: true,
+            ..VolumeInfo::from(volume)
+        })
     }
 
     /// Inspects a volume by name.
@@ -102,14 +113,24 @@ impl DockerRuntime {
 
     /// Lists volumes whose labels match all `labels` pairs.
     #[instrument(name = "runtime.list_volumes", skip(self))]
-    pub async fn list_volumes(&self, labels: &[(&str, &str)]) -> Result<Vec<VolumeInfo>, RuntimeError> {
-        let options = ListVolumesOptions { filters: Some(label_filters(labels)) };
+    pub async fn list_volumes(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Result<Vec<VolumeInfo>, RuntimeError> {
+        let options = ListVolumesOptions {
+            filters: Some(label_filters(labels)),
+        };
         let listed = self
             .docker
             .list_volumes(Some(options))
             .await
             .map_err(|e| self.op("list volumes", "by label").error(e))?;
-        Ok(listed.volumes.unwrap_or_default().into_iter().map(VolumeInfo::from).collect())
+        Ok(listed
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(VolumeInfo::from)
+            .collect())
     }
 
     /// Removes a volume and its data. Fails with [`RuntimeError::Conflict`] while a container

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use windlass::labels::LABEL_ENGINE;
-use windlass::{ContainerInfo, ContainerSpec, ContainerStatus, DockerRuntime, NetworkSpec, VolumeSpec};
+use windlass::{
+    ContainerInfo, ContainerSpec, ContainerStatus, DockerRuntime, NetworkSpec, VolumeSpec,
+};
 
 /// The image every runtime test uses (busybox: sh, sleep, httpd, wget, nc, nslookup).
 pub const BUSYBOX: &str = "windlass-test/busybox:1";
@@ -56,7 +58,9 @@ pub struct TestScope {
 impl TestScope {
     /// A fresh scope for the test called `test`.
     pub fn new(test: &str) -> Self {
-        TestScope { run: format!("wl-{}-{}", test.replace('_', "-"), suffix()) }
+        TestScope {
+            run: format!("wl-{}-{}", test.replace('_', "-"), suffix()),
+        }
     }
 
     /// A unique object name within this scope.
@@ -96,20 +100,33 @@ impl TestScope {
         let runtime = connect().await?;
         let filter = [(TEST_RUN_LABEL, run)];
         for c in runtime.list_containers(&filter).await? {
-            runtime.remove_container(&c.id, true).await.or_else(ignore_not_found)?;
+            runtime
+                .remove_container(&c.id, true)
+                .await
+                .or_else(ignore_not_found)?;
         }
         for n in runtime.list_networks(&filter).await? {
-            runtime.remove_network(&n.id).await.or_else(ignore_not_found)?;
+            runtime
+                .remove_network(&n.id)
+                .await
+                .or_else(ignore_not_found)?;
         }
         for v in runtime.list_volumes(&filter).await? {
-            runtime.remove_volume(&v.name, true).await.or_else(ignore_not_found)?;
+            runtime
+                .remove_volume(&v.name, true)
+                .await
+                .or_else(ignore_not_found)?;
         }
         Ok(())
     }
 }
 
 fn ignore_not_found(e: windlass::RuntimeError) -> anyhow::Result<()> {
-    if e.is_not_found() { Ok(()) } else { Err(e.into()) }
+    if e.is_not_found() {
+        Ok(())
+    } else {
+        Err(e.into())
+    }
 }
 
 impl Drop for TestScope {
@@ -118,7 +135,9 @@ impl Drop for TestScope {
         // separate thread with its own runtime and connection.
         let run = self.run.clone();
         let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(TestScope::cleanup(&run))
         })
         .join();
@@ -144,15 +163,23 @@ pub async fn wait_for(
             return Ok(info);
         }
         if Instant::now() >= deadline {
-            bail!("container {container} did not reach the expected state within {timeout:?}: {info:?}");
+            bail!(
+                "container {container} did not reach the expected state within {timeout:?}: {info:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Waits until the container has exited and returns its info.
-pub async fn wait_exited(runtime: &DockerRuntime, container: &str) -> anyhow::Result<ContainerInfo> {
-    wait_for(runtime, container, Duration::from_secs(30), |i| i.status == ContainerStatus::Exited).await
+pub async fn wait_exited(
+    runtime: &DockerRuntime,
+    container: &str,
+) -> anyhow::Result<ContainerInfo> {
+    wait_for(runtime, container, Duration::from_secs(30), |i| {
+        i.status == ContainerStatus::Exited
+    })
+    .await
 }
 
 /// `GET path` over HTTP/1.0 from `127.0.0.1:port`, retried until the server answers or
@@ -163,17 +190,48 @@ pub async fn http_get(port: u16, path: &str, timeout: Duration) -> anyhow::Resul
     loop {
         let attempt = async {
             let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-            stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await?;
+            stream
+                .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+                .await?;
             let mut response = String::new();
             stream.read_to_string(&mut response).await?;
             anyhow::Ok(response)
         };
         match tokio::time::timeout(Duration::from_secs(5), attempt).await {
             Ok(Ok(response)) if response.starts_with("HTTP/") => return Ok(response),
-            Ok(Ok(other)) if Instant::now() >= deadline => bail!("not an HTTP answer from port {port}: {other:?}"),
-            Ok(Err(e)) if Instant::now() >= deadline => return Err(e.context(format!("GET 127.0.0.1:{port}{path}"))),
+            Ok(Ok(other)) if Instant::now() >= deadline => {
+                bail!("not an HTTP answer from port {port}: {other:?}")
+            }
+            Ok(Err(e)) if Instant::now() >= deadline => {
+                return Err(e.context(format!("GET 127.0.0.1:{port}{path}")));
+            }
             Err(_) if Instant::now() >= deadline => bail!("GET 127.0.0.1:{port}{path} timed out"),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+}
+
+/// Removes every container, network and volume labelled `key=value`.
+pub async fn cleanup_labelled(key: &str, value: &str) -> anyhow::Result<()> {
+    let runtime = connect().await?;
+    let filter = [(key, value)];
+    for c in runtime.list_containers(&filter).await? {
+        runtime
+            .remove_container(&c.id, true)
+            .await
+            .or_else(ignore_not_found)?;
+    }
+    for n in runtime.list_networks(&filter).await? {
+        runtime
+            .remove_network(&n.id)
+            .await
+            .or_else(ignore_not_found)?;
+    }
+    for v in runtime.list_volumes(&filter).await? {
+        runtime
+            .remove_volume(&v.name, true)
+            .await
+            .or_else(ignore_not_found)?;
+    }
+    Ok(())
 }
