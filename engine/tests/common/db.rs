@@ -193,6 +193,7 @@ fn unique_schema_name() -> String {
 
 /// Generates, for each named `async fn name(db: &TestDb) -> anyhow::Result<()>`, a module
 /// `name` with two tests, `sqlite` and `postgres`, running it against each backend.
+#[allow(unused_macros)] // test binaries that only need a database do not generate tests
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         $(
@@ -212,4 +213,5 @@ macro_rules! backend_tests {
         )*
     };
 }
+#[allow(unused_imports)]
 pub(crate) use backend_tests;
