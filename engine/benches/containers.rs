@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bollard::Docker;
-use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 use futures::StreamExt;
 use windlass::labels::LABEL_ENGINE;
 use windlass::{ContainerFilter, Engine, ServiceSpec};
@@ -25,10 +27,16 @@ const IMAGE: &str = "windlass-test/busybox:1";
 const COUNT: usize = 50;
 const RECOVERY_COUNT: u32 = 200;
 const CHILD_ENV: &str = "WINDLASS_BENCH_CHILD";
-const COMMAND: [&str; 3] = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"];
+const COMMAND: [&str; 3] = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; while true; do sleep 1; done",
+];
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         return runtime.block_on(child_engine(&spec));
     }
@@ -36,12 +44,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
     if docker.inspect_image(IMAGE).await.is_err() {
         bail!("{IMAGE} is missing: run `bash scripts/build-test-images.sh busybox`");
     }
     let dir = tempfile::tempdir()?;
-    println!("windlass container benchmark (Docker {})", docker.version().await?.version.unwrap_or_default());
+    println!(
+        "windlass container benchmark (Docker {})",
+        docker.version().await?.version.unwrap_or_default()
+    );
     println!();
     println!("start {COUNT} containers (create + start, until all are running):");
 
@@ -49,36 +62,76 @@ async fn run() -> anyhow::Result<()> {
     let engine_id = format!("{tag}-start");
     let engine = Engine::builder()
         .with_engine_id(&engine_id)
-        .with_store_url(format!("sqlite://{}", dir.path().join("start.db").display()))
+        .with_store_url(format!(
+            "sqlite://{}",
+            dir.path().join("start.db").display()
+        ))
         .with_parallelism(16)
         .build()
         .await?;
     engine
-        .apply("bench", "start", ServiceSpec::new("svc", IMAGE).with_command(COMMAND).with_replicas(COUNT as u32))
+        .apply(
+            "bench",
+            "start",
+            ServiceSpec::new("svc", IMAGE)
+                .with_command(COMMAND)
+                .with_replicas(COUNT as u32),
+        )
         .await?;
     let started = Instant::now();
     let report = engine.reconcile().await?;
     let engine_time = started.elapsed();
     assert_eq!(report.started as usize, COUNT, "{report:?}");
     remove_labelled(&docker, LABEL_ENGINE, &engine_id).await?;
+    docker.remove_network(&format!("wl_{engine_id}_bench_start")).await?;
 
     let raw_parallel = raw_bollard(&docker, &format!("{tag}-rawp"), 16).await?;
     let raw_sequential = raw_bollard(&docker, &format!("{tag}-raws"), 1).await?;
     let cli = docker_run_loop(&format!("{tag}-cli")).await?;
 
-    println!("  engine (one reconcile pass, 16 at a time)  {:>8.0} ms", ms(engine_time));
-    println!("  raw bollard, 16 at a time                  {:>8.0} ms", ms(raw_parallel));
-    println!("  raw bollard, one by one                    {:>8.0} ms", ms(raw_sequential));
-    println!("  `docker run -d` loop                        {:>8.0} ms", ms(cli));
-    println!("  engine / raw bollard (same concurrency)     {:>8.2}  (target <= 1.10)", ratio(engine_time, raw_parallel));
-    println!("  engine / docker run loop                    {:>8.2}", ratio(engine_time, cli));
+    println!(
+        "  engine (one reconcile pass, 16 at a time)  {:>8.0} ms",
+        ms(engine_time)
+    );
+    println!(
+        "  raw bollard, 16 at a time                  {:>8.0} ms",
+        ms(raw_parallel)
+    );
+    println!(
+        "  raw bollard, one by one                    {:>8.0} ms",
+        ms(raw_sequential)
+    );
+    println!(
+        "  `docker run -d` loop                        {:>8.0} ms",
+        ms(cli)
+    );
+    println!(
+        "  engine / raw bollard (same concurrency)     {:>8.2}  (target <= 1.10)",
+        ratio(engine_time, raw_parallel)
+    );
+    println!(
+        "  engine / docker run loop                    {:>8.2}",
+        ratio(engine_time, cli)
+    );
     println!();
 
     recovery(&docker, &tag, dir.path()).await
 }
 
-/// The same creates and starts the engine makes, straight through bollard.
+/// The same creates and starts the engine makes, straight through bollard: the same image and
+/// command, attached to a user network with an alias as the engine attaches every container to
+/// its stack's network.
 async fn raw_bollard(docker: &Docker, tag: &str, concurrency: usize) -> anyhow::Result<Duration> {
+    let network = format!("{tag}-net");
+    docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(HashMap::from([("dev.windlass.bench".to_owned(), tag.to_owned())])),
+            ..Default::default()
+        })
+        .await?;
+    let network = &network;
     let started = Instant::now();
     let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..COUNT)
         .map(|i| async move {
@@ -86,12 +139,20 @@ async fn raw_bollard(docker: &Docker, tag: &str, concurrency: usize) -> anyhow::
             let body = bollard::models::ContainerCreateBody {
                 image: Some(IMAGE.to_owned()),
                 cmd: Some(COMMAND.iter().map(|s| s.to_string()).collect()),
-                labels: Some(HashMap::from([("dev.windlass.bench".to_owned(), tag.to_owned())])),
+                labels: Some(HashMap::from([(
+                    "dev.windlass.bench".to_owned(),
+                    tag.to_owned(),
+                )])),
                 ..Default::default()
             };
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
             let created = docker.create_container(Some(options), body).await?;
-            docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+            docker
+                .start_container(
+                    &created.id,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await?;
             Ok(())
         })
         .buffer_unordered(concurrency)
@@ -102,6 +163,7 @@ async fn raw_bollard(docker: &Docker, tag: &str, concurrency: usize) -> anyhow::
         result?;
     }
     remove_labelled(docker, "dev.windlass.bench", tag).await?;
+    docker.remove_network(network).await?;
     Ok(elapsed)
 }
 
@@ -110,7 +172,15 @@ async fn docker_run_loop(tag: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
     for i in 0..COUNT {
         let status = Command::new("docker")
-            .args(["run", "-d", "--name", &format!("{tag}-{i}"), "--label", &format!("dev.windlass.bench={tag}"), IMAGE])
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &format!("{tag}-{i}"),
+                "--label",
+                &format!("dev.windlass.bench={tag}"),
+                IMAGE,
+            ])
             .args(COMMAND)
             .stdout(Stdio::null())
             .status()
@@ -120,7 +190,9 @@ async fn docker_run_loop(tag: &str) -> anyhow::Result<Duration> {
         }
     }
     let elapsed = started.elapsed();
-    let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
     remove_labelled(&docker, "dev.windlass.bench", tag).await?;
     Ok(elapsed)
 }
@@ -148,7 +220,11 @@ async fn recovery(docker: &Docker, tag: &str, dir: &std::path::Path) -> anyhow::
     child.wait()?;
 
     let started = Instant::now();
-    let engine = Engine::builder().with_engine_id(&engine_id).with_store_url(&store).build().await?;
+    let engine = Engine::builder()
+        .with_engine_id(&engine_id)
+        .with_store_url(&store)
+        .build()
+        .await?;
     let report = engine.reconcile().await?;
     let elapsed = started.elapsed();
     let containers = engine.containers(&ContainerFilter::default()).await?;
@@ -156,8 +232,14 @@ async fn recovery(docker: &Docker, tag: &str, dir: &std::path::Path) -> anyhow::
     names.sort_unstable();
     names.dedup();
     let duplicates = containers.len() - names.len();
-    println!("  adopted {} of {RECOVERY_COUNT} in {:.0} ms (target <= 2000 ms); created {}, duplicates {duplicates}", report.adopted, ms(elapsed), report.created);
+    println!(
+        "  adopted {} of {RECOVERY_COUNT} in {:.0} ms (target <= 2000 ms); created {}, duplicates {duplicates}",
+        report.adopted,
+        ms(elapsed),
+        report.created
+    );
     remove_labelled(docker, LABEL_ENGINE, &engine_id).await?;
+    docker.remove_network(&format!("wl_{engine_id}_bench_recovery")).await?;
     if report.adopted != RECOVERY_COUNT || duplicates != 0 || report.created != 0 {
         bail!("recovery was not clean: {report:?}");
     }
@@ -167,9 +249,19 @@ async fn recovery(docker: &Docker, tag: &str, dir: &std::path::Path) -> anyhow::
 /// The child: run 200 containers, say so, then wait to be killed.
 async fn child_engine(spec: &str) -> anyhow::Result<()> {
     let (engine_id, store) = spec.split_once(' ').context("child spec")?;
-    let engine = Engine::builder().with_engine_id(engine_id).with_store_url(store).build().await?;
+    let engine = Engine::builder()
+        .with_engine_id(engine_id)
+        .with_store_url(store)
+        .build()
+        .await?;
     engine
-        .apply("bench", "recovery", ServiceSpec::new("svc", IMAGE).with_command(COMMAND).with_replicas(RECOVERY_COUNT))
+        .apply(
+            "bench",
+            "recovery",
+            ServiceSpec::new("svc", IMAGE)
+                .with_command(COMMAND)
+                .with_replicas(RECOVERY_COUNT),
+        )
         .await?;
     let report = engine.reconcile().await?;
     if report.started != RECOVERY_COUNT {
@@ -183,7 +275,10 @@ async fn child_engine(spec: &str) -> anyhow::Result<()> {
 
 async fn remove_labelled(docker: &Docker, key: &str, value: &str) -> anyhow::Result<()> {
     let filters = HashMap::from([("label".to_owned(), vec![format!("{key}={value}")])]);
-    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
     let containers = docker.list_containers(Some(options)).await?;
     futures::stream::iter(containers.into_iter().filter_map(|c| c.id))
         .for_each_concurrent(16, |id| async move {

@@ -28,9 +28,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let var =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let image = var("WINDLASS_IMAGE", "windlass-test/busybox:1");
-    let replicas: u32 = var("WINDLASS_REPLICAS", "2").parse().context("WINDLASS_REPLICAS")?;
+    let replicas: u32 = var("WINDLASS_REPLICAS", "2")
+        .parse()
+        .context("WINDLASS_REPLICAS")?;
 
     let engine = Engine::builder()
         .with_store_url(var("WINDLASS_STORE", "sqlite://.windlass/host-app.db"))
@@ -47,7 +50,11 @@ async fn main() -> anyhow::Result<()> {
         .with_memory("64Mi")
         .with_replicas(replicas);
     let worker = ServiceSpec::new("worker", &image)
-        .with_command(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"])
+        .with_command([
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while true; do sleep 1; done",
+        ])
         .with_cpu("250m")
         .with_restart(RestartPolicy::Always);
     engine.apply("acme", "demo", web).await?;

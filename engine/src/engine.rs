@@ -158,13 +158,18 @@ impl EngineBuilder {
     /// Validates the settings, opens the store (running its migrations), connects to Docker and
     /// opens the event log.
     pub async fn build(self) -> Result<Engine, EngineError> {
-        validate_name("engine id", &self.engine_id).map_err(|e| EngineError::Config(e.to_string()))?;
+        validate_name("engine id", &self.engine_id)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
         if let Some(path) = self.store_url.strip_prefix("sqlite://")
-            && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+            && let Some(parent) =
+                std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent).map_err(|e| {
-                EngineError::Config(format!("cannot create the directory of {}: {e}", self.store_url))
+                EngineError::Config(format!(
+                    "cannot create the directory of {}: {e}",
+                    self.store_url
+                ))
             })?;
         }
         let store = Store::open(&self.store_url).await?;
@@ -211,7 +216,9 @@ const RECHECK_AFTER: Duration = Duration::from_millis(300);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("id", &self.inner.ctx.engine_id).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("id", &self.inner.ctx.engine_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -274,13 +281,21 @@ impl Engine {
     /// Declares a service of a stack (creating or updating it). The revision goes up when the
     /// spec changes. The reconciler acts on it at once when `run` is running.
     #[tracing::instrument(name = "engine.apply", skip(self, spec), fields(engine = %self.id(), service = %spec.name))]
-    pub async fn apply(&self, org: &str, stack: &str, spec: ServiceSpec) -> Result<DesiredService, EngineError> {
+    pub async fn apply(
+        &self,
+        org: &str,
+        stack: &str,
+        spec: ServiceSpec,
+    ) -> Result<DesiredService, EngineError> {
         validate_name("org", org)?;
         validate_name("stack", stack)?;
         spec.validate()?;
         let ctx = &self.inner.ctx;
         let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
-        let previous = ctx.store.get_desired_service(org, stack, &spec.name).await?;
+        let previous = ctx
+            .store
+            .get_desired_service(org, stack, &spec.name)
+            .await?;
         let config_hash = spec_hash(&value);
         let revision = match &previous {
             Some(p) if p.config_hash == config_hash && p.replicas == spec.replicas => p.revision,
@@ -304,7 +319,9 @@ impl Engine {
                 .with_org(org)
                 .with_stack(stack)
                 .with_service(&spec.name)
-                .with_payload(serde_json::json!({ "revision": revision, "replicas": spec.replicas })),
+                .with_payload(
+                    serde_json::json!({ "revision": revision, "replicas": spec.replicas }),
+                ),
         )
         .await;
         self.inner.wake.notify_one();
@@ -313,12 +330,25 @@ impl Engine {
 
     /// Removes a service; its containers are stopped and removed by the reconciler. Returns
     /// whether it existed.
-    pub async fn remove_service(&self, org: &str, stack: &str, service: &str) -> Result<bool, EngineError> {
+    pub async fn remove_service(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+    ) -> Result<bool, EngineError> {
         let ctx = &self.inner.ctx;
-        let existed = ctx.store.delete_desired_service(org, stack, service).await?;
+        let existed = ctx
+            .store
+            .delete_desired_service(org, stack, service)
+            .await?;
         if existed {
-            ctx.emit(NewEvent::new("service-removed").with_org(org).with_stack(stack).with_service(service))
-                .await;
+            ctx.emit(
+                NewEvent::new("service-removed")
+                    .with_org(org)
+                    .with_stack(stack)
+                    .with_service(service),
+            )
+            .await;
             self.inner.wake.notify_one();
         }
         Ok(existed)
@@ -331,7 +361,10 @@ impl Engine {
 
     /// The containers this engine manages, as Docker reports them now, with the engine's
     /// lifecycle state. Never includes another engine's or unmanaged containers.
-    pub async fn containers(&self, filter: &ContainerFilter) -> Result<Vec<ManagedContainer>, EngineError> {
+    pub async fn containers(
+        &self,
+        filter: &ContainerFilter,
+    ) -> Result<Vec<ManagedContainer>, EngineError> {
         let ctx = &self.inner.ctx;
         let mut labels = vec![(LABEL_ENGINE, ctx.engine_id.as_str())];
         let scoped = [
@@ -420,11 +453,21 @@ impl Engine {
                     }
                 }
             };
-            if report.errors.iter().any(|e| e.contains("No such network") || e.contains("no such volume")) {
+            if report
+                .errors
+                .iter()
+                .any(|e| e.contains("No such network") || e.contains("no such volume"))
+            {
                 self.inner.reconciler.lock().await.forget_ensured();
             }
-            let mut wait = report.next_wake.map_or(ctx.settings.resync, |w| w.min(ctx.settings.resync));
-            if self.inner.recheck.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            let mut wait = report
+                .next_wake
+                .map_or(ctx.settings.resync, |w| w.min(ctx.settings.resync));
+            if self
+                .inner
+                .recheck
+                .swap(false, std::sync::atomic::Ordering::AcqRel)
+            {
                 wait = wait.min(RECHECK_AFTER);
             }
             tokio::select! {
@@ -444,12 +487,16 @@ impl Engine {
 /// after a dropped stream.
 async fn watch_docker(ctx: Arc<Ctx>, inner: Arc<Inner>) {
     loop {
-        let mut stream = ctx.runtime.events(&ctx.engine_id, Some(std::time::SystemTime::now()));
+        let mut stream = ctx
+            .runtime
+            .events(&ctx.engine_id, Some(std::time::SystemTime::now()));
         while let Some(event) = stream.next().await {
             match event {
                 Ok(event) => {
                     tracing::debug!(container = %event.name, action = ?event.action, "docker event");
-                    inner.recheck.store(true, std::sync::atomic::Ordering::Release);
+                    inner
+                        .recheck
+                        .store(true, std::sync::atomic::Ordering::Release);
                     inner.wake.notify_one();
                 }
                 Err(error) => {

@@ -14,7 +14,11 @@ use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::{ContainerFilter, Engine, PortSpec, Protocol, ServiceSpec};
 
 #[derive(Debug, Parser)]
-#[command(name = "windlass", version, about = "An embeddable container orchestration engine with WebAssembly policies")]
+#[command(
+    name = "windlass",
+    version,
+    about = "An embeddable container orchestration engine with WebAssembly policies"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -35,7 +39,11 @@ struct DemoArgs {
     #[arg(long, default_value = "demo")]
     engine_id: String,
     /// Where the plugin components are.
-    #[arg(long, env = "WINDLASS_PLUGINS_DIR", default_value = "plugins/target/wasm32-wasip2/release")]
+    #[arg(
+        long,
+        env = "WINDLASS_PLUGINS_DIR",
+        default_value = "plugins/target/wasm32-wasip2/release"
+    )]
     plugins: PathBuf,
     /// Web replicas.
     #[arg(long, default_value_t = 2)]
@@ -49,7 +57,8 @@ struct DemoArgs {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "windlass=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "windlass=info,warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -60,19 +69,40 @@ async fn main() -> anyhow::Result<()> {
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // 1. A stack template plugin, sandboxed: what the web + API + PostgreSQL stack looks like.
-    let host = PluginHost::builder().with_cache_dir(".windlass/compiled").build()?;
+    let host = PluginHost::builder()
+        .with_cache_dir(".windlass/compiled")
+        .build()?;
     let component = args.plugins.join("stack_web_postgres.wasm");
     let plugin = host
-        .load(PluginSpec::from_file("web-postgres", &component).with_kind(PluginKind::StackTemplate))
+        .load(
+            PluginSpec::from_file("web-postgres", &component).with_kind(PluginKind::StackTemplate),
+        )
         .await
-        .with_context(|| format!("loading {} (build the plugins: `cargo build --release` in plugins/)", component.display()))?;
+        .with_context(|| {
+            format!(
+                "loading {} (build the plugins: `cargo build --release` in plugins/)",
+                component.display()
+            )
+        })?;
     let template = plugin.stack_template().context("a stack template")?;
     let info = template.describe().await?;
     let params = vec![("db_password".to_owned(), "demo".to_owned())];
-    let stack = template.render(&params).await?.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-    println!("plugin `{}` {} ({:?}) renders:", info.name, info.version, plugin.compile_source());
+    let stack = template
+        .render(&params)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!(
+        "plugin `{}` {} ({:?}) renders:",
+        info.name,
+        info.version,
+        plugin.compile_source()
+    );
     for service in &stack.services {
-        let deps: Vec<String> = service.depends_on.iter().map(|d| format!("{} ({:?})", d.service, d.condition)).collect();
+        let deps: Vec<String> = service
+            .depends_on
+            .iter()
+            .map(|d| format!("{} ({:?})", d.service, d.condition))
+            .collect();
         println!(
             "  {:<4} {:<28} replicas {}  depends on [{}]  {} health checks",
             service.name,
@@ -82,7 +112,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             service.health_checks.len()
         );
     }
-    println!("  (deploying this stack needs the demo images and stack support; below runs a busybox stack)");
+    println!(
+        "  (deploying this stack needs the demo images and stack support; below runs a busybox stack)"
+    );
     println!();
 
     // 2. The engine: SQLite, local Docker.

@@ -27,10 +27,19 @@ mod tests {
 
     #[test]
     fn names_are_scoped_by_engine_org_and_stack() {
-        assert_eq!(container_name("dev-1", "acme", "shop", "web", 2), "wl_dev-1_acme_shop_web_2");
+        assert_eq!(
+            container_name("dev-1", "acme", "shop", "web", 2),
+            "wl_dev-1_acme_shop_web_2"
+        );
         assert_eq!(network_name("dev-1", "acme", "shop"), "wl_dev-1_acme_shop");
-        assert_eq!(volume_name("dev-1", "acme", "shop", "pgdata"), "wl_dev-1_acme_shop_pgdata");
-        assert_ne!(network_name("a", "acme", "shop"), network_name("b", "acme", "shop"));
+        assert_eq!(
+            volume_name("dev-1", "acme", "shop", "pgdata"),
+            "wl_dev-1_acme_shop_pgdata"
+        );
+        assert_ne!(
+            network_name("a", "acme", "shop"),
+            network_name("b", "acme", "shop")
+        );
         assert_ne!(network_name("e", "a-b", "c"), network_name("e", "a", "b-c"));
     }
 }

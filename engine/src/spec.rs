@@ -80,7 +80,9 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), SpecError> {
         && name.len() <= MAX_NAME_LEN
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -134,7 +136,12 @@ impl ServiceSpec {
     }
 
     /// Mounts a named volume of the stack.
-    pub fn with_volume(mut self, volume: impl Into<String>, path: impl Into<String>, read_only: bool) -> Self {
+    pub fn with_volume(
+        mut self,
+        volume: impl Into<String>,
+        path: impl Into<String>,
+        read_only: bool,
+    ) -> Self {
         self.volumes.push(VolumeMount {
             volume: volume.into(),
             path: path.into(),
@@ -171,25 +178,37 @@ impl ServiceSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_name("name", &self.name)?;
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
-            return Err(SpecError::new("image", "an image reference is required, without spaces"));
+            return Err(SpecError::new(
+                "image",
+                "an image reference is required, without spaces",
+            ));
         }
         if self.replicas > 1_000 {
             return Err(SpecError::new("replicas", "at most 1000 replicas"));
         }
         if let Some(cpu) = &self.cpu {
-            cpu.parse::<CpuMillis>().map_err(|e| SpecError::new("cpu", e.to_string()))?;
+            cpu.parse::<CpuMillis>()
+                .map_err(|e| SpecError::new("cpu", e.to_string()))?;
         }
         if let Some(memory) = &self.memory {
-            memory.parse::<MemoryBytes>().map_err(|e| SpecError::new("memory", e.to_string()))?;
+            memory
+                .parse::<MemoryBytes>()
+                .map_err(|e| SpecError::new("memory", e.to_string()))?;
         }
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(SpecError::new(format!("env.{key}"), "a variable name must be non-empty, without `=`"));
+                return Err(SpecError::new(
+                    format!("env.{key}"),
+                    "a variable name must be non-empty, without `=`",
+                ));
             }
         }
         for (i, port) in self.ports.iter().enumerate() {
             if port.container_port == 0 {
-                return Err(SpecError::new(format!("ports[{i}].container_port"), "must be 1 to 65535"));
+                return Err(SpecError::new(
+                    format!("ports[{i}].container_port"),
+                    "must be 1 to 65535",
+                ));
             }
             if port.host_port.is_some() && self.replicas > 1 {
                 return Err(SpecError::new(
@@ -201,7 +220,10 @@ impl ServiceSpec {
         for (i, mount) in self.volumes.iter().enumerate() {
             validate_name(&format!("volumes[{i}].volume"), &mount.volume)?;
             if !mount.path.starts_with('/') {
-                return Err(SpecError::new(format!("volumes[{i}].path"), "must be an absolute path"));
+                return Err(SpecError::new(
+                    format!("volumes[{i}].path"),
+                    "must be an absolute path",
+                ));
             }
         }
         Ok(())
@@ -214,7 +236,9 @@ mod tests {
 
     #[test]
     fn a_plain_spec_is_valid() {
-        let spec = ServiceSpec::new("web", "local/web:1").with_cpu("500m").with_memory("256Mi");
+        let spec = ServiceSpec::new("web", "local/web:1")
+            .with_cpu("500m")
+            .with_memory("256Mi");
         assert_eq!(spec.validate(), Ok(()));
     }
 
@@ -225,9 +249,14 @@ mod tests {
             (ServiceSpec::new("web", " "), "image"),
             (ServiceSpec::new("web", "img").with_memory("lots"), "memory"),
             (ServiceSpec::new("web", "img").with_cpu("-1"), "cpu"),
-            (ServiceSpec::new("web", "img").with_volume("data", "relative", false), "volumes[0].path"),
             (
-                ServiceSpec::new("web", "img").with_port(PortSpec::tcp(80).with_host_port(8080)).with_replicas(2),
+                ServiceSpec::new("web", "img").with_volume("data", "relative", false),
+                "volumes[0].path",
+            ),
+            (
+                ServiceSpec::new("web", "img")
+                    .with_port(PortSpec::tcp(80).with_host_port(8080))
+                    .with_replicas(2),
                 "ports[0].host_port",
             ),
         ];

@@ -11,7 +11,11 @@ use windlass::lifecycle::{Backoff, RestartPolicy};
 use windlass::{ContainerFilter, ContainerStatus, PortSpec, ServiceSpec};
 
 fn sleeper(name: &str) -> ServiceSpec {
-    ServiceSpec::new(name, BUSYBOX).with_command(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"])
+    ServiceSpec::new(name, BUSYBOX).with_command([
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    ])
 }
 
 #[tokio::test]
@@ -33,31 +37,63 @@ async fn declared_services_run_scale_and_go_away() -> anyhow::Result<()> {
     for c in &containers {
         assert_eq!(c.status, ContainerStatus::Running);
         assert_eq!(c.state.as_deref(), Some("running"));
-        assert_eq!((c.org.as_str(), c.stack.as_str(), c.service.as_str()), ("acme", "shop", "web"));
+        assert_eq!(
+            (c.org.as_str(), c.stack.as_str(), c.service.as_str()),
+            ("acme", "shop", "web")
+        );
         // Auto-assigned host ports are reported back and serve.
         let info = engine.inspect(&c.name).await?;
-        let port = info.host_port(8080, windlass::Protocol::Tcp).expect("an assigned host port");
+        let port = info
+            .host_port(8080, windlass::Protocol::Tcp)
+            .expect("an assigned host port");
         let answer = common::docker::http_get(port, "/hostname", Duration::from_secs(10)).await?;
-        assert!(answer.starts_with("HTTP/1.") && answer.contains("200"), "{answer}");
+        assert!(
+            answer.starts_with("HTTP/1.") && answer.contains("200"),
+            "{answer}"
+        );
     }
     // A second pass has nothing to do: idempotent.
     let again = engine.reconcile().await?;
-    assert_eq!((again.created, again.started, again.removed), (0, 0, 0), "{again:?}");
+    assert_eq!(
+        (again.created, again.started, again.removed),
+        (0, 0, 0),
+        "{again:?}"
+    );
 
     // Applying the same spec keeps the revision; scaling down removes a replica at once.
     assert_eq!(engine.apply("acme", "shop", web.clone()).await?.revision, 1);
-    engine.apply("acme", "shop", web.clone().with_replicas(1)).await?;
+    engine
+        .apply("acme", "shop", web.clone().with_replicas(1))
+        .await?;
     let report = engine.reconcile().await?;
     assert_eq!(report.removed, 1, "{report:?}");
-    assert_eq!(engine.containers(&ContainerFilter::default()).await?.len(), 1);
+    assert_eq!(
+        engine.containers(&ContainerFilter::default()).await?.len(),
+        1
+    );
 
     assert!(engine.remove_service("acme", "shop", "web").await?);
     engine.reconcile().await?;
-    assert!(engine.containers(&ContainerFilter::default()).await?.is_empty());
+    assert!(
+        engine
+            .containers(&ContainerFilter::default())
+            .await?
+            .is_empty()
+    );
 
     let kinds = event_kinds(&engine).await?;
-    for kind in ["service-applied", "network-created", "container-created", "container-started", "container-removed", "service-removed"] {
-        assert!(kinds.iter().any(|k| k == kind), "no {kind} event in {kinds:?}");
+    for kind in [
+        "service-applied",
+        "network-created",
+        "container-created",
+        "container-started",
+        "container-removed",
+        "service-removed",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} event in {kinds:?}"
+        );
     }
     Ok(())
 }
@@ -83,9 +119,13 @@ async fn a_failing_container_restarts_with_backoff_then_fails() -> anyhow::Resul
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = engine.clone();
-    let run = tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
+    let run =
+        tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
 
-    let failed = wait_event(&engine, "container-failed", Duration::from_secs(30), |_| true).await?;
+    let failed = wait_event(&engine, "container-failed", Duration::from_secs(30), |_| {
+        true
+    })
+    .await?;
     assert_eq!(failed.payload["exit_code"], 3);
     assert_eq!(failed.payload["restarts"], 2);
     let kinds = event_kinds(&engine).await?;
@@ -99,7 +139,10 @@ async fn a_failing_container_restarts_with_backoff_then_fails() -> anyhow::Resul
     assert_eq!(container.last_exit_code, Some(3));
     // A failed slot stays down: more passes change nothing.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(engine.containers(&ContainerFilter::default()).await?[0].status, ContainerStatus::Exited);
+    assert_eq!(
+        engine.containers(&ContainerFilter::default()).await?[0].status,
+        ContainerStatus::Exited
+    );
 
     stop.send(()).ok();
     run.await??;
@@ -109,20 +152,43 @@ async fn a_failing_container_restarts_with_backoff_then_fails() -> anyhow::Resul
 #[tokio::test]
 async fn docker_events_wake_the_engine_when_a_container_dies() -> anyhow::Result<()> {
     let scope = EngineScope::new();
-    let engine = scope.builder().with_resync_interval(Duration::from_secs(600)).build().await?;
+    let engine = scope
+        .builder()
+        .with_resync_interval(Duration::from_secs(600))
+        .build()
+        .await?;
     engine
-        .apply("acme", "svc", sleeper("worker").with_restart(RestartPolicy::Always))
+        .apply(
+            "acme",
+            "svc",
+            sleeper("worker").with_restart(RestartPolicy::Always),
+        )
         .await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = engine.clone();
-    let run = tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
-    wait_event(&engine, "container-started", Duration::from_secs(10), |_| true).await?;
+    let run =
+        tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
+    wait_event(
+        &engine,
+        "container-started",
+        Duration::from_secs(10),
+        |_| true,
+    )
+    .await?;
 
     // Kill it behind the engine's back; with a 10-minute resync only the event stream can tell.
     let runtime = common::docker::connect().await?;
-    let name = engine.containers(&ContainerFilter::default()).await?[0].name.clone();
+    let name = engine.containers(&ContainerFilter::default()).await?[0]
+        .name
+        .clone();
     runtime.kill_container(&name, None).await?;
-    let restarted = wait_event(&engine, "container-restarted", Duration::from_secs(15), |_| true).await?;
+    let restarted = wait_event(
+        &engine,
+        "container-restarted",
+        Duration::from_secs(15),
+        |_| true,
+    )
+    .await?;
     assert_eq!(restarted.container.as_deref(), Some(name.as_str()));
     let died = wait_event(&engine, "container-died", Duration::from_secs(1), |_| true).await?;
     assert_eq!(died.payload["exit_code"], 137);
@@ -137,14 +203,27 @@ async fn bad_declarations_are_refused_naming_the_field() -> anyhow::Result<()> {
     let scope = EngineScope::new();
     let engine = scope.engine().await?;
     let error = engine
-        .apply("acme", "shop", ServiceSpec::new("web", BUSYBOX).with_memory("a lot"))
+        .apply(
+            "acme",
+            "shop",
+            ServiceSpec::new("web", BUSYBOX).with_memory("a lot"),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), "validation");
     let message = error.to_string();
-    assert!(message.contains("memory") && message.contains("a lot"), "{message}");
-    let error = engine.apply("Acme!", "shop", sleeper("web")).await.unwrap_err();
+    assert!(
+        message.contains("memory") && message.contains("a lot"),
+        "{message}"
+    );
+    let error = engine
+        .apply("Acme!", "shop", sleeper("web"))
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("org"), "{error}");
-    assert!(engine.services(windlass::Scope::All).await?.is_empty(), "nothing was stored");
+    assert!(
+        engine.services(windlass::Scope::All).await?.is_empty(),
+        "nothing was stored"
+    );
     Ok(())
 }

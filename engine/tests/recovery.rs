@@ -20,7 +20,10 @@ use windlass::{ContainerFilter, ContainerSpec, ContainerStatus, Event, ServiceSp
 /// The example binary cargo builds next to the tests.
 fn host_app() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().and_then(|deps| deps.parent()).context("test binary location")?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("test binary location")?;
     let path = dir.join("examples").join("host_app");
     if !path.is_file() {
         bail!(
@@ -31,7 +34,11 @@ fn host_app() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-const SLEEP: [&str; 3] = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"];
+const SLEEP: [&str; 3] = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; while true; do sleep 1; done",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_a_restarted_engine_recovers_only_what_it_owns() -> anyhow::Result<()> {
@@ -87,7 +94,10 @@ async fn after_kill_9_a_restarted_engine_recovers_only_what_it_owns() -> anyhow:
         anyhow::Ok(started)
     })
     .await??;
-    assert_eq!(started, 3, "the host app did not start its three containers");
+    assert_eq!(
+        started, 3,
+        "the host app did not start its three containers"
+    );
 
     // 2. kill -9: no shutdown code runs.
     child.kill()?;
@@ -126,32 +136,63 @@ async fn after_kill_9_a_restarted_engine_recovers_only_what_it_owns() -> anyhow:
     let engine = scope.builder().build().await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = engine.clone();
-    let run = tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
+    let run =
+        tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
 
     let timeout = Duration::from_secs(30);
-    let adopted = wait_event(&engine, "container-adopted", timeout, |e| e.container.as_deref() == Some(&name("web", 1))).await?;
-    assert_eq!(adopted.payload["container_id"], web_1_before.as_str());
-    wait_event(&engine, "container-created", timeout, |e| {
-        e.container.as_deref() == Some(&name("web", 0)) && e.index > adopted.index.saturating_sub(10)
+    let adopted = wait_event(&engine, "container-adopted", timeout, |e| {
+        e.container.as_deref() == Some(&name("web", 1))
     })
     .await?;
-    let replaced = wait_event(&engine, "drift-replaced", timeout, |e| e.container.as_deref() == Some(&name("worker", 0))).await?;
+    assert_eq!(adopted.payload["container_id"], web_1_before.as_str());
+    wait_event(&engine, "container-created", timeout, |e| {
+        e.container.as_deref() == Some(&name("web", 0))
+            && e.index > adopted.index.saturating_sub(10)
+    })
+    .await?;
+    let replaced = wait_event(&engine, "drift-replaced", timeout, |e| {
+        e.container.as_deref() == Some(&name("worker", 0))
+    })
+    .await?;
     assert_eq!(replaced.payload["replaced_id"], worker_before.as_str());
-    wait_event(&engine, "orphan-removed", timeout, |e| e.payload["container_id"] == ghost.as_str()).await?;
+    wait_event(&engine, "orphan-removed", timeout, |e| {
+        e.payload["container_id"] == ghost.as_str()
+    })
+    .await?;
 
     // Exactly one running container per slot: no duplicates, nothing missing, web_1 untouched.
     let containers = engine.containers(&ContainerFilter::default()).await?;
     let names: BTreeSet<&str> = containers.iter().map(|c| c.name.as_str()).collect();
     let expected: BTreeSet<String> = [name("web", 0), name("web", 1), name("worker", 0)].into();
-    assert_eq!(names, expected.iter().map(String::as_str).collect(), "{containers:#?}");
-    assert!(containers.iter().all(|c| c.status == ContainerStatus::Running), "{containers:#?}");
-    assert_eq!(runtime.inspect_container(&name("web", 1)).await?.id, web_1_before);
-    assert!(runtime.inspect_container(&ghost).await.is_err(), "the orphan is gone");
+    assert_eq!(
+        names,
+        expected.iter().map(String::as_str).collect(),
+        "{containers:#?}"
+    );
+    assert!(
+        containers
+            .iter()
+            .all(|c| c.status == ContainerStatus::Running),
+        "{containers:#?}"
+    );
+    assert_eq!(
+        runtime.inspect_container(&name("web", 1)).await?.id,
+        web_1_before
+    );
+    assert!(
+        runtime.inspect_container(&ghost).await.is_err(),
+        "the orphan is gone"
+    );
 
     // The foreign containers are exactly as they were.
     for id in [&other_engine, &unmanaged] {
         let info = runtime.inspect_container(id).await?;
-        assert_eq!(info.status, ContainerStatus::Running, "{} was touched", info.name);
+        assert_eq!(
+            info.status,
+            ContainerStatus::Running,
+            "{} was touched",
+            info.name
+        );
         assert_eq!(info.labels.get(TEST_RUN_LABEL), Some(&foreign.run));
     }
 

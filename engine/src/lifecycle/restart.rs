@@ -100,11 +100,17 @@ impl RestartPolicy {
         restarts_so_far: u32,
         unit: f64,
     ) -> RestartDecision {
-        let restarts = if ran_for >= backoff.reset_after { 0 } else { restarts_so_far };
+        let restarts = if ran_for >= backoff.reset_after {
+            0
+        } else {
+            restarts_so_far
+        };
         match *self {
             Self::Never => RestartDecision::Stay,
             Self::OnFailure { .. } if exit_code == 0 => RestartDecision::Stay,
-            Self::OnFailure { max_restarts } if restarts >= max_restarts => RestartDecision::GiveUp { restarts },
+            Self::OnFailure { max_restarts } if restarts >= max_restarts => {
+                RestartDecision::GiveUp { restarts }
+            }
             Self::OnFailure { .. } | Self::Always => {
                 let attempt = restarts + 1;
                 RestartDecision::Restart {
@@ -126,7 +132,10 @@ mod tests {
     fn delays_grow_exponentially_up_to_the_cap() {
         let backoff = Backoff::default();
         let delays: Vec<u128> = (1..=9).map(|a| backoff.base_delay(a).as_millis()).collect();
-        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]
+        );
         assert_eq!(backoff.base_delay(u32::MAX), Duration::from_secs(60));
     }
 
@@ -146,9 +155,18 @@ mod tests {
         let policy = RestartPolicy::OnFailure { max_restarts: 2 };
         let b = Backoff::default();
         assert_eq!(policy.decide(&b, 0, QUICK, 0, 0.5), RestartDecision::Stay);
-        assert!(matches!(policy.decide(&b, 1, QUICK, 0, 0.5), RestartDecision::Restart { attempt: 1, .. }));
-        assert!(matches!(policy.decide(&b, 1, QUICK, 1, 0.5), RestartDecision::Restart { attempt: 2, .. }));
-        assert_eq!(policy.decide(&b, 1, QUICK, 2, 0.5), RestartDecision::GiveUp { restarts: 2 });
+        assert!(matches!(
+            policy.decide(&b, 1, QUICK, 0, 0.5),
+            RestartDecision::Restart { attempt: 1, .. }
+        ));
+        assert!(matches!(
+            policy.decide(&b, 1, QUICK, 1, 0.5),
+            RestartDecision::Restart { attempt: 2, .. }
+        ));
+        assert_eq!(
+            policy.decide(&b, 1, QUICK, 2, 0.5),
+            RestartDecision::GiveUp { restarts: 2 }
+        );
     }
 
     #[test]
@@ -168,7 +186,13 @@ mod tests {
     #[test]
     fn always_restarts_clean_exits_and_never_never_does() {
         let b = Backoff::default();
-        assert!(matches!(RestartPolicy::Always.decide(&b, 0, QUICK, 10, 0.5), RestartDecision::Restart { .. }));
-        assert_eq!(RestartPolicy::Never.decide(&b, 1, QUICK, 0, 0.5), RestartDecision::Stay);
+        assert!(matches!(
+            RestartPolicy::Always.decide(&b, 0, QUICK, 10, 0.5),
+            RestartDecision::Restart { .. }
+        ));
+        assert_eq!(
+            RestartPolicy::Never.decide(&b, 1, QUICK, 0, 0.5),
+            RestartDecision::Stay
+        );
     }
 }

@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn guards_follow_the_diagram() {
         use ContainerState::*;
-        let startable: Vec<_> = ContainerState::ALL.into_iter().filter(|s| s.can_start()).collect();
+        let startable: Vec<_> = ContainerState::ALL
+            .into_iter()
+            .filter(|s| s.can_start())
+            .collect();
         assert_eq!(startable, [Created, BackingOff]);
         assert!(Running.can_die() && !Stopped.can_die() && !Exited.can_die());
         assert!(Pending.can_create() && !Running.can_create());

@@ -109,7 +109,10 @@ impl Reconciler {
     pub(crate) async fn pass(&mut self) -> Result<ReconcileReport, EngineError> {
         let ctx = self.ctx.clone();
         let desired = ctx.store.list_desired_services(Scope::All).await?;
-        let actual = ctx.runtime.list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())]).await?;
+        let actual = ctx
+            .runtime
+            .list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
+            .await?;
         let mut records: HashMap<String, _> = ctx
             .store
             .list_container_records(Scope::All)
@@ -126,13 +129,18 @@ impl Reconciler {
             let spec: ServiceSpec = match serde_json::from_value(service.spec.clone()) {
                 Ok(spec) => spec,
                 Err(error) => {
-                    let message = format!("{}/{}/{}: stored spec unreadable: {error}", service.org, service.stack, service.service);
+                    let message = format!(
+                        "{}/{}/{}: stored spec unreadable: {error}",
+                        service.org, service.stack, service.service
+                    );
                     report.errors.push(message);
                     continue;
                 }
             };
             if let Err(error) = self.ensure_stack_objects(service, &spec).await {
-                report.errors.push(format!("{}/{}: {error}", service.org, service.stack));
+                report
+                    .errors
+                    .push(format!("{}/{}: {error}", service.org, service.stack));
                 continue;
             }
             for slot in 0..service.replicas {
@@ -149,7 +157,10 @@ impl Reconciler {
             .into_values()
             .map(|container| {
                 let known = self.known.contains_key(&container.name);
-                let first_seen = *self.orphans_seen.entry(container.id.clone()).or_insert_with(Instant::now);
+                let first_seen = *self
+                    .orphans_seen
+                    .entry(container.id.clone())
+                    .or_insert_with(Instant::now);
                 let record = records.remove(&container.name);
                 orphans::OrphanWork::new(container, record, known, first_seen)
             })
@@ -166,10 +177,11 @@ impl Reconciler {
             .buffer_unordered(parallelism)
             .collect()
             .await;
-        let orphan_results: Vec<_> = futures::stream::iter(orphans.into_iter().map(|o| o.run(&ctx)))
-            .buffer_unordered(parallelism)
-            .collect()
-            .await;
+        let orphan_results: Vec<_> =
+            futures::stream::iter(orphans.into_iter().map(|o| o.run(&ctx)))
+                .buffer_unordered(parallelism)
+                .collect()
+                .await;
         for (outcome, learned) in slot_results.into_iter().chain(orphan_results) {
             report.absorb(outcome);
             for fact in learned {
@@ -218,7 +230,12 @@ impl Reconciler {
             self.ensured.insert(network);
         }
         for mount in &spec.volumes {
-            let volume = crate::naming::volume_name(&ctx.engine_id, &service.org, &service.stack, &mount.volume);
+            let volume = crate::naming::volume_name(
+                &ctx.engine_id,
+                &service.org,
+                &service.stack,
+                &mount.volume,
+            );
             if self.ensured.contains(&volume) {
                 continue;
             }

@@ -53,7 +53,9 @@ impl OrphanWork {
                     name: self.container.name.clone(),
                 });
             }
-            Err(error) => report.errors.push(format!("{}: {error}", self.container.name)),
+            Err(error) => report
+                .errors
+                .push(format!("{}: {error}", self.container.name)),
         }
         (report, learned)
     }
@@ -61,14 +63,21 @@ impl OrphanWork {
     async fn remove(&self, ctx: &Ctx) -> Result<(), EngineError> {
         let c = &self.container;
         if c.status.is_alive() {
-            ctx.runtime.stop_container(&c.id, ctx.settings.stop_timeout).await.ok();
+            ctx.runtime
+                .stop_container(&c.id, ctx.settings.stop_timeout)
+                .await
+                .ok();
         }
         ctx.runtime.remove_container(&c.id, true).await?;
         if self.record.is_some() {
             ctx.store.delete_container_record(&c.name).await?;
         }
         let label = |key: &str| c.labels.get(key).cloned().unwrap_or_default();
-        let kind = if self.known { "container-removed" } else { "orphan-removed" };
+        let kind = if self.known {
+            "container-removed"
+        } else {
+            "orphan-removed"
+        };
         ctx.emit(
             NewEvent::new(kind)
                 .with_org(label(LABEL_ORG))

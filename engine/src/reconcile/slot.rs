@@ -33,14 +33,30 @@ pub(crate) struct SlotWork {
 impl SlotWork {
     /// The slot's desired container: the service's spec plus network, volumes and labels.
     pub(crate) fn new(ctx: &Ctx, service: &DesiredService, spec: &ServiceSpec, slot: u32) -> Self {
-        let name = crate::naming::container_name(&ctx.engine_id, &service.org, &service.stack, &service.service, slot);
+        let name = crate::naming::container_name(
+            &ctx.engine_id,
+            &service.org,
+            &service.stack,
+            &service.service,
+            slot,
+        );
         let network = crate::naming::network_name(&ctx.engine_id, &service.org, &service.stack);
-        let mut container = ContainerSpec::new(&name, &spec.image).with_network(network, [spec.name.clone()]);
+        let mut container =
+            ContainerSpec::new(&name, &spec.image).with_network(network, [spec.name.clone()]);
         container.command = spec.command.clone();
-        container.env = spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        container.env = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         container.ports = spec.ports.clone();
         for mount in &spec.volumes {
-            let volume = crate::naming::volume_name(&ctx.engine_id, &service.org, &service.stack, &mount.volume);
+            let volume = crate::naming::volume_name(
+                &ctx.engine_id,
+                &service.org,
+                &service.stack,
+                &mount.volume,
+            );
             container = container.with_volume(volume, &mount.path, mount.read_only);
         }
         // Validated when applied; a value that no longer parses runs without the limit.
@@ -55,7 +71,11 @@ impl SlotWork {
             slot,
         }
         .apply(&mut container);
-        let hash = container.labels.get(LABEL_CONFIG_HASH).cloned().unwrap_or_default();
+        let hash = container
+            .labels
+            .get(LABEL_CONFIG_HASH)
+            .cloned()
+            .unwrap_or_default();
         Self {
             name,
             org: service.org.clone(),
@@ -117,7 +137,9 @@ impl SlotWork {
         };
 
         if existing.labels.get(LABEL_CONFIG_HASH) != Some(&self.hash) {
-            return self.create_and_start(ctx, report, learned, Some(existing)).await;
+            return self
+                .create_and_start(ctx, report, learned, Some(existing))
+                .await;
         }
 
         match existing.status {
@@ -128,7 +150,8 @@ impl SlotWork {
                 Ok(())
             }
             ContainerStatus::Created => {
-                self.start(ctx, &existing.id, "container-started", json!({})).await?;
+                self.start(ctx, &existing.id, "container-started", json!({}))
+                    .await?;
                 report.started += 1;
                 learned.push(Learned::Known {
                     name: self.name.clone(),
@@ -136,7 +159,9 @@ impl SlotWork {
                 });
                 Ok(())
             }
-            ContainerStatus::Exited | ContainerStatus::Dead => self.handle_exit(ctx, existing, report, learned).await,
+            ContainerStatus::Exited | ContainerStatus::Dead => {
+                self.handle_exit(ctx, existing, report, learned).await
+            }
             // Paused, restarting, being removed: transient, look again soon.
             _ => {
                 report.wake_in(Some(Duration::from_secs(1)));
@@ -155,12 +180,18 @@ impl SlotWork {
         replacing: Option<&ContainerSummary>,
     ) -> Result<(), EngineError> {
         if let Some(old) = replacing {
-            ctx.runtime.stop_container(&old.id, ctx.settings.stop_timeout).await.ok();
+            ctx.runtime
+                .stop_container(&old.id, ctx.settings.stop_timeout)
+                .await
+                .ok();
             ctx.runtime.remove_container(&old.id, true).await?;
-            learned.push(Learned::Gone { name: self.name.clone() });
+            learned.push(Learned::Gone {
+                name: self.name.clone(),
+            });
         }
         let id = ctx.runtime.create_container(&self.spec).await?;
-        self.persist(ctx, Some(&id), ContainerState::Created, |_| {}).await?;
+        self.persist(ctx, Some(&id), ContainerState::Created, |_| {})
+            .await?;
         let created = match replacing {
             Some(old) => self.event("drift-replaced").with_payload(json!({
                 "container_id": id,
@@ -168,9 +199,9 @@ impl SlotWork {
                 "from_hash": old.labels.get(LABEL_CONFIG_HASH),
                 "to_hash": self.hash,
             })),
-            None => self
-                .event("container-created")
-                .with_payload(json!({ "container_id": id, "image": self.spec.image, "slot": self.slot })),
+            None => self.event("container-created").with_payload(
+                json!({ "container_id": id, "image": self.spec.image, "slot": self.slot }),
+            ),
         };
         ctx.emit(created).await;
         if replacing.is_some() {
@@ -187,9 +218,18 @@ impl SlotWork {
         Ok(())
     }
 
-    async fn start(&self, ctx: &Ctx, id: &str, event: &str, payload: serde_json::Value) -> Result<(), EngineError> {
+    async fn start(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        event: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), EngineError> {
         ctx.runtime.start_container(id).await?;
-        self.persist(ctx, Some(id), ContainerState::Running, |r| r.backoff_until_ms = None).await?;
+        self.persist(ctx, Some(id), ContainerState::Running, |r| {
+            r.backoff_until_ms = None
+        })
+        .await?;
         let mut payload = payload;
         payload["container_id"] = json!(id);
         ctx.emit(self.event(event).with_payload(payload)).await;
@@ -203,9 +243,13 @@ impl SlotWork {
         report: &mut ReconcileReport,
         learned: &mut Vec<Learned>,
     ) -> Result<(), EngineError> {
-        self.persist(ctx, Some(&existing.id), ContainerState::Running, |_| {}).await?;
-        ctx.emit(self.event("container-adopted").with_payload(json!({ "container_id": existing.id })))
-            .await;
+        self.persist(ctx, Some(&existing.id), ContainerState::Running, |_| {})
+            .await?;
+        ctx.emit(
+            self.event("container-adopted")
+                .with_payload(json!({ "container_id": existing.id })),
+        )
+        .await;
         report.adopted += 1;
         learned.push(Learned::Known {
             name: self.name.clone(),
@@ -231,15 +275,24 @@ impl SlotWork {
         match state {
             ContainerState::Stopped | ContainerState::Failed | ContainerState::Exited => Ok(()),
             ContainerState::BackingOff => {
-                let due = self.record.as_ref().and_then(|r| r.backoff_until_ms).unwrap_or(0);
+                let due = self
+                    .record
+                    .as_ref()
+                    .and_then(|r| r.backoff_until_ms)
+                    .unwrap_or(0);
                 let now = now_ms();
                 if now < due {
                     report.wake_in(Some(Duration::from_millis((due - now) as u64)));
                     return Ok(());
                 }
                 let attempt = self.record.as_ref().map_or(0, |r| r.restart_count);
-                self.start(ctx, &existing.id, "container-restarted", json!({ "attempt": attempt }))
-                    .await?;
+                self.start(
+                    ctx,
+                    &existing.id,
+                    "container-restarted",
+                    json!({ "attempt": attempt }),
+                )
+                .await?;
                 report.started += 1;
                 Ok(())
             }
@@ -263,9 +316,13 @@ impl SlotWork {
             _ => Duration::ZERO,
         };
         let restarts = self.record.as_ref().map_or(0, |r| r.restart_count);
-        let decision = self
-            .restart
-            .decide(&ctx.settings.backoff, exit_code, ran_for, restarts, rand::random::<f64>());
+        let decision = self.restart.decide(
+            &ctx.settings.backoff,
+            exit_code,
+            ran_for,
+            restarts,
+            rand::random::<f64>(),
+        );
         report.died += 1;
         let died = json!({
             "container_id": existing.id,
@@ -282,7 +339,8 @@ impl SlotWork {
                     r.backoff_until_ms = Some(until);
                 })
                 .await?;
-                ctx.emit(self.event("container-died").with_payload(died)).await;
+                ctx.emit(self.event("container-died").with_payload(died))
+                    .await;
                 ctx.emit(self.event("container-backoff").with_payload(json!({
                     "container_id": existing.id,
                     "attempt": attempt,
@@ -296,14 +354,16 @@ impl SlotWork {
                     r.last_exit_code = Some(exit_code);
                 })
                 .await?;
-                ctx.emit(self.event("container-died").with_payload(died)).await;
+                ctx.emit(self.event("container-died").with_payload(died))
+                    .await;
             }
             RestartDecision::GiveUp { restarts } => {
                 self.persist(ctx, Some(&existing.id), ContainerState::Failed, |r| {
                     r.last_exit_code = Some(exit_code);
                 })
                 .await?;
-                ctx.emit(self.event("container-died").with_payload(died)).await;
+                ctx.emit(self.event("container-died").with_payload(died))
+                    .await;
                 ctx.emit(self.event("container-failed").with_payload(json!({
                     "container_id": existing.id,
                     "exit_code": exit_code,

@@ -57,7 +57,9 @@ impl Drop for EngineScope {
     fn drop(&mut self) {
         let id = self.id.clone();
         let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(super::docker::cleanup_labelled(LABEL_ENGINE, &id))
         })
         .join();
@@ -99,5 +101,10 @@ pub async fn event_kinds(engine: &Engine) -> anyhow::Result<Vec<String>> {
         limit: Some(10_000),
         ..EventFilter::default()
     };
-    Ok(engine.events(&filter).await?.into_iter().map(|e| e.kind).collect())
+    Ok(engine
+        .events(&filter)
+        .await?
+        .into_iter()
+        .map(|e| e.kind)
+        .collect())
 }
