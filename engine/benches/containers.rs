@@ -25,6 +25,7 @@ use windlass::{ContainerFilter, Engine, ServiceSpec};
 
 const IMAGE: &str = "windlass-test/busybox:1";
 const COUNT: usize = 50;
+const ROUNDS: usize = 2;
 const RECOVERY_COUNT: u32 = 200;
 const CHILD_ENV: &str = "WINDLASS_BENCH_CHILD";
 const COMMAND: [&str; 3] = [
@@ -59,43 +60,30 @@ async fn run() -> anyhow::Result<()> {
     println!("start {COUNT} containers (create + start, until all are running):");
 
     let tag = format!("b{:06x}", rand::random::<u32>() & 0xff_ffff);
-    let engine_id = format!("{tag}-start");
-    let engine = Engine::builder()
-        .with_engine_id(&engine_id)
-        .with_store_url(format!(
-            "sqlite://{}",
-            dir.path().join("start.db").display()
-        ))
-        .with_parallelism(16)
-        .build()
-        .await?;
-    engine
-        .apply(
-            "bench",
-            "start",
-            ServiceSpec::new("svc", IMAGE)
-                .with_command(COMMAND)
-                .with_replicas(COUNT as u32),
-        )
-        .await?;
-    let started = Instant::now();
-    let report = engine.reconcile().await?;
-    let engine_time = started.elapsed();
-    assert_eq!(report.started as usize, COUNT, "{report:?}");
-    remove_labelled(&docker, LABEL_ENGINE, &engine_id).await?;
-    docker.remove_network(&format!("wl_{engine_id}_bench_start")).await?;
-
-    let raw_parallel = raw_bollard(&docker, &format!("{tag}-rawp"), 16).await?;
+    // Alternate the engine and its raw baseline so neither gets a warmer Docker; keep the best
+    // of each.
+    let (mut engine_time, mut raw_parallel) = (Duration::MAX, Duration::MAX);
+    for round in 0..ROUNDS {
+        let raw = raw_bollard(&docker, &format!("{tag}-rawp{round}"), 16).await?;
+        raw_parallel = raw_parallel.min(raw);
+        let engine = engine_start(&docker, &format!("{tag}-e{round}"), dir.path()).await?;
+        engine_time = engine_time.min(engine);
+    }
+    let layer = runtime_layer(&docker, &format!("{tag}-layer")).await?;
     let raw_sequential = raw_bollard(&docker, &format!("{tag}-raws"), 1).await?;
     let cli = docker_run_loop(&format!("{tag}-cli")).await?;
 
     println!(
-        "  engine (one reconcile pass, 16 at a time)  {:>8.0} ms",
+        "  engine (one reconcile pass, 16 at a time)  {:>8.0} ms  (best of {ROUNDS})",
         ms(engine_time)
     );
     println!(
-        "  raw bollard, 16 at a time                  {:>8.0} ms",
+        "  raw bollard, 16 at a time                  {:>8.0} ms  (best of {ROUNDS})",
         ms(raw_parallel)
+    );
+    println!(
+        "  engine's Docker layer alone, 16 at a time  {:>8.0} ms",
+        ms(layer)
     );
     println!(
         "  raw bollard, one by one                    {:>8.0} ms",
@@ -118,6 +106,75 @@ async fn run() -> anyhow::Result<()> {
     recovery(&docker, &tag, dir.path()).await
 }
 
+/// One engine start of `COUNT` replicas: one reconcile pass, timed; then cleaned up.
+async fn engine_start(
+    docker: &Docker,
+    engine_id: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Duration> {
+    let engine = Engine::builder()
+        .with_engine_id(engine_id)
+        .with_store_url(format!(
+            "sqlite://{}",
+            dir.join(format!("{engine_id}.db")).display()
+        ))
+        .with_parallelism(16)
+        .build()
+        .await?;
+    let spec = ServiceSpec::new("svc", IMAGE)
+        .with_command(COMMAND)
+        .with_replicas(COUNT as u32);
+    engine.apply("bench", "start", spec).await?;
+    let started = Instant::now();
+    let report = engine.reconcile().await?;
+    let elapsed = started.elapsed();
+    if report.started as usize != COUNT {
+        bail!(
+            "the engine started {} of {COUNT}: {report:?}",
+            report.started
+        );
+    }
+    remove_labelled(docker, LABEL_ENGINE, engine_id).await?;
+    docker
+        .remove_network(&format!("wl_{engine_id}_bench_start"))
+        .await?;
+    Ok(elapsed)
+}
+
+/// The engine's Docker layer alone (`DockerRuntime`, the engine's container specs), without
+/// the reconciler, the store or events: tells where the engine's time goes.
+async fn runtime_layer(docker: &Docker, tag: &str) -> anyhow::Result<Duration> {
+    let runtime = windlass::DockerRuntime::connect_default().await?;
+    let network = format!("{tag}-net");
+    runtime
+        .ensure_network(&windlass::NetworkSpec::new(&network).with_label("dev.windlass.bench", tag))
+        .await?;
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..COUNT)
+        .map(|i| {
+            let runtime = &runtime;
+            let spec = windlass::ContainerSpec::new(format!("{tag}-{i}"), IMAGE)
+                .with_command(COMMAND)
+                .with_network(&network, ["svc"])
+                .with_label("dev.windlass.bench", tag);
+            async move {
+                let id = runtime.create_container(&spec).await?;
+                runtime.start_container(&id).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    for result in results {
+        result?;
+    }
+    remove_labelled(docker, "dev.windlass.bench", tag).await?;
+    docker.remove_network(&network).await?;
+    Ok(elapsed)
+}
+
 /// The same creates and starts the engine makes, straight through bollard: the same image and
 /// command, attached to a user network with an alias as the engine attaches every container to
 /// its stack's network.
@@ -127,7 +184,10 @@ async fn raw_bollard(docker: &Docker, tag: &str, concurrency: usize) -> anyhow::
         .create_network(bollard::models::NetworkCreateRequest {
             name: network.clone(),
             driver: Some("bridge".to_owned()),
-            labels: Some(HashMap::from([("dev.windlass.bench".to_owned(), tag.to_owned())])),
+            labels: Some(HashMap::from([(
+                "dev.windlass.bench".to_owned(),
+                tag.to_owned(),
+            )])),
             ..Default::default()
         })
         .await?;
@@ -239,7 +299,9 @@ async fn recovery(docker: &Docker, tag: &str, dir: &std::path::Path) -> anyhow::
         report.created
     );
     remove_labelled(docker, LABEL_ENGINE, &engine_id).await?;
-    docker.remove_network(&format!("wl_{engine_id}_bench_recovery")).await?;
+    docker
+        .remove_network(&format!("wl_{engine_id}_bench_recovery"))
+        .await?;
     if report.adopted != RECOVERY_COUNT || duplicates != 0 || report.created != 0 {
         bail!("recovery was not clean: {report:?}");
     }

@@ -65,6 +65,13 @@ impl Ctx {
         }
     }
 
+    /// Appends several events with consecutive indexes, in one commit.
+    pub(crate) async fn emit_all(&self, events: Vec<NewEvent>) {
+        if let Err(error) = self.events.append_many(events).await {
+            tracing::error!(%error, "could not append events");
+        }
+    }
+
     /// Labels for the stack's network and volumes.
     pub(crate) fn stack_labels(&self, org: &str, stack: &str) -> [(String, String); 4] {
         [

@@ -190,8 +190,10 @@ impl SlotWork {
             });
         }
         let id = ctx.runtime.create_container(&self.spec).await?;
-        self.persist(ctx, Some(&id), ContainerState::Created, |_| {})
-            .await?;
+        learned.push(Learned::Known {
+            name: self.name.clone(),
+            id: id.clone(),
+        });
         let created = match replacing {
             Some(old) => self.event("drift-replaced").with_payload(json!({
                 "container_id": id,
@@ -203,17 +205,28 @@ impl SlotWork {
                 json!({ "container_id": id, "image": self.spec.image, "slot": self.slot }),
             ),
         };
-        ctx.emit(created).await;
         if replacing.is_some() {
             report.replaced += 1;
         } else {
             report.created += 1;
         }
-        learned.push(Learned::Known {
-            name: self.name.clone(),
-            id: id.clone(),
-        });
-        self.start(ctx, &id, "container-started", json!({})).await?;
+        // Start right away and record both steps at once: one write and one commit instead
+        // of two each. A crash in between is harmless: the next pass finds the container by
+        // its name, created or running, and starts or adopts it.
+        if let Err(error) = ctx.runtime.start_container(&id).await {
+            self.persist(ctx, Some(&id), ContainerState::Created, |_| {})
+                .await?;
+            ctx.emit(created).await;
+            return Err(error.into());
+        }
+        self.persist(ctx, Some(&id), ContainerState::Running, |r| {
+            r.backoff_until_ms = None
+        })
+        .await?;
+        let started = self
+            .event("container-started")
+            .with_payload(json!({ "container_id": id }));
+        ctx.emit_all(vec![created, started]).await;
         report.started += 1;
         Ok(())
     }
