@@ -10,6 +10,9 @@
 //!    new engine with the same id and store starts and reconciles. Timed: from building the new
 //!    engine to every container adopted, with duplicates counted.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -11,6 +11,9 @@
 //! - emit: one task `emit`s everything (fire-and-forget), then `flush`es;
 //! - single: one task appends sequentially, so each event is its own commit (no batching).
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 

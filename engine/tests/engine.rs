@@ -1,6 +1,9 @@
 //! The engine against a real Docker daemon and a real SQLite file: declaring services,
 //! scaling, restart policy with backoff, and the event log telling the story.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! with the same id and store adopts, recreates, replaces and removes exactly what it owns, and
 //! never touches containers of another engine or unmanaged ones on the same Docker host.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

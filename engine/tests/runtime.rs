@@ -4,6 +4,9 @@
 //! (`bash scripts/build-test-images.sh busybox`); fails with those instructions otherwise.
 //! Every test works in its own [`TestScope`] and removes what it created, also on failure.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -1,5 +1,8 @@
 //! The store against real databases: every backend test runs on SQLite and on PostgreSQL.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use anyhow::ensure;

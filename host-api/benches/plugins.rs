@@ -7,6 +7,9 @@
 //! compile cache against compiling, and the billing computation in the plugin against the same
 //! computation written natively in Rust.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -1,5 +1,8 @@
 //! Loading, the compile cache, hot reload under load, pooling, and guest output in the log.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,8 @@
 //! Each sandbox property, shown with a real hostile component from `plugins/hostile/`.
 
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
