@@ -209,9 +209,9 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    ctx: Arc<Ctx>,
-    reconciler: Mutex<Reconciler>,
+pub(crate) struct Inner {
+    pub(crate) ctx: Arc<Ctx>,
+    pub(crate) reconciler: Mutex<Reconciler>,
     wake: Notify,
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
@@ -273,6 +273,10 @@ impl Engine {
     /// Starts building an engine.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// The engine's id.

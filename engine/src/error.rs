@@ -21,6 +21,12 @@ pub enum EngineError {
     /// Docker failed.
     #[error(transparent)]
     Runtime(#[from] crate::RuntimeError),
+    /// The action does not fit the current state (e.g. starting a running container).
+    #[error("conflict: {what}")]
+    Conflict {
+        /// What conflicts, and why.
+        what: String,
+    },
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -39,6 +45,7 @@ impl EngineError {
             Self::Events(_) => "events",
             Self::Runtime(_) => "runtime",
             Self::NotFound { .. } => "not-found",
+            Self::Conflict { .. } => "conflict",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub use windlass_host_api as plugins;
 
+mod control;
 mod engine;
 mod error;
 pub mod lifecycle;

@@ -230,3 +230,49 @@ async fn bad_declarations_are_refused_naming_the_field() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operator_stop_holds_until_start_and_bad_transitions_conflict() -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let engine = scope.engine().await?;
+    engine
+        .apply(
+            "acme",
+            "ops",
+            sleeper("worker").with_restart(RestartPolicy::Always),
+        )
+        .await?;
+    engine.reconcile().await?;
+    let name = engine.containers(&ContainerFilter::default()).await?[0]
+        .name
+        .clone();
+
+    let conflict = engine.start(&name).await.unwrap_err();
+    assert_eq!(conflict.code(), "conflict", "{conflict}");
+
+    engine.stop(&name).await?;
+    // `always` would restart an exit; a stop by the operator is not an exit.
+    for _ in 0..3 {
+        engine.reconcile().await?;
+    }
+    let stopped = &engine.containers(&ContainerFilter::default()).await?[0];
+    assert_eq!(
+        (stopped.status.clone(), stopped.state.as_deref()),
+        (ContainerStatus::Exited, Some("stopped"))
+    );
+
+    engine.start(&name).await?;
+    engine.restart(&name).await?;
+    let running = &engine.containers(&ContainerFilter::default()).await?[0];
+    assert_eq!(
+        (running.status.clone(), running.state.as_deref()),
+        (ContainerStatus::Running, Some("running"))
+    );
+    let kinds = event_kinds(&engine).await?;
+    for kind in ["container-stopped", "container-restarted"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+    let missing = engine.stop("wl_nobody_x_y_z_0").await.unwrap_err();
+    assert_eq!(missing.code(), "not-found");
+    Ok(())
+}
