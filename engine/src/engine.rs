@@ -65,6 +65,17 @@ impl Ctx {
         }
     }
 
+    /// Every container record of the engine, by container name.
+    pub(crate) async fn records_by_name(
+        &self,
+    ) -> Result<std::collections::HashMap<String, crate::ContainerRecord>, crate::StoreError> {
+        let records = self.store.list_container_records(Scope::All).await?;
+        Ok(records
+            .into_iter()
+            .map(|r| (r.container_name.clone(), r))
+            .collect())
+    }
+
     /// Appends several events with consecutive indexes, in one commit.
     pub(crate) async fn emit_all(&self, events: Vec<NewEvent>) {
         if let Err(error) = self.events.append_many(events).await {
@@ -385,13 +396,7 @@ impl Engine {
         ];
         labels.extend(scoped.iter().filter_map(|(k, v)| v.map(|v| (*k, v))));
         let summaries = ctx.runtime.list_containers(&labels).await?;
-        let records: std::collections::HashMap<String, crate::ContainerRecord> = ctx
-            .store
-            .list_container_records(Scope::All)
-            .await?
-            .into_iter()
-            .map(|r| (r.container_name.clone(), r))
-            .collect();
+        let records = ctx.records_by_name().await?;
         let mut containers: Vec<ManagedContainer> = summaries
             .into_iter()
             .map(|c| {

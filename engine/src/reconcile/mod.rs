@@ -113,13 +113,7 @@ impl Reconciler {
             .runtime
             .list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
             .await?;
-        let mut records: HashMap<String, _> = ctx
-            .store
-            .list_container_records(Scope::All)
-            .await?
-            .into_iter()
-            .map(|r| (r.container_name.clone(), r))
-            .collect();
+        let mut records = ctx.records_by_name().await?;
         let mut by_name: HashMap<String, ContainerSummary> =
             actual.into_iter().map(|c| (c.name.clone(), c)).collect();
 

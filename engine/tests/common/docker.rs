@@ -97,27 +97,7 @@ impl TestScope {
 
     /// Removes this scope's containers, then networks, then volumes.
     pub async fn cleanup(run: &str) -> anyhow::Result<()> {
-        let runtime = connect().await?;
-        let filter = [(TEST_RUN_LABEL, run)];
-        for c in runtime.list_containers(&filter).await? {
-            runtime
-                .remove_container(&c.id, true)
-                .await
-                .or_else(ignore_not_found)?;
-        }
-        for n in runtime.list_networks(&filter).await? {
-            runtime
-                .remove_network(&n.id)
-                .await
-                .or_else(ignore_not_found)?;
-        }
-        for v in runtime.list_volumes(&filter).await? {
-            runtime
-                .remove_volume(&v.name, true)
-                .await
-                .or_else(ignore_not_found)?;
-        }
-        Ok(())
+        cleanup_labelled(TEST_RUN_LABEL, run).await
     }
 }
 
