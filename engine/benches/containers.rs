@@ -28,7 +28,7 @@ use windlass::{ContainerFilter, Engine, ServiceSpec};
 
 const IMAGE: &str = "windlass-test/busybox:1";
 const COUNT: usize = 50;
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
 const RECOVERY_COUNT: u32 = 200;
 const CHILD_ENV: &str = "WINDLASS_BENCH_CHILD";
 const COMMAND: [&str; 3] = [
@@ -66,13 +66,23 @@ async fn run() -> anyhow::Result<()> {
     // Alternate the engine and its raw baseline so neither gets a warmer Docker; keep the best
     // of each.
     let (mut engine_time, mut raw_parallel) = (Duration::MAX, Duration::MAX);
+    // Docker keeps tearing down removed containers' network sandboxes for a while: let it
+    // settle before each run, and swap the order every round.
     for round in 0..ROUNDS {
-        let raw = raw_bollard(&docker, &format!("{tag}-rawp{round}"), 16).await?;
-        raw_parallel = raw_parallel.min(raw);
-        let engine = engine_start(&docker, &format!("{tag}-e{round}"), dir.path()).await?;
-        engine_time = engine_time.min(engine);
+        for first in [round % 2 == 0, round % 2 != 0] {
+            settle().await;
+            if first {
+                let raw = raw_bollard(&docker, &format!("{tag}-rawp{round}"), 16).await?;
+                raw_parallel = raw_parallel.min(raw);
+            } else {
+                let engine = engine_start(&docker, &format!("{tag}-e{round}"), dir.path()).await?;
+                engine_time = engine_time.min(engine);
+            }
+        }
     }
+    settle().await;
     let layer = runtime_layer(&docker, &format!("{tag}-layer")).await?;
+    settle().await;
     let raw_sequential = raw_bollard(&docker, &format!("{tag}-raws"), 1).await?;
     let cli = docker_run_loop(&format!("{tag}-cli")).await?;
 
@@ -352,6 +362,11 @@ async fn remove_labelled(docker: &Docker, key: &str, value: &str) -> anyhow::Res
         })
         .await;
     Ok(())
+}
+
+/// Gives Docker time to finish cleaning up after the previous run.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(5)).await;
 }
 
 fn ms(d: Duration) -> f64 {
