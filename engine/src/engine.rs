@@ -318,9 +318,12 @@ impl Engine {
             .store
             .get_desired_service(org, stack, &spec.name)
             .await?;
-        let config_hash = spec_hash(&value);
+        // Scaling is not a new revision: the replica count stays out of the hash.
+        let config_hash = spec_hash(&ServiceSpec {
+            replicas: 0,
+            ..spec.clone()
+        })?;
         let revision = match &previous {
-            Some(p) if p.config_hash == config_hash && p.replicas == spec.replicas => p.revision,
             Some(p) if p.config_hash == config_hash => p.revision,
             Some(p) => p.revision + 1,
             None => 1,
@@ -469,13 +472,6 @@ impl Engine {
                     }
                 }
             };
-            if report
-                .errors
-                .iter()
-                .any(|e| e.contains("No such network") || e.contains("no such volume"))
-            {
-                self.inner.reconciler.lock().await.forget_ensured();
-            }
             let mut wait = report
                 .next_wake
                 .map_or(ctx.settings.resync, |w| w.min(ctx.settings.resync));
@@ -527,8 +523,10 @@ async fn watch_docker(ctx: Arc<Ctx>, inner: Arc<Inner>) {
     }
 }
 
-/// The hash of a declared spec, to tell whether an apply changed anything.
-fn spec_hash(value: &serde_json::Value) -> String {
+/// The hash of a declared spec, to tell whether an apply changed anything. The JSON form is
+/// canonical: `env` is a sorted map and every other field keeps its declared order.
+fn spec_hash(spec: &ServiceSpec) -> Result<String, EngineError> {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+    let json = serde_json::to_vec(spec).map_err(|e| EngineError::Config(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(&json)))
 }

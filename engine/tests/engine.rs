@@ -63,17 +63,24 @@ async fn declared_services_run_scale_and_go_away() -> anyhow::Result<()> {
         "{again:?}"
     );
 
-    // Applying the same spec keeps the revision; scaling down removes a replica at once.
+    // Applying the same spec keeps the revision, and so does scaling, which removes a replica
+    // at once; a changed configuration is a new revision.
     assert_eq!(engine.apply("acme", "shop", web.clone()).await?.revision, 1);
-    engine
+    let scaled = engine
         .apply("acme", "shop", web.clone().with_replicas(1))
         .await?;
+    assert_eq!((scaled.revision, scaled.replicas), (1, 1));
     let report = engine.reconcile().await?;
     assert_eq!(report.removed, 1, "{report:?}");
     assert_eq!(
         engine.containers(&ContainerFilter::default()).await?.len(),
         1
     );
+
+    let changed = web.clone().with_replicas(1).with_env("MODE", "v2");
+    assert_eq!(engine.apply("acme", "shop", changed).await?.revision, 2);
+    let report = engine.reconcile().await?;
+    assert_eq!(report.replaced, 1, "{report:?}");
 
     assert!(engine.remove_service("acme", "shop", "web").await?);
     engine.reconcile().await?;

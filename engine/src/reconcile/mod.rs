@@ -193,6 +193,8 @@ impl Reconciler {
         }
         if !report.errors.is_empty() {
             tracing::warn!(errors = ?report.errors, "reconcile pass left work for the next one");
+            // A network or volume may have been removed behind our back: ensure them again.
+            self.ensured.clear();
         }
         tracing::debug!(?report, "reconcile pass done");
         Ok(report)
@@ -250,10 +252,5 @@ impl Reconciler {
             self.ensured.insert(volume);
         }
         Ok(())
-    }
-
-    /// Forgets ensured objects, e.g. after Docker reported one missing.
-    pub(crate) fn forget_ensured(&mut self) {
-        self.ensured.clear();
     }
 }
