@@ -1,6 +1,41 @@
 //! Windlass: an embeddable container orchestration engine whose policies are WebAssembly
-//! plugins. (Bring-up: modules land one by one.)
+//! plugins.
+//!
+//! The engine keeps the containers of declared services running on a real Docker engine: it
+//! stores desired state (an SQLite file by default, PostgreSQL by URL), reconciles it with what
+//! Docker reports under its own labels, restarts what dies according to a restart policy, and
+//! records every transition in an indexed event log. After a crash, the next start adopts what
+//! runs and repairs the rest.
+//!
+//! ```no_run
+//! use windlass::{ContainerFilter, Engine, PortSpec, ServiceSpec};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let engine = Engine::builder()
+//!     .with_engine_id("dev-1")
+//!     .with_store_url("sqlite://.windlass/windlass.db")
+//!     .build()
+//!     .await?;
+//! let web = ServiceSpec::new("web", "windlass-test/busybox:1")
+//!     .with_command(["httpd", "-f", "-p", "8080"])
+//!     .with_port(PortSpec::tcp(8080))
+//!     .with_replicas(2);
+//! engine.apply("acme", "shop", web).await?;
+//! let _events = engine.subscribe(0); // replayed from the start, then live
+//! engine.reconcile().await?; // or keep reconciling: engine.run(shutdown).await
+//! for container in engine.containers(&ContainerFilter::default()).await? {
+//!     println!("{} {}", container.name, container.status);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Plugins are hosted by [`plugins`] (the `windlass-host-api` crate), re-exported here so an
+//! embedder never matches versions by hand; so are the crates whose types appear in this API
+//! ([`serde_json`] for event payloads, [`futures`] for streams).
 
+pub use futures;
+pub use serde_json;
 pub use windlass_host_api as plugins;
 
 mod control;
