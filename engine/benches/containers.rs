@@ -148,9 +148,7 @@ async fn engine_start(
         );
     }
     remove_labelled(docker, LABEL_ENGINE, engine_id).await?;
-    docker
-        .remove_network(&format!("wl_{engine_id}_bench_start"))
-        .await?;
+    remove_network(docker, &format!("wl_{engine_id}_bench_start")).await?;
     Ok(elapsed)
 }
 
@@ -184,7 +182,7 @@ async fn runtime_layer(docker: &Docker, tag: &str) -> anyhow::Result<Duration> {
         result?;
     }
     remove_labelled(docker, "dev.windlass.bench", tag).await?;
-    docker.remove_network(&network).await?;
+    remove_network(docker, &network).await?;
     Ok(elapsed)
 }
 
@@ -216,6 +214,20 @@ async fn raw_bollard(docker: &Docker, tag: &str, concurrency: usize) -> anyhow::
                     "dev.windlass.bench".to_owned(),
                     tag.to_owned(),
                 )])),
+                // Docker 20.10 honours the endpoint only for the network named in network_mode.
+                host_config: Some(bollard::models::HostConfig {
+                    network_mode: Some(network.clone()),
+                    ..Default::default()
+                }),
+                networking_config: Some(bollard::models::NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(
+                        network.clone(),
+                        bollard::models::EndpointSettings {
+                            aliases: Some(vec!["svc".to_owned()]),
+                            ..Default::default()
+                        },
+                    )])),
+                }),
                 ..Default::default()
             };
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
@@ -236,7 +248,7 @@ async fn raw_bollard(docker: &Docker, tag: &str, concurrency: usize) -> anyhow::
         result?;
     }
     remove_labelled(docker, "dev.windlass.bench", tag).await?;
-    docker.remove_network(network).await?;
+    remove_network(docker, network).await?;
     Ok(elapsed)
 }
 
@@ -312,9 +324,7 @@ async fn recovery(docker: &Docker, tag: &str, dir: &std::path::Path) -> anyhow::
         report.created
     );
     remove_labelled(docker, LABEL_ENGINE, &engine_id).await?;
-    docker
-        .remove_network(&format!("wl_{engine_id}_bench_recovery"))
-        .await?;
+    remove_network(docker, &format!("wl_{engine_id}_bench_recovery")).await?;
     if report.adopted != RECOVERY_COUNT || duplicates != 0 || report.created != 0 {
         bail!("recovery was not clean: {report:?}");
     }
@@ -362,6 +372,21 @@ async fn remove_labelled(docker: &Docker, key: &str, value: &str) -> anyhow::Res
         })
         .await;
     Ok(())
+}
+
+/// Removes a network once Docker has let go of the endpoints of its removed containers.
+async fn remove_network(docker: &Docker, network: &str) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match docker.remove_network(network).await {
+            Ok(()) => return Ok(()),
+            Err(_) if attempts < 20 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Gives Docker time to finish cleaning up after the previous run.
