@@ -111,7 +111,8 @@ impl PluginHostBuilder {
             })?),
             None => None,
         };
-        let ticker = EpochTicker::start(engine.clone(), self.epoch_tick);
+        let ticker = EpochTicker::start(engine.clone(), self.epoch_tick)
+            .map_err(|e| HostBuildError::Engine(format!("cannot start the epoch thread: {e}")))?;
         let (events, _) = broadcast::channel(1024);
         Ok(PluginHost {
             inner: Arc::new(HostInner {
@@ -253,7 +254,7 @@ pub(crate) struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine, tick: Duration) -> Self {
+    fn start(engine: Engine, tick: Duration) -> std::io::Result<Self> {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -269,14 +270,13 @@ impl EpochTicker {
                         std::thread::sleep(tick);
                         engine.increment_epoch();
                     }
-                })
-                .expect("spawning the epoch thread")
+                })?
         };
-        Self {
+        Ok(Self {
             in_flight,
             stop,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Marks a call in flight until the guard drops.
