@@ -374,3 +374,47 @@ async fn a_successful_call_resets_the_consecutive_failure_count() {
     }
     assert_eq!(template.plugin().status().consecutive_failures, 0);
 }
+
+#[tokio::test]
+async fn environment_files_and_network_are_denied_by_default() {
+    // Something to find if the sandbox leaked: the host's environment (PATH at least), its
+    // files, and a server listening on loopback.
+    assert!(std::env::var_os("PATH").is_some());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = tokio::spawn(async move {
+        tokio::time::timeout(Duration::from_secs(2), listener.accept())
+            .await
+            .is_ok()
+    });
+
+    let host = host();
+    let spec = PluginSpec::from_file("snoop", component("hostile-snoop"))
+        .with_config("connect", addr.to_string());
+    let snoop = load_spec(&host, spec).await.stack_template().unwrap();
+    let stack = snoop
+        .render(&[])
+        .await
+        .expect("the call itself succeeds")
+        .expect("a report");
+    let report: std::collections::HashMap<&str, &str> = stack.services[0]
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        report["ENV_VARS"], "",
+        "the plugin saw environment variables"
+    );
+    for probe in ["READ_FILE", "LIST_ROOT", "CONNECT"] {
+        assert!(
+            report[probe].starts_with("denied"),
+            "{probe}: {}",
+            report[probe]
+        );
+    }
+    assert!(
+        !accepted.await.unwrap(),
+        "the plugin reached the loopback server"
+    );
+}
