@@ -2,9 +2,9 @@
 # The test command: `bash scripts/test.sh` (the README's second command; .ci/run ends with it).
 #
 # Sets up what the tests use for real (idempotent and fast once done): a Docker engine, the
-# locally built busybox test image, a PostgreSQL server. Then builds the plugin components, runs the
-# plugins' unit tests natively, and runs every test of the root workspace against real plugins,
-# real Docker, a real SQLite file and a real PostgreSQL server. Extra arguments go to the root
+# locally built busybox test image, a PostgreSQL server. Then builds the plugin components,
+# runs the plugins' unit tests natively, and runs every test of the root workspace against real
+# plugins, real Docker, a real SQLite file and a real PostgreSQL server. Extra arguments go to the root
 # workspace's `cargo test` (e.g. `scripts/test.sh -p windlass-host-api`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
