@@ -436,6 +436,18 @@ impl Engine {
         Ok(info)
     }
 
+    /// Runs a probe against one managed container now (an HTTP or TCP probe goes to the
+    /// container's address on its stack network; an exec probe runs inside it).
+    pub async fn probe(
+        &self,
+        name: &str,
+        probe: &crate::health::Probe,
+        timeout: Duration,
+    ) -> Result<crate::health::ProbeOutcome, EngineError> {
+        let info = self.inspect(name).await?;
+        Ok(probe.run(&self.inner.ctx.runtime, &info, timeout).await)
+    }
+
     /// Follows the event log from `from_index`: stored events first, then live ones, with no
     /// gap and no duplicate.
     pub fn subscribe(&self, from_index: u64) -> EventStream {

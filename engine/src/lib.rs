@@ -41,6 +41,7 @@ pub use windlass_host_api as plugins;
 mod control;
 mod engine;
 mod error;
+pub mod health;
 pub mod lifecycle;
 mod naming;
 mod reconcile;
