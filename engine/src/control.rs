@@ -34,10 +34,8 @@ impl Engine {
             .await?;
         record.state = ContainerState::Stopped.as_str().to_owned();
         record.backoff_until_ms = None;
-        record.updated_ms = now_ms();
-        ctx.store.upsert_container_record(&record).await?;
-        ctx.emit(event("container-stopped", &record)).await;
-        Ok(())
+        self.persist_and_announce(record, "container-stopped", json!({}))
+            .await
     }
 
     /// Starts a stopped, failed or exited managed container again, with a fresh restart count.
@@ -62,17 +60,15 @@ impl Engine {
         record.state = ContainerState::Running.as_str().to_owned();
         record.restart_count = 0;
         record.backoff_until_ms = None;
-        record.updated_ms = now_ms();
-        ctx.store.upsert_container_record(&record).await?;
-        ctx.emit(event("container-started", &record)).await;
-        Ok(())
+        self.persist_and_announce(record, "container-started", json!({ "by": "operator" }))
+            .await
     }
 
     /// Restarts a running managed container (stop with the stop timeout, then start).
     #[tracing::instrument(name = "engine.restart", skip(self), fields(engine = %self.id()))]
     pub async fn restart(&self, name: &str) -> Result<(), EngineError> {
         let _pass = self.inner().reconciler.lock().await;
-        let mut record = self.record(name).await?;
+        let record = self.record(name).await?;
         let state = parse_state(&record);
         if state != ContainerState::Running {
             return Err(EngineError::Conflict {
@@ -85,10 +81,21 @@ impl Engine {
         ctx.runtime
             .restart_container(name, ctx.settings.stop_timeout)
             .await?;
+        self.persist_and_announce(record, "container-restarted", json!({ "by": "operator" }))
+            .await
+    }
+
+    /// Persists the record's new state, then emits the event (in that order).
+    async fn persist_and_announce(
+        &self,
+        mut record: ContainerRecord,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), EngineError> {
+        let ctx = &self.inner().ctx;
         record.updated_ms = now_ms();
         ctx.store.upsert_container_record(&record).await?;
-        ctx.emit(event("container-restarted", &record).with_payload(json!({ "by": "operator" })))
-            .await;
+        ctx.emit(event(kind, &record).with_payload(payload)).await;
         Ok(())
     }
 
