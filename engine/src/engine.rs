@@ -206,6 +206,7 @@ impl EngineBuilder {
         Ok(Engine {
             inner: Arc::new(Inner {
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
+                monitor: crate::health::monitor::Monitor::new(ctx.clone()),
                 wake: Notify::new(),
                 recheck: std::sync::atomic::AtomicBool::new(false),
                 ctx,
@@ -223,6 +224,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
+    monitor: crate::health::monitor::Monitor,
     wake: Notify,
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
@@ -278,6 +280,8 @@ pub struct ManagedContainer {
     pub restart_count: u32,
     /// The last exit code seen.
     pub last_exit_code: Option<i64>,
+    /// Whether its readiness checks pass (`None`: no checks, or not decided yet).
+    pub ready: Option<bool>,
 }
 
 impl Engine {
@@ -400,6 +404,7 @@ impl Engine {
         labels.extend(scoped.iter().filter_map(|(k, v)| v.map(|v| (*k, v))));
         let summaries = ctx.runtime.list_containers(&labels).await?;
         let records = ctx.records_by_name().await?;
+        let readiness = self.inner.monitor.readiness().await;
         let mut containers: Vec<ManagedContainer> = summaries
             .into_iter()
             .map(|c| {
@@ -414,6 +419,7 @@ impl Engine {
                     state: record.map(|r| r.state.clone()),
                     restart_count: record.map_or(0, |r| r.restart_count),
                     last_exit_code: record.and_then(|r| r.last_exit_code),
+                    ready: readiness.get(&c.name).copied().flatten(),
                     name: c.name,
                     id: c.id,
                     image: c.image,
@@ -434,6 +440,12 @@ impl Engine {
             });
         }
         Ok(info)
+    }
+
+    /// The health of a managed container with health checks, as the monitor last judged it
+    /// (`None` when it has no checks or is not running). Checks run while [`Engine::run`] runs.
+    pub async fn health(&self, name: &str) -> Option<crate::health::ContainerHealth> {
+        self.inner.monitor.health(name).await
     }
 
     /// Runs a probe against one managed container now (an HTTP or TCP probe goes to the
@@ -472,6 +484,7 @@ impl Engine {
         let ctx = self.inner.ctx.clone();
         tracing::info!(engine = %ctx.engine_id, "engine running");
         let watcher = tokio::spawn(watch_docker(ctx.clone(), self.inner.clone()));
+        let monitor = tokio::spawn(monitor_health(self.inner.clone()));
         tokio::pin!(shutdown);
         let result = loop {
             let report = match self.reconcile().await {
@@ -501,9 +514,20 @@ impl Engine {
             }
         };
         watcher.abort();
+        monitor.abort();
         ctx.events.flush().await?;
         tracing::info!(engine = %ctx.engine_id, "engine stopped");
         result
+    }
+}
+
+/// Runs the health checks that are due, every monitor tick.
+async fn monitor_health(inner: Arc<Inner>) {
+    loop {
+        if let Err(error) = inner.monitor.tick().await {
+            tracing::warn!(%error, "health monitor tick failed");
+        }
+        tokio::time::sleep(crate::health::monitor::TICK).await;
     }
 }
 

@@ -45,6 +45,9 @@ pub struct ServiceSpec {
     /// How many replicas run.
     #[serde(default = "one")]
     pub replicas: u32,
+    /// Health checks the engine runs against every replica.
+    #[serde(default)]
+    pub health_checks: Vec<crate::health::HealthCheck>,
 }
 
 fn one() -> u32 {
@@ -110,6 +113,7 @@ impl ServiceSpec {
             memory: None,
             restart: RestartPolicy::default(),
             replicas: 1,
+            health_checks: Vec::new(),
         }
     }
 
@@ -159,6 +163,12 @@ impl ServiceSpec {
     /// Sets the restart policy.
     pub fn with_restart(mut self, restart: RestartPolicy) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// Adds a health check.
+    pub fn with_health_check(mut self, check: crate::health::HealthCheck) -> Self {
+        self.health_checks.push(check);
         self
     }
 
@@ -215,6 +225,24 @@ impl ServiceSpec {
                     format!("ports[{i}].host_port"),
                     "a fixed host port cannot be shared by several replicas; leave it unset to get one port per replica",
                 ));
+            }
+        }
+        for (i, check) in self.health_checks.iter().enumerate() {
+            let field = |name: &str| format!("health_checks[{i}].{name}");
+            if check.interval_ms < 50 {
+                return Err(SpecError::new(field("interval_ms"), "at least 50 ms"));
+            }
+            if check.timeout_ms == 0 {
+                return Err(SpecError::new(field("timeout_ms"), "must be more than 0"));
+            }
+            match &check.probe {
+                crate::health::Probe::Http { path, .. } if !path.starts_with('/') => {
+                    return Err(SpecError::new(field("probe.path"), "must start with `/`"));
+                }
+                crate::health::Probe::Exec { command } if command.is_empty() => {
+                    return Err(SpecError::new(field("probe.command"), "needs a command"));
+                }
+                _ => {}
             }
         }
         for (i, mount) in self.volumes.iter().enumerate() {

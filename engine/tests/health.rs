@@ -100,3 +100,100 @@ async fn http_tcp_and_exec_probes_judge_a_real_container() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failing_liveness_check_restarts_the_container_through_its_policy() -> anyhow::Result<()>
+{
+    use common::engine::wait_event;
+    use windlass::health::{CheckKind, HealthCheck};
+    use windlass::lifecycle::{Backoff, RestartPolicy};
+
+    let scope = EngineScope::new();
+    let engine = scope
+        .builder()
+        .with_backoff(Backoff {
+            initial: Duration::from_millis(100),
+            jitter: 0.0,
+            ..Backoff::default()
+        })
+        .build()
+        .await?;
+    // The page exists at start; the test deletes it to make the endpoint fail.
+    let page = "mkdir -p /www && echo alive > /www/healthz && exec httpd -f -p 8080 -h /www";
+    let liveness = HealthCheck::new(CheckKind::Liveness, Probe::http(8080, "/healthz"))
+        .every(Duration::from_millis(200))
+        .failing_after(2);
+    let readiness = HealthCheck::new(CheckKind::Readiness, Probe::Tcp { port: 8080 })
+        .every(Duration::from_millis(200));
+    let web = ServiceSpec::new("web", BUSYBOX)
+        .with_command(["sh", "-c", page])
+        .with_restart(RestartPolicy::Always)
+        .with_health_check(liveness)
+        .with_health_check(readiness);
+    engine.apply("acme", "live", web).await?;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = engine.clone();
+    let run =
+        tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
+
+    let passing = wait_event(&engine, "health-changed", Duration::from_secs(20), |e| {
+        e.payload["check"] == "liveness" && e.payload["to"] == "passing"
+    })
+    .await?;
+    let name = passing.container.clone().unwrap();
+    wait_event(&engine, "health-changed", Duration::from_secs(10), |e| {
+        e.payload["check"] == "readiness"
+    })
+    .await?;
+    let container = &engine.containers(&ContainerFilter::default()).await?[0];
+    assert_eq!(container.ready, Some(true), "{container:?}");
+    let first_id = container.id.clone();
+
+    // The endpoint starts failing.
+    let runtime = common::docker::connect().await?;
+    runtime
+        .exec(&name, &["rm".into(), "/www/healthz".into()], TIMEOUT)
+        .await?;
+
+    let unhealthy = wait_event(
+        &engine,
+        "container-unhealthy",
+        Duration::from_secs(20),
+        |_| true,
+    )
+    .await?;
+    assert_eq!(unhealthy.payload["check"], "liveness");
+    assert!(
+        unhealthy.payload["detail"]
+            .as_str()
+            .unwrap()
+            .contains("404"),
+        "{unhealthy:?}"
+    );
+    let restarted = wait_event(
+        &engine,
+        "container-restarted",
+        Duration::from_secs(20),
+        |e| e.index > unhealthy.index,
+    )
+    .await?;
+    assert_eq!(restarted.container.as_deref(), Some(name.as_str()));
+    // Same container, started again by the restart policy; its page is back, so it is live again.
+    wait_event(&engine, "health-changed", Duration::from_secs(20), |e| {
+        e.index > restarted.index
+            && e.payload["check"] == "liveness"
+            && e.payload["to"] == "passing"
+    })
+    .await?;
+    let health = engine.health(&name).await.expect("monitored");
+    assert!(health.checks.iter().all(|c| c.last.is_some()));
+    assert_eq!(
+        engine.containers(&ContainerFilter::default()).await?[0].id,
+        first_id
+    );
+
+    stop.send(()).ok();
+    run.await??;
+    Ok(())
+}

@@ -2,9 +2,14 @@
 //! address on its network, or inside it (`exec`). Docker's own health check needs the probe's
 //! tools inside the image and never acts on the result; these need nothing in the image.
 //!
-//! This module owns running one probe and judging its answer. Scheduling (interval, thresholds,
-//! start period), acting on liveness and resource sampling build on it.
+//! `probe` runs one probe and judges its answer; `check` is what a service declares; `monitor`
+//! schedules the checks of every running container, announces transitions and stops containers
+//! whose liveness fails (the restart policy then decides what follows).
 
+mod check;
+pub(crate) mod monitor;
 mod probe;
 
+pub use check::{CheckKind, HealthCheck};
+pub use monitor::{CheckState, CheckStatus, ContainerHealth};
 pub use probe::{Probe, ProbeOutcome};
