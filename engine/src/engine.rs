@@ -33,6 +33,7 @@ pub(crate) struct Settings {
     pub stop_timeout: Duration,
     pub backoff: Backoff,
     pub parallelism: usize,
+    pub thresholds: crate::health::Thresholds,
 }
 
 impl Default for Settings {
@@ -43,6 +44,7 @@ impl Default for Settings {
             stop_timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
             parallelism: 16,
+            thresholds: crate::health::Thresholds::default(),
         }
     }
 }
@@ -164,6 +166,12 @@ impl EngineBuilder {
     /// How many containers the reconciler works on at once (default 16).
     pub fn with_parallelism(mut self, parallelism: usize) -> Self {
         self.settings.parallelism = parallelism.max(1);
+        self
+    }
+
+    /// Where resource use turns `warning` and `critical` (defaults 80 % and 95 %).
+    pub fn with_resource_thresholds(mut self, thresholds: crate::health::Thresholds) -> Self {
+        self.settings.thresholds = thresholds;
         self
     }
 
@@ -446,6 +454,24 @@ impl Engine {
     /// (`None` when it has no checks or is not running). Checks run while [`Engine::run`] runs.
     pub async fn health(&self, name: &str) -> Option<crate::health::ContainerHealth> {
         self.inner.monitor.health(name).await
+    }
+
+    /// Samples a managed container's CPU and memory use now and judges it against the
+    /// thresholds; a container that is not running is `stopped`. (Docker measures CPU over
+    /// about a second, so this takes that long.)
+    pub async fn sample(&self, name: &str) -> Result<crate::health::ResourceSample, EngineError> {
+        let info = self.inspect(name).await?;
+        let now = crate::reconcile::now_ms();
+        if !info.status.is_alive() {
+            return Ok(crate::health::ResourceSample::stopped(&info.name, now));
+        }
+        let stats = self.inner.ctx.runtime.stats(&info.id).await?;
+        Ok(crate::health::ResourceSample::judge(
+            &info,
+            &stats,
+            self.inner.ctx.settings.thresholds,
+            now,
+        ))
     }
 
     /// Runs a probe against one managed container now (an HTTP or TCP probe goes to the

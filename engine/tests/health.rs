@@ -197,3 +197,54 @@ async fn a_failing_liveness_check_restarts_the_container_through_its_policy() ->
     run.await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn cpu_burnt_against_a_small_limit_is_critical_and_a_stopped_container_is_stopped()
+-> anyhow::Result<()> {
+    use windlass::health::{ResourceStatus, Thresholds};
+
+    let scope = EngineScope::new();
+    let engine = scope.engine().await?;
+    let burner = ServiceSpec::new("burner", BUSYBOX)
+        .with_command(["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"])
+        .with_cpu("100m")
+        .with_memory("32Mi");
+    let idle = ServiceSpec::new("idle", BUSYBOX).with_command([
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    ]);
+    engine.apply("acme", "load", burner).await?;
+    engine.apply("acme", "load", idle).await?;
+    engine.reconcile().await?;
+    let name = |service: &str| format!("wl_{}_acme_load_{service}_0", scope.id);
+
+    // Pinned at a tenth of a core: about 100 % of its limit, whatever the host does.
+    let burning = engine.sample(&name("burner")).await?;
+    assert_eq!(burning.status, ResourceStatus::Critical, "{burning:?}");
+    assert!(burning.cpu_percent.unwrap() > 80.0, "{burning:?}");
+    let quiet = engine.sample(&name("idle")).await?;
+    assert_eq!(quiet.status, ResourceStatus::Healthy, "{quiet:?}");
+
+    // The same use against higher thresholds is a warning: the thresholds decide.
+    let lenient = scope
+        .builder()
+        .with_resource_thresholds(Thresholds {
+            warning_percent: 50.0,
+            critical_percent: 1_000.0,
+        })
+        .build()
+        .await?;
+    assert_eq!(
+        lenient.sample(&name("burner")).await?.status,
+        ResourceStatus::Warning
+    );
+
+    engine.stop(&name("idle")).await?;
+    let stopped = engine.sample(&name("idle")).await?;
+    assert_eq!(
+        (stopped.status, stopped.cpu_percent),
+        (ResourceStatus::Stopped, None)
+    );
+    Ok(())
+}
