@@ -1,0 +1,143 @@
+//! Building an engine: settings, validation, opening the store, Docker and the event log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify};
+
+use super::{Ctx, Engine, Inner, Settings};
+use crate::EngineError;
+use crate::events::EventLog;
+use crate::events::{EventLogConfig, RetentionPolicy};
+use crate::lifecycle::Backoff;
+use crate::reconcile::Reconciler;
+use crate::runtime::DockerRuntime;
+use crate::spec::validate_name;
+use crate::store::Store;
+
+/// Builds an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    engine_id: String,
+    store_url: String,
+    docker_endpoint: Option<String>,
+    settings: Settings,
+    event_log: EventLogConfig,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        Self {
+            engine_id: "dev-1".to_owned(),
+            store_url: "sqlite://.windlass/windlass.db".to_owned(),
+            docker_endpoint: None,
+            settings: Settings::default(),
+            event_log: EventLogConfig::default(),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// The engine's id: it scopes container ownership on a shared Docker engine. Default `dev-1`.
+    pub fn with_engine_id(mut self, id: impl Into<String>) -> Self {
+        self.engine_id = id.into();
+        self
+    }
+
+    /// The store: `sqlite://path/to/file.db` (default `sqlite://.windlass/windlass.db`) or
+    /// `postgres://user:password@host/db`.
+    pub fn with_store_url(mut self, url: impl Into<String>) -> Self {
+        self.store_url = url.into();
+        self
+    }
+
+    /// The Docker endpoint (`unix:///var/run/docker.sock`, `tcp://…`); default: `DOCKER_HOST`
+    /// or the local socket.
+    pub fn with_docker_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.docker_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// How often the reconciler looks at everything even without news (default 10 s).
+    pub fn with_resync_interval(mut self, interval: Duration) -> Self {
+        self.settings.resync = interval;
+        self
+    }
+
+    /// How long an owned container nobody declared survives after a restart (default 30 s).
+    pub fn with_orphan_grace(mut self, grace: Duration) -> Self {
+        self.settings.orphan_grace = grace;
+        self
+    }
+
+    /// How long a stopping container gets before it is killed (default 10 s).
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.stop_timeout = timeout;
+        self
+    }
+
+    /// The shape of restart delays.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.settings.backoff = backoff;
+        self
+    }
+
+    /// How many containers the reconciler works on at once (default 16).
+    pub fn with_parallelism(mut self, parallelism: usize) -> Self {
+        self.settings.parallelism = parallelism.max(1);
+        self
+    }
+
+    /// Where resource use turns `warning` and `critical` (defaults 80 % and 95 %).
+    pub fn with_resource_thresholds(mut self, thresholds: crate::health::Thresholds) -> Self {
+        self.settings.thresholds = thresholds;
+        self
+    }
+
+    /// How long events are kept.
+    pub fn with_event_retention(mut self, retention: RetentionPolicy) -> Self {
+        self.event_log = self.event_log.with_retention(retention);
+        self
+    }
+
+    /// Validates the settings, opens the store (running its migrations), connects to Docker and
+    /// opens the event log.
+    pub async fn build(self) -> Result<Engine, EngineError> {
+        validate_name("engine id", &self.engine_id)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        if let Some(path) = self.store_url.strip_prefix("sqlite://")
+            && let Some(parent) =
+                std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                EngineError::Config(format!(
+                    "cannot create the directory of {}: {e}",
+                    self.store_url
+                ))
+            })?;
+        }
+        let store = Store::open(&self.store_url).await?;
+        let runtime = match &self.docker_endpoint {
+            Some(endpoint) => DockerRuntime::connect(endpoint).await?,
+            None => DockerRuntime::connect_default().await?,
+        };
+        let events = EventLog::open_with(store.clone(), self.event_log).await?;
+        let ctx = Arc::new(Ctx {
+            engine_id: self.engine_id,
+            runtime,
+            store,
+            events,
+            settings: self.settings,
+        });
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                reconciler: Mutex::new(Reconciler::new(ctx.clone())),
+                monitor: crate::health::monitor::Monitor::new(ctx.clone()),
+                wake: Notify::new(),
+                recheck: std::sync::atomic::AtomicBool::new(false),
+                ctx,
+            }),
+        })
+    }
+}

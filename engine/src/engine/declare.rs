@@ -1,0 +1,101 @@
+//! Declaring desired state: applying and removing services.
+
+use super::Engine;
+use crate::NewEvent;
+use crate::spec::validate_name;
+use crate::store::{DesiredService, Scope};
+use crate::{EngineError, ServiceSpec};
+
+impl Engine {
+    /// Declares a service of a stack (creating or updating it). The revision goes up when the
+    /// spec changes. The reconciler acts on it at once when `run` is running.
+    #[tracing::instrument(name = "engine.apply", skip(self, spec), fields(engine = %self.id(), service = %spec.name))]
+    pub async fn apply(
+        &self,
+        org: &str,
+        stack: &str,
+        spec: ServiceSpec,
+    ) -> Result<DesiredService, EngineError> {
+        validate_name("org", org)?;
+        validate_name("stack", stack)?;
+        spec.validate()?;
+        let ctx = &self.inner.ctx;
+        let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
+        let previous = ctx
+            .store
+            .get_desired_service(org, stack, &spec.name)
+            .await?;
+        // Scaling is not a new revision: the replica count stays out of the hash.
+        let config_hash = spec_hash(&ServiceSpec {
+            replicas: 0,
+            ..spec.clone()
+        })?;
+        let revision = match &previous {
+            Some(p) if p.config_hash == config_hash => p.revision,
+            Some(p) => p.revision + 1,
+            None => 1,
+        };
+        let desired = DesiredService {
+            org: org.to_owned(),
+            stack: stack.to_owned(),
+            service: spec.name.clone(),
+            revision,
+            replicas: spec.replicas,
+            spec: value,
+            config_hash,
+            updated_ms: crate::reconcile::now_ms(),
+        };
+        ctx.store.upsert_desired_service(&desired).await?;
+        ctx.emit(
+            NewEvent::new("service-applied")
+                .with_org(org)
+                .with_stack(stack)
+                .with_service(&spec.name)
+                .with_payload(
+                    serde_json::json!({ "revision": revision, "replicas": spec.replicas }),
+                ),
+        )
+        .await;
+        self.inner.wake.notify_one();
+        Ok(desired)
+    }
+
+    /// Removes a service; its containers are stopped and removed by the reconciler. Returns
+    /// whether it existed.
+    pub async fn remove_service(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+    ) -> Result<bool, EngineError> {
+        let ctx = &self.inner.ctx;
+        let existed = ctx
+            .store
+            .delete_desired_service(org, stack, service)
+            .await?;
+        if existed {
+            ctx.emit(
+                NewEvent::new("service-removed")
+                    .with_org(org)
+                    .with_stack(stack)
+                    .with_service(service),
+            )
+            .await;
+            self.inner.wake.notify_one();
+        }
+        Ok(existed)
+    }
+
+    /// The declared services in `scope`.
+    pub async fn services(&self, scope: Scope<'_>) -> Result<Vec<DesiredService>, EngineError> {
+        Ok(self.inner.ctx.store.list_desired_services(scope).await?)
+    }
+}
+
+/// The hash of a declared spec, to tell whether an apply changed anything. The JSON form is
+/// canonical: `env` is a sorted map and every other field keeps its declared order.
+fn spec_hash(spec: &ServiceSpec) -> Result<String, EngineError> {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(spec).map_err(|e| EngineError::Config(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(&json)))
+}

@@ -1,0 +1,189 @@
+//! The embeddable engine: [`Engine::builder`] → [`EngineBuilder::build`] → [`Engine::run`].
+//!
+//! The engine owns a store (desired state, container records, events), a Docker runtime and a
+//! reconciler. Host applications declare services with [`Engine::apply`], read containers with
+//! [`Engine::containers`] and follow [`Engine::subscribe`]. `run` keeps the containers matching
+//! the declarations until its shutdown future resolves; containers keep running after the
+//! engine stops (the next run adopts them).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify};
+
+use crate::events::EventLog;
+use crate::lifecycle::Backoff;
+use crate::reconcile::Reconciler;
+use crate::runtime::DockerRuntime;
+use crate::runtime::labels::{LABEL_ENGINE, LABEL_MANAGED, LABEL_ORG, LABEL_STACK};
+use crate::store::{Scope, Store};
+use crate::{ContainerStatus, NewEvent};
+
+mod builder;
+mod declare;
+mod observe;
+mod run;
+
+pub use builder::EngineBuilder;
+
+/// Tunables of the reconciler.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub resync: Duration,
+    pub orphan_grace: Duration,
+    pub stop_timeout: Duration,
+    pub backoff: Backoff,
+    pub parallelism: usize,
+    pub thresholds: crate::health::Thresholds,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            resync: Duration::from_secs(10),
+            orphan_grace: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(10),
+            backoff: Backoff::default(),
+            parallelism: 16,
+            thresholds: crate::health::Thresholds::default(),
+        }
+    }
+}
+
+/// What every part of the engine shares.
+pub(crate) struct Ctx {
+    pub engine_id: String,
+    pub runtime: DockerRuntime,
+    pub store: Store,
+    pub events: EventLog,
+    pub settings: Settings,
+}
+
+impl Ctx {
+    /// Appends an event (written before it is announced). An event log failure is logged, not
+    /// propagated: the action it describes has happened and is in Docker and the store.
+    pub(crate) async fn emit(&self, event: NewEvent) {
+        if let Err(error) = self.events.append(event).await {
+            tracing::error!(%error, "could not append an event");
+        }
+    }
+
+    /// Every container record of the engine, by container name.
+    pub(crate) async fn records_by_name(
+        &self,
+    ) -> Result<std::collections::HashMap<String, crate::ContainerRecord>, crate::StoreError> {
+        let records = self.store.list_container_records(Scope::All).await?;
+        Ok(records
+            .into_iter()
+            .map(|r| (r.container_name.clone(), r))
+            .collect())
+    }
+
+    /// Appends several events with consecutive indexes, in one commit.
+    pub(crate) async fn emit_all(&self, events: Vec<NewEvent>) {
+        if let Err(error) = self.events.append_many(events).await {
+            tracing::error!(%error, "could not append events");
+        }
+    }
+
+    /// Labels for the stack's network and volumes.
+    pub(crate) fn stack_labels(&self, org: &str, stack: &str) -> [(String, String); 4] {
+        [
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_ENGINE.to_owned(), self.engine_id.clone()),
+            (LABEL_ORG.to_owned(), org.to_owned()),
+            (LABEL_STACK.to_owned(), stack.to_owned()),
+        ]
+    }
+}
+
+/// The engine. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) ctx: Arc<Ctx>,
+    pub(crate) reconciler: Mutex<Reconciler>,
+    monitor: crate::health::monitor::Monitor,
+    wake: Notify,
+    /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
+    /// Docker may announce a death before its container list shows it.
+    recheck: std::sync::atomic::AtomicBool,
+}
+
+/// How soon the follow-up pass after a Docker event runs.
+const RECHECK_AFTER: Duration = Duration::from_millis(300);
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("id", &self.inner.ctx.engine_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which containers [`Engine::containers`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFilter {
+    /// Only this org's.
+    pub org: Option<String>,
+    /// Only this stack's (with `org`).
+    pub stack: Option<String>,
+    /// Only this service's (with `org` and `stack`).
+    pub service: Option<String>,
+}
+
+/// A container the engine manages, as Docker and the engine's records see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagedContainer {
+    /// The container's name.
+    pub name: String,
+    /// Docker's id.
+    pub id: String,
+    /// The org, stack, service and replica slot it belongs to.
+    pub org: String,
+    /// The stack.
+    pub stack: String,
+    /// The service.
+    pub service: String,
+    /// The replica slot.
+    pub slot: Option<u32>,
+    /// The revision it was created for.
+    pub revision: Option<u64>,
+    /// Its image.
+    pub image: String,
+    /// What Docker says.
+    pub status: ContainerStatus,
+    /// What the engine's lifecycle says (`running`, `backing-off`, `failed`…), if it has a record.
+    pub state: Option<String>,
+    /// Consecutive restarts.
+    pub restart_count: u32,
+    /// The last exit code seen.
+    pub last_exit_code: Option<i64>,
+    /// Whether its readiness checks pass (`None`: no checks, or not decided yet).
+    pub ready: Option<bool>,
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The engine's id.
+    pub fn id(&self) -> &str {
+        &self.inner.ctx.engine_id
+    }
+
+    /// The event log, for queries and subscriptions beyond the shortcuts here.
+    pub fn event_log(&self) -> &EventLog {
+        &self.inner.ctx.events
+    }
+}
