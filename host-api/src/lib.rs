@@ -31,6 +31,7 @@
 
 mod bindings;
 mod cache;
+mod call;
 mod contract;
 mod error;
 mod events;

@@ -1,7 +1,6 @@
-//! A loaded plugin: its compiled component, hot reload, the failure policy, and the machinery
-//! of one call (fresh store, limits, deadline, error classification).
+//! A loaded plugin: its compiled component, hot reload, the failure policy, and starting a
+//! call (a fresh store with the limits and the deadline; `call` finishes it).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +12,9 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{billing_rule, build_strategy, cloud_adapter, stack_template};
 use crate::cache::{CompileSource, sha256_hex};
+use crate::call::Call;
 use crate::events::{PluginEvent, PluginEventKind};
-use crate::host::{InFlight, PluginHost};
+use crate::host::PluginHost;
 use crate::sandbox::{CallState, SandboxSpec};
 use crate::{CallError, LoadError, PluginKind, PluginSource, PluginSpec, contract};
 
@@ -48,22 +48,22 @@ pub struct Plugin {
 }
 
 pub(crate) struct PluginInner {
-    host: PluginHost,
+    pub(crate) host: PluginHost,
     name: Arc<str>,
     spec: Mutex<PluginSpec>,
     sandbox: Arc<SandboxSpec>,
-    limits: crate::Limits,
+    pub(crate) limits: crate::Limits,
     max_failures: u32,
     current: ArcSwap<Loaded>,
     consecutive_failures: AtomicU32,
-    calls: AtomicU64,
+    pub(crate) calls: AtomicU64,
     failures: AtomicU64,
     disabled: Mutex<Option<String>>,
 }
 
 impl PluginInner {
     /// Epoch ticks a guest runs before it yields to the executor (about 10 ms of CPU).
-    fn slice_ticks(&self) -> u64 {
+    pub(crate) fn slice_ticks(&self) -> u64 {
         let tick = self.host.inner.epoch_tick.as_nanos().max(1);
         (YIELD_SLICE.as_nanos().div_ceil(tick) as u64).max(1)
     }
@@ -271,7 +271,7 @@ impl Plugin {
         })
     }
 
-    fn disabled_error(&self) -> Option<CallError> {
+    pub(crate) fn disabled_error(&self) -> Option<CallError> {
         lock(&self.inner.disabled)
             .clone()
             .map(|last_error| CallError::Disabled {
@@ -281,11 +281,11 @@ impl Plugin {
             })
     }
 
-    fn record_success(&self) {
+    pub(crate) fn record_success(&self) {
         self.inner.consecutive_failures.store(0, Ordering::Relaxed);
     }
 
-    fn record_failure(&self, function: &'static str, error: &CallError) {
+    pub(crate) fn record_failure(&self, function: &'static str, error: &CallError) {
         self.inner.failures.fetch_add(1, Ordering::Relaxed);
         let consecutive = self
             .inner
@@ -311,173 +311,6 @@ impl Plugin {
                 });
             }
         }
-    }
-}
-
-/// One call in progress: the store, the component version it runs on, the in-flight guard.
-pub(crate) struct Call {
-    plugin: Plugin,
-    function: &'static str,
-    pub loaded: Arc<Loaded>,
-    pub store: Store<CallState>,
-    _in_flight: InFlight,
-}
-
-impl Call {
-    /// The wall-clock deadline of the call.
-    pub fn timeout(&self) -> Duration {
-        self.plugin.inner.limits.timeout
-    }
-
-    /// An error for a call made through the wrong typed handle (never expected: reload keeps
-    /// the kind).
-    pub fn wrong_kind(&self) -> CallError {
-        CallError::Host {
-            plugin: self.plugin.name().to_owned(),
-            function: self.function,
-            message: format!("the loaded component is a {}", self.loaded.kind),
-        }
-    }
-
-    /// Ends the call: classifies a failure, checks the output's size, and feeds the failure
-    /// policy.
-    pub fn finish<T: serde::Serialize>(
-        mut self,
-        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T, CallError> {
-        self.settle(outcome)
-    }
-
-    /// Like [`Call::finish`] but keeps the store, for sessions that call again.
-    pub fn settle<T: serde::Serialize>(
-        &mut self,
-        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T, CallError> {
-        let state = self.store.data_mut();
-        crate::stdio::finish(&[&state.stdout, &state.stderr]);
-        let denied = state.hooks.denied.pop();
-        let result = match outcome {
-            Err(_elapsed) => Err(self.timeout_error()),
-            Ok(Err(error)) => Err(self.classify(error)),
-            Ok(Ok(value)) => self.check_output(value),
-        };
-        // A denied request is reported even when the guest swallowed the error.
-        let result = match (result, denied) {
-            (Ok(_) | Err(CallError::Trap { .. }), Some(host)) => Err(CallError::OutboundDenied {
-                plugin: self.plugin.name().to_owned(),
-                host,
-            }),
-            (result, _) => result,
-        };
-        match &result {
-            Ok(_) => self.plugin.record_success(),
-            Err(error) if error.counts_as_failure() => {
-                self.plugin.record_failure(self.function, error)
-            }
-            Err(_) => {}
-        }
-        result
-    }
-
-    /// Starts the next call of a session on the same store: a new name and a new deadline.
-    pub fn rearm(&mut self, function: &'static str) {
-        self.function = function;
-        self.plugin.inner.calls.fetch_add(1, Ordering::Relaxed);
-        self.store.data_mut().deadline = Instant::now() + self.plugin.inner.limits.timeout;
-        self.store
-            .set_epoch_deadline(self.plugin.inner.slice_ticks());
-    }
-
-    /// Whether the plugin has been disabled since the call started.
-    pub fn disabled_error(&self) -> Option<CallError> {
-        self.plugin.disabled_error()
-    }
-
-    fn timeout_error(&self) -> CallError {
-        CallError::Timeout {
-            plugin: self.plugin.name().to_owned(),
-            function: self.function,
-            timeout_ms: self.timeout().as_millis() as u64,
-        }
-    }
-
-    fn classify(&self, error: wasmtime::Error) -> CallError {
-        let plugin = self.plugin.name().to_owned();
-        let function = self.function;
-        let state = self.store.data();
-        if let Some(requested) = state.limiter.hit {
-            return CallError::MemoryLimit {
-                plugin,
-                function,
-                limit_bytes: state.limiter_limit(),
-                requested_bytes: requested,
-            };
-        }
-        match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => return self.timeout_error(),
-            Some(wasmtime::Trap::OutOfFuel) => {
-                return CallError::FuelExhausted {
-                    plugin,
-                    function,
-                    fuel: self.plugin.inner.limits.fuel.unwrap_or(u64::MAX),
-                };
-            }
-            _ => {}
-        }
-        let backtrace = error
-            .downcast_ref::<wasmtime::WasmBacktrace>()
-            .map(|bt| bt.to_string())
-            .filter(|bt| !bt.trim().is_empty());
-        let message = match error.downcast_ref::<wasmtime::Trap>() {
-            Some(trap) => trap.to_string(),
-            None => format!("{error:#}"),
-        };
-        CallError::Trap {
-            plugin,
-            function,
-            message,
-            backtrace,
-            guest_stderr: state.stderr.tail(),
-        }
-    }
-
-    fn check_output<T: serde::Serialize>(&self, value: T) -> Result<T, CallError> {
-        let limit = self.plugin.inner.limits.max_output_bytes;
-        let mut counter = ByteCounter { count: 0, limit };
-        match serde_json::to_writer(&mut counter, &value) {
-            Ok(()) => Ok(value),
-            Err(_) => Err(CallError::OutputTooLarge {
-                plugin: self.plugin.name().to_owned(),
-                function: self.function,
-                limit_bytes: limit,
-            }),
-        }
-    }
-}
-
-impl CallState {
-    fn limiter_limit(&self) -> u64 {
-        self.spec.memory_bytes
-    }
-}
-
-/// Counts bytes written and fails past a limit, so measuring a huge value stops early.
-struct ByteCounter {
-    count: u64,
-    limit: u64,
-}
-
-impl Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.count += buf.len() as u64;
-        if self.count > self.limit {
-            return Err(std::io::Error::other("output limit exceeded"));
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

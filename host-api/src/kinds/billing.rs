@@ -2,7 +2,8 @@
 
 use super::guest_call;
 use crate::bindings::billing_rule;
-use crate::plugin::{Call, Pre};
+use crate::call::Call;
+use crate::plugin::Pre;
 use crate::types::{
     BillingPeriod, Invoice, PluginError, QuotaDecision, Resources, UsageRecord, UsageSummary,
 };
