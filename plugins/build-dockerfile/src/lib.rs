@@ -14,7 +14,7 @@
 
 mod dockerfile;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use windlass_plugin_sdk::types::{
     BuildOptions, BuildPhase, BuildPlan, Detection, DockerfileSource, PluginError,
@@ -55,27 +55,8 @@ fn detect(root: &Path) -> Option<Detection> {
     })
 }
 
-/// `subdirectory` as a clean relative path (`None` for the root).
-fn subdirectory(sub: Option<&str>) -> Result<Option<String>, PluginError> {
-    let Some(sub) = sub else { return Ok(None) };
-    let mut parts = Vec::new();
-    for component in Path::new(sub).components() {
-        match component {
-            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
-            Component::CurDir => {}
-            _ => {
-                return Err(PluginError::invalid_input(format!(
-                    "subdirectory `{sub}` must be a relative path inside the source tree (no `..`, not absolute)"
-                ))
-                .with_field("subdirectory"));
-            }
-        }
-    }
-    Ok((!parts.is_empty()).then(|| parts.join("/")))
-}
-
 fn plan(root: &Path, options: BuildOptions) -> Result<BuildPlan, PluginError> {
-    let sub = subdirectory(options.subdirectory.as_deref())?;
+    let sub = options.checked_subdirectory()?;
     let dir: PathBuf = match &sub {
         Some(sub) => root.join(sub),
         None => root.to_path_buf(),

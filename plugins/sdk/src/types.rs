@@ -235,6 +235,32 @@ impl DeploymentRef {
     }
 }
 
+impl BuildOptions {
+    /// `subdirectory` as a clean relative path inside the source tree (`None` for the root).
+    /// An absolute path or one that climbs out with `..` is an `invalid-input` error on the
+    /// `subdirectory` field: a build strategy must never read outside the tree it was given.
+    pub fn checked_subdirectory(&self) -> Result<Option<String>, PluginError> {
+        use std::path::{Component, Path};
+        let Some(sub) = self.subdirectory.as_deref() else {
+            return Ok(None);
+        };
+        let mut parts = Vec::new();
+        for component in Path::new(sub).components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                _ => {
+                    return Err(PluginError::invalid_input(format!(
+                        "subdirectory `{sub}` must be a relative path inside the source tree (no `..`, not absolute)"
+                    ))
+                    .with_field("subdirectory"));
+                }
+            }
+        }
+        Ok((!parts.is_empty()).then(|| parts.join("/")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
