@@ -343,48 +343,45 @@ impl SlotWork {
             "oom_killed": info.oom_killed,
             "ran_for_ms": ran_for.as_millis() as u64,
         });
-        match decision {
+        // What follows the death: the state to record and, maybe, a second event.
+        let (state, backoff_until, follow_up) = match decision {
             RestartDecision::Restart { after, attempt } => {
-                let until = now_ms() + after.as_millis() as i64;
-                self.persist(ctx, Some(&existing.id), ContainerState::BackingOff, |r| {
-                    r.restart_count = attempt;
-                    r.last_exit_code = Some(exit_code);
-                    r.backoff_until_ms = Some(until);
-                })
-                .await?;
-                ctx.emit(self.event("container-died").with_payload(died))
-                    .await;
-                ctx.emit(self.event("container-backoff").with_payload(json!({
+                report.wake_in(Some(after));
+                let backoff = self.event("container-backoff").with_payload(json!({
                     "container_id": existing.id,
                     "attempt": attempt,
                     "delay_ms": after.as_millis() as u64,
-                })))
-                .await;
-                report.wake_in(Some(after));
+                }));
+                let until = now_ms() + after.as_millis() as i64;
+                (
+                    ContainerState::BackingOff,
+                    Some((until, attempt)),
+                    Some(backoff),
+                )
             }
-            RestartDecision::Stay => {
-                self.persist(ctx, Some(&existing.id), ContainerState::Exited, |r| {
-                    r.last_exit_code = Some(exit_code);
-                })
-                .await?;
-                ctx.emit(self.event("container-died").with_payload(died))
-                    .await;
-            }
+            RestartDecision::Stay => (ContainerState::Exited, None, None),
             RestartDecision::GiveUp { restarts } => {
-                self.persist(ctx, Some(&existing.id), ContainerState::Failed, |r| {
-                    r.last_exit_code = Some(exit_code);
-                })
-                .await?;
-                ctx.emit(self.event("container-died").with_payload(died))
-                    .await;
-                ctx.emit(self.event("container-failed").with_payload(json!({
+                report.failed += 1;
+                let failed = self.event("container-failed").with_payload(json!({
                     "container_id": existing.id,
                     "exit_code": exit_code,
                     "restarts": restarts,
-                })))
-                .await;
-                report.failed += 1;
+                }));
+                (ContainerState::Failed, None, Some(failed))
             }
+        };
+        self.persist(ctx, Some(&existing.id), state, |r| {
+            r.last_exit_code = Some(exit_code);
+            if let Some((until, attempt)) = backoff_until {
+                r.restart_count = attempt;
+                r.backoff_until_ms = Some(until);
+            }
+        })
+        .await?;
+        ctx.emit(self.event("container-died").with_payload(died))
+            .await;
+        if let Some(event) = follow_up {
+            ctx.emit(event).await;
         }
         Ok(())
     }
