@@ -38,6 +38,7 @@ pub use futures;
 pub use serde_json;
 pub use windlass_host_api as plugins;
 
+mod clock;
 mod control;
 mod engine;
 mod error;
@@ -47,6 +48,7 @@ mod naming;
 mod reconcile;
 mod spec;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{ContainerFilter, Engine, EngineBuilder, ManagedContainer};
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;

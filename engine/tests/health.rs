@@ -186,8 +186,9 @@ async fn a_failing_liveness_check_restarts_the_container_through_its_policy() ->
             && e.payload["to"] == "passing"
     })
     .await?;
-    let health = engine.health(&name).await.expect("monitored");
-    assert!(health.checks.iter().all(|c| c.last.is_some()));
+    let health = engine.health(&name).await?;
+    assert_eq!(health.checks.len(), 2, "{health:?}");
+    assert!(health.checks.iter().all(|c| c.last.is_some()), "{health:?}");
     assert_eq!(
         engine.containers(&ContainerFilter::default()).await?[0].id,
         first_id
@@ -246,5 +247,180 @@ async fn cpu_burnt_against_a_small_limit_is_critical_and_a_stopped_container_is_
         (stopped.status, stopped.cpu_percent),
         (ResourceStatus::Stopped, None)
     );
+    Ok(())
+}
+
+/// Busy for 600 ms of every second under a fifth of a core: about 60 % of its limit, until
+/// `/tmp/full` exists; then busy all the time: 100 % of its limit. Shell builtins only, so the
+/// load is the loop itself.
+const DUTY_CYCLE: &str = r#"trap 'exit 0' TERM
+now() { read up rest < /proc/uptime; t=${up%.*}${up#*.}; }
+while [ ! -f /tmp/full ]; do
+  now; end=$((t + 60))
+  while [ "$t" -lt "$end" ]; do now; done
+  usleep 400000
+done
+exec sh -c "trap 'exit 0' TERM; while :; do :; done""#;
+
+#[tokio::test]
+async fn cpu_load_turns_warning_then_critical_on_the_stats_stream_and_a_stopped_container_is_stopped()
+-> anyhow::Result<()> {
+    use common::engine::wait_event;
+    use windlass::health::{ResourceStatus, Thresholds};
+
+    let scope = EngineScope::new();
+    common::docker::connect_with_busybox().await?;
+    let engine = scope
+        .builder()
+        .with_resource_thresholds(Thresholds {
+            warning_percent: 40.0,
+            critical_percent: 90.0,
+        })
+        .build()
+        .await?;
+    let burner = ServiceSpec::new("burner", BUSYBOX)
+        .with_command(["sh", "-c", DUTY_CYCLE])
+        .with_cpu("200m")
+        .with_memory("32Mi");
+    engine.apply("acme", "load", burner).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = engine.clone();
+    let run =
+        tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
+
+    let warning = wait_event(
+        &engine,
+        "resource-status-changed",
+        Duration::from_secs(30),
+        |e| e.payload["to"] == "warning",
+    )
+    .await?;
+    assert_eq!(warning.payload["from"], "healthy", "{warning:?}");
+    let cpu = warning.payload["cpu_percent"].as_f64().unwrap();
+    assert!((40.0..90.0).contains(&cpu), "{warning:?}");
+    let name = warning.container.clone().unwrap();
+    let report = engine.health(&name).await?;
+    assert_eq!(report.service, "burner");
+    assert!(
+        report.resources.cpu_percent.is_some() && report.resources.memory_bytes > 0,
+        "{report:?}"
+    );
+
+    // Full load from now on.
+    let runtime = common::docker::connect().await?;
+    runtime
+        .exec(&name, &["touch".into(), "/tmp/full".into()], TIMEOUT)
+        .await?;
+    let critical = wait_event(
+        &engine,
+        "resource-status-changed",
+        Duration::from_secs(30),
+        |e| e.index > warning.index && e.payload["to"] == "critical",
+    )
+    .await?;
+    assert_eq!(critical.payload["from"], "warning", "{critical:?}");
+    assert!(critical.payload["cpu_percent"].as_f64().unwrap() >= 90.0);
+    assert_eq!(
+        engine.health(&name).await?.resources.status,
+        ResourceStatus::Critical
+    );
+
+    stop.send(()).ok();
+    run.await??;
+    engine.stop(&name).await?;
+    let report = engine.health(&name).await?;
+    assert_eq!(
+        (report.resources.status, report.resources.cpu_percent),
+        (ResourceStatus::Stopped, None),
+        "{report:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn snapshots_record_health_and_disk_use_and_are_pruned_past_retention() -> anyhow::Result<()>
+{
+    use windlass::ManualClock;
+    use windlass::health::{CheckKind, CheckStatus, HealthCheck, ResourceStatus};
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let scope = EngineScope::new();
+    common::docker::connect_with_busybox().await?;
+    let clock = ManualClock::starting_now();
+    let engine = scope
+        .builder()
+        .with_clock(std::sync::Arc::new(clock.clone()))
+        .with_snapshot_retention(7 * DAY)
+        .build()
+        .await?;
+    // 100 kB in a named volume, 50 kB in the writable layer.
+    let writer = "head -c 100000 /dev/zero > /data/blob && head -c 50000 /dev/zero > /blob \
+                  && mkdir /www && echo ok > /www/ok && exec httpd -f -p 8080 -h /www";
+    let web = ServiceSpec::new("web", BUSYBOX)
+        .with_command(["sh", "-c", writer])
+        .with_volume("data", "/data", false)
+        .with_health_check(
+            HealthCheck::new(CheckKind::Readiness, Probe::http(8080, "/ok"))
+                .every(Duration::from_millis(200)),
+        );
+    let idle = ServiceSpec::new("idle", BUSYBOX).with_command([
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    ]);
+    engine.apply("acme", "snap", web).await?;
+    engine.apply("acme", "snap", idle).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = engine.clone();
+    let run =
+        tokio::spawn(async move { runner.run(async { stopped.await.ok().unwrap_or(()) }).await });
+    common::engine::wait_event(&engine, "health-changed", Duration::from_secs(20), |e| {
+        e.payload["check"] == "readiness" && e.payload["to"] == "passing"
+    })
+    .await?;
+    let name = |service: &str| format!("wl_{}_acme_snap_{service}_0", scope.id);
+    engine.stop(&name("idle")).await?;
+
+    let t0 = windlass::Clock::now_ms(&clock);
+    let first = engine.snapshot_health().await?;
+    assert_eq!((first.at_ms, first.written, first.pruned), (t0, 2, 0));
+    let history = engine.health_history(&name("web"), 0, i64::MAX).await?;
+    assert_eq!(history.len(), 1, "{history:?}");
+    let web = &history[0];
+    assert_eq!((web.org.as_str(), web.service.as_str()), ("acme", "web"));
+    assert_eq!(web.resources.at_ms, t0);
+    assert!(web.resources.cpu_percent.is_some(), "{web:?}");
+    assert!(web.resources.disk_rw_bytes.unwrap() >= 50_000, "{web:?}");
+    assert!(
+        web.resources.disk_volume_bytes.unwrap() >= 100_000,
+        "{web:?}"
+    );
+    assert_eq!(web.ready, Some(true), "{web:?}");
+    assert_eq!(web.checks[0].kind, CheckKind::Readiness);
+    assert_eq!(web.checks[0].status, CheckStatus::Passing);
+    let idle = engine.health_history(&name("idle"), 0, i64::MAX).await?;
+    assert_eq!(
+        idle[0].resources.status,
+        ResourceStatus::Stopped,
+        "{idle:?}"
+    );
+
+    clock.advance(3 * DAY);
+    assert_eq!(engine.snapshot_health().await?.pruned, 0);
+    clock.advance(5 * DAY);
+    // Now t0 + 8 days: the first round is past the 7-day retention.
+    let third = engine.snapshot_health().await?;
+    assert_eq!((third.written, third.pruned), (2, 2), "{third:?}");
+    let history = engine.health_history(&name("web"), 0, i64::MAX).await?;
+    let times: Vec<i64> = history.iter().map(|s| s.resources.at_ms - t0).collect();
+    let day_ms = DAY.as_millis() as i64;
+    assert_eq!(times, [3 * day_ms, 8 * day_ms]);
+    // A time range selects.
+    let range = engine
+        .health_history(&name("web"), t0 + 4 * day_ms, t0 + 9 * day_ms)
+        .await?;
+    assert_eq!(range.len(), 1);
+    stop.send(()).ok();
+    run.await??;
     Ok(())
 }

@@ -23,6 +23,7 @@ pub struct EngineBuilder {
     docker_endpoint: Option<String>,
     settings: Settings,
     event_log: EventLogConfig,
+    clock: Arc<dyn crate::Clock>,
 }
 
 impl Default for EngineBuilder {
@@ -33,6 +34,7 @@ impl Default for EngineBuilder {
             docker_endpoint: None,
             settings: Settings::default(),
             event_log: EventLogConfig::default(),
+            clock: Arc::new(crate::SystemClock),
         }
     }
 }
@@ -94,6 +96,34 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether to follow Docker's stats stream of every running container (default on): the
+    /// source of current resource status and `resource-status-changed` events. Off, resource
+    /// use is read once when asked for (which takes Docker about a second per container).
+    pub fn with_resource_sampling(mut self, on: bool) -> Self {
+        self.settings.sampling = on;
+        self
+    }
+
+    /// How often every managed container's health is recorded (default 60 s).
+    pub fn with_snapshot_interval(mut self, interval: Duration) -> Self {
+        self.settings.snapshot_interval = interval;
+        self
+    }
+
+    /// How long health snapshots are kept (default 7 days); older ones are pruned with each
+    /// snapshot round.
+    pub fn with_snapshot_retention(mut self, retention: Duration) -> Self {
+        self.settings.snapshot_retention = retention;
+        self
+    }
+
+    /// The wall clock that timestamps (and so ages) health snapshots; default the system's.
+    /// Tests pass a [`ManualClock`](crate::ManualClock) to age snapshots without waiting.
+    pub fn with_clock(mut self, clock: Arc<dyn crate::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// How long events are kept.
     pub fn with_event_retention(mut self, retention: RetentionPolicy) -> Self {
         self.event_log = self.event_log.with_retention(retention);
@@ -129,11 +159,13 @@ impl EngineBuilder {
             store,
             events,
             settings: self.settings,
+            clock: self.clock,
         });
         Ok(Engine {
             inner: Arc::new(Inner {
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
                 monitor: crate::health::monitor::Monitor::new(ctx.clone()),
+                sampler: crate::health::sampler::Sampler::new(ctx.clone()),
                 wake: Notify::new(),
                 recheck: std::sync::atomic::AtomicBool::new(false),
                 ctx,

@@ -36,6 +36,10 @@ pub(crate) struct Settings {
     pub backoff: Backoff,
     pub parallelism: usize,
     pub thresholds: crate::health::Thresholds,
+    /// Follow Docker's stats stream of every running container.
+    pub sampling: bool,
+    pub snapshot_interval: Duration,
+    pub snapshot_retention: Duration,
 }
 
 impl Default for Settings {
@@ -47,6 +51,9 @@ impl Default for Settings {
             backoff: Backoff::default(),
             parallelism: 16,
             thresholds: crate::health::Thresholds::default(),
+            sampling: true,
+            snapshot_interval: Duration::from_secs(60),
+            snapshot_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -58,9 +65,15 @@ pub(crate) struct Ctx {
     pub store: Store,
     pub events: EventLog,
     pub settings: Settings,
+    pub clock: Arc<dyn crate::Clock>,
 }
 
 impl Ctx {
+    /// Wall-clock now from the engine's clock, in ms since the Unix epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Appends an event (written before it is announced). An event log failure is logged, not
     /// propagated: the action it describes has happened and is in Docker and the store.
     pub(crate) async fn emit(&self, event: NewEvent) {
@@ -108,6 +121,7 @@ pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
     monitor: crate::health::monitor::Monitor,
+    sampler: crate::health::sampler::Sampler,
     wake: Notify,
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.

@@ -4,10 +4,17 @@ use std::time::Duration;
 
 use super::{ContainerFilter, Engine, ManagedContainer};
 use crate::events::{EventFilter, EventStream};
+use crate::health::{HealthReport, HealthSnapshot, ProbeStats, SnapshotReport};
 use crate::runtime::labels::{
     LABEL_ENGINE, LABEL_ORG, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_STACK,
 };
 use crate::{ContainerInfo, EngineError, Event};
+
+impl super::Inner {
+    pub(crate) async fn snapshot_health(&self) -> Result<SnapshotReport, EngineError> {
+        crate::health::snapshot::take(&self.ctx, &self.monitor, &self.sampler).await
+    }
+}
 
 impl Engine {
     /// The containers this engine manages, as Docker reports them now, with the engine's
@@ -26,7 +33,7 @@ impl Engine {
         labels.extend(scoped.iter().filter_map(|(k, v)| v.map(|v| (*k, v))));
         let summaries = ctx.runtime.list_containers(&labels).await?;
         let records = ctx.records_by_name().await?;
-        let readiness = self.inner.monitor.readiness().await;
+        let readiness = self.inner.monitor.readiness();
         let mut containers: Vec<ManagedContainer> = summaries
             .into_iter()
             .map(|c| {
@@ -64,10 +71,66 @@ impl Engine {
         Ok(info)
     }
 
-    /// The health of a managed container with health checks, as the monitor last judged it
-    /// (`None` when it has no checks or is not running). Checks run while [`Engine::run`] runs.
-    pub async fn health(&self, name: &str) -> Option<crate::health::ContainerHealth> {
-        self.inner.monitor.health(name).await
+    /// The current health of a managed container: its resource use and status (the latest
+    /// reading of Docker's stats stream; `stopped` when it does not run) and its checks as
+    /// last judged. Checks and the stream are followed while [`Engine::run`] runs; without a
+    /// streamed reading, resource use is read now (Docker takes about a second for that).
+    pub async fn health(&self, name: &str) -> Result<HealthReport, EngineError> {
+        let ctx = &self.inner.ctx;
+        let info = self.inspect(name).await?;
+        let container = crate::ContainerSummary {
+            id: info.id,
+            name: info.name,
+            image: info.image,
+            status: info.status,
+            created: None,
+            labels: info.labels,
+        };
+        let resources =
+            crate::health::snapshot::current_sample(ctx, &self.inner.sampler, &container).await?;
+        let checks = self.inner.monitor.health(&container.name);
+        let label = |key: &str| container.labels.get(key).cloned().unwrap_or_default();
+        Ok(HealthReport {
+            org: label(LABEL_ORG),
+            stack: label(LABEL_STACK),
+            service: label(LABEL_SERVICE),
+            resources,
+            ready: checks.as_ref().and_then(|h| h.ready()),
+            checks: checks.map(|h| h.checks).unwrap_or_default(),
+        })
+    }
+
+    /// A managed container's recorded health in `from_ms..=to_ms` (ms since the Unix epoch,
+    /// by the engine's clock), oldest first, at most 10 000 snapshots.
+    pub async fn health_history(
+        &self,
+        name: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<HealthSnapshot>, EngineError> {
+        Ok(self
+            .inner
+            .ctx
+            .store
+            .health_history(name, from_ms, to_ms, 10_000)
+            .await?)
+    }
+
+    /// Records every managed container's health now and prunes snapshots older than the
+    /// retention period ([`Engine::run`] does this at the snapshot interval).
+    pub async fn snapshot_health(&self) -> Result<SnapshotReport, EngineError> {
+        self.inner.snapshot_health().await
+    }
+
+    /// How well the health monitor keeps its probe schedule (probes run, scheduling lag
+    /// percentiles over the most recent probes).
+    pub fn probe_stats(&self) -> ProbeStats {
+        self.inner.monitor.probe_stats()
+    }
+
+    /// Starts a fresh measurement window for [`Engine::probe_stats`].
+    pub fn reset_probe_stats(&self) {
+        self.inner.monitor.reset_probe_stats();
     }
 
     /// Samples a managed container's CPU and memory use now and judges it against the
@@ -75,7 +138,7 @@ impl Engine {
     /// about a second, so this takes that long.)
     pub async fn sample(&self, name: &str) -> Result<crate::health::ResourceSample, EngineError> {
         let info = self.inspect(name).await?;
-        let now = crate::reconcile::now_ms();
+        let now = self.inner.ctx.now_ms();
         if !info.status.is_alive() {
             return Ok(crate::health::ResourceSample::stopped(&info.name, now));
         }

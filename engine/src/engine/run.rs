@@ -19,13 +19,22 @@ impl Engine {
 
     /// Keeps the containers matching the declarations until `shutdown` resolves: reconciles at
     /// once (this is crash recovery), then on every declaration, every Docker event about the
-    /// engine's containers, every due backoff or grace period, and every resync interval. On
-    /// shutdown it flushes the event log; containers keep running.
+    /// engine's containers, every due backoff or grace period, and every resync interval.
+    /// Meanwhile it runs the declared health checks, follows resource use and records health
+    /// snapshots. On shutdown it flushes the event log; containers keep running.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         let ctx = self.inner.ctx.clone();
         tracing::info!(engine = %ctx.engine_id, "engine running");
         let watcher = tokio::spawn(watch_docker(ctx.clone(), self.inner.clone()));
-        let monitor = tokio::spawn(monitor_health(self.inner.clone()));
+        let inner = self.inner.clone();
+        let monitor = tokio::spawn(async move { inner.monitor.supervise().await });
+        let inner = self.inner.clone();
+        let sampler = tokio::spawn(async move {
+            if inner.ctx.settings.sampling {
+                inner.sampler.supervise().await;
+            }
+        });
+        let snapshots = tokio::spawn(record_snapshots(self.inner.clone()));
         tokio::pin!(shutdown);
         let result = loop {
             let report = match self.reconcile().await {
@@ -54,21 +63,31 @@ impl Engine {
                 () = tokio::time::sleep(wait) => {}
             }
         };
-        watcher.abort();
-        monitor.abort();
+        for task in [watcher, monitor, sampler, snapshots] {
+            task.abort();
+        }
         ctx.events.flush().await?;
         tracing::info!(engine = %ctx.engine_id, "engine stopped");
         result
     }
 }
 
-/// Runs the health checks that are due, every monitor tick.
-async fn monitor_health(inner: Arc<Inner>) {
+/// Records every container's health at the snapshot interval (the first one interval after
+/// the start, when the sampler has readings).
+async fn record_snapshots(inner: Arc<Inner>) {
+    let every = inner
+        .ctx
+        .settings
+        .snapshot_interval
+        .max(Duration::from_millis(100));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if let Err(error) = inner.monitor.tick().await {
-            tracing::warn!(%error, "health monitor tick failed");
+        ticks.tick().await;
+        match inner.snapshot_health().await {
+            Ok(report) => tracing::debug!(?report, "health snapshots recorded"),
+            Err(error) => tracing::warn!(%error, "could not record health snapshots"),
         }
-        tokio::time::sleep(crate::health::monitor::TICK).await;
     }
 }
 

@@ -30,6 +30,7 @@ impl Default for Thresholds {
 /// A container's resource status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ResourceStatus {
     /// Below the warning threshold.
     Healthy,
@@ -58,6 +59,11 @@ pub struct ResourceSample {
     pub network_rx_bytes: u64,
     /// Bytes sent.
     pub network_tx_bytes: u64,
+    /// Bytes in the container's writable layer (measured at snapshots only).
+    pub disk_rw_bytes: Option<u64>,
+    /// Bytes in the named volumes it mounts (measured at snapshots only, and only when the
+    /// engine can read the Docker host's volume directories).
+    pub disk_volume_bytes: Option<u64>,
     /// The judgement.
     pub status: ResourceStatus,
 }
@@ -73,6 +79,8 @@ impl ResourceSample {
             memory_bytes: 0,
             network_rx_bytes: 0,
             network_tx_bytes: 0,
+            disk_rw_bytes: None,
+            disk_volume_bytes: None,
             status: ResourceStatus::Stopped,
         }
     }
@@ -103,8 +111,29 @@ impl ResourceSample {
             memory_bytes: stats.memory_usage_bytes,
             network_rx_bytes: stats.network_rx_bytes,
             network_tx_bytes: stats.network_tx_bytes,
+            disk_rw_bytes: None,
+            disk_volume_bytes: None,
             status: status(cpu_percent.max(memory_percent), thresholds),
         }
+    }
+}
+
+impl ResourceStatus {
+    /// The status's stable name (`healthy`, `warning`, `critical`, `stopped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// The status named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Healthy, Self::Warning, Self::Critical, Self::Stopped]
+            .into_iter()
+            .find(|s| s.as_str() == name)
     }
 }
 

@@ -13,6 +13,7 @@
 //! `networks`, `volumes`, `images`, `events`, `stats`, `exec`, `labels`, `spec`.
 
 mod containers;
+pub(crate) mod disk;
 mod error;
 mod events;
 mod exec;

@@ -1,4 +1,4 @@
-//! One-shot resource usage of a container: CPU %, memory, network bytes.
+//! Resource usage of a container, once or as Docker's stream: CPU %, memory, network bytes.
 //!
 //! Owns the arithmetic Docker's own `docker stats` does on the raw counters. It must not keep
 //! history or decide thresholds (`health` samples, `billing` meters).
@@ -7,11 +7,12 @@ use std::time::SystemTime;
 
 use bollard::models::{ContainerCpuStats, ContainerStatsResponse};
 use bollard::query_parameters::StatsOptions;
-use futures::StreamExt;
+use futures::{Stream, StreamExt, future};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{DockerRuntime, RuntimeError};
+use super::error::Op;
+use super::{DockerRuntime, REQUEST_TIMEOUT, RuntimeError};
 
 /// A container's resource usage at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +121,54 @@ impl DockerRuntime {
             Some(Err(e)) => Err(op.error(e)),
             None => Err(op.protocol("the stats stream ended without a sample")),
         }
+    }
+}
+
+/// Whether Docker sent the previous CPU reading the percentage needs (the first sample of a
+/// stream has none).
+fn has_previous_reading(s: &ContainerStatsResponse) -> bool {
+    s.precpu_stats
+        .as_ref()
+        .and_then(|c| c.system_cpu_usage)
+        .is_some_and(|u| u > 0)
+}
+
+impl DockerRuntime {
+    /// Follows a container's usage as Docker streams it: a sample about every second while it
+    /// runs; the stream ends when the container stops, or after the first error. Every item
+    /// has a real CPU percentage (Docker's first sample, which has no previous reading, is
+    /// skipped).
+    pub fn stats_stream(
+        &self,
+        container: &str,
+    ) -> impl Stream<Item = Result<StatsSnapshot, RuntimeError>> + Send + 'static {
+        let options = StatsOptions {
+            stream: true,
+            one_shot: false,
+        };
+        let (endpoint, target) = (self.endpoint.clone(), container.to_owned());
+        self.docker
+            .stats(container, Some(options))
+            .filter_map(move |item| {
+                let op = Op {
+                    endpoint: &endpoint,
+                    operation: "follow stats of",
+                    target: &target,
+                    timeout: REQUEST_TIMEOUT,
+                };
+                future::ready(match item {
+                    Ok(sample) if has_previous_reading(&sample) => {
+                        Some(Ok(StatsSnapshot::from_docker(sample)))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(op.error(e))),
+                })
+            })
+            .scan(false, |failed, item| {
+                let next = if *failed { None } else { Some(item) };
+                *failed = matches!(next, Some(Err(_)));
+                future::ready(next)
+            })
     }
 }
 

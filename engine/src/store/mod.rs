@@ -25,6 +25,7 @@ mod containers;
 mod desired;
 mod error;
 pub(crate) mod events;
+mod health;
 mod meta;
 mod scope;
 
