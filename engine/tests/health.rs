@@ -337,9 +337,12 @@ async fn cpu_load_turns_warning_then_critical_on_the_stats_stream_and_a_stopped_
     Ok(())
 }
 
-#[tokio::test]
-async fn snapshots_record_health_and_disk_use_and_are_pruned_past_retention() -> anyhow::Result<()>
-{
+common::db::backend_tests!(snapshots_record_health_and_disk_use_and_are_pruned_past_retention);
+
+/// Runs on both backends: the snapshots table is per-backend SQL.
+async fn snapshots_record_health_and_disk_use_and_are_pruned_past_retention(
+    db: &common::db::TestDb,
+) -> anyhow::Result<()> {
     use windlass::ManualClock;
     use windlass::health::{CheckKind, CheckStatus, HealthCheck, ResourceStatus};
 
@@ -349,6 +352,7 @@ async fn snapshots_record_health_and_disk_use_and_are_pruned_past_retention() ->
     let clock = ManualClock::starting_now();
     let engine = scope
         .builder()
+        .with_store_url(&db.url)
         .with_clock(std::sync::Arc::new(clock.clone()))
         .with_snapshot_retention(7 * DAY)
         .build()
