@@ -8,7 +8,7 @@ use super::error::{QueryContext, StoreError, to_sql_int};
 use super::{Scope, Store};
 
 /// The desired state of one service: which revision of which spec, at how many replicas.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DesiredService {
     /// Owning organisation.
     pub org: String,

@@ -28,6 +28,7 @@ pub(crate) mod events;
 mod health;
 mod meta;
 mod scope;
+mod tokens;
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -37,6 +38,7 @@ pub use desired::DesiredService;
 pub use error::StoreError;
 pub(crate) use events::EventSink;
 pub use scope::Scope;
+pub(crate) use tokens::TokenRow;
 
 /// A handle on the engine's database. Cheap to clone: clones share one connection pool.
 ///

@@ -3,3 +3,4 @@
 pub mod db;
 pub mod docker;
 pub mod engine;
+pub mod http;
