@@ -46,6 +46,7 @@ pub mod lifecycle;
 mod naming;
 mod reconcile;
 mod spec;
+pub mod stacks;
 
 pub use engine::{ContainerFilter, Engine, EngineBuilder, ManagedContainer};
 pub use error::EngineError;
