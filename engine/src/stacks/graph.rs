@@ -188,14 +188,15 @@ pub(crate) fn check(stack: &StackSpec) -> Vec<StackError> {
     }
 
     for cycle in cycles(&edges) {
-        let (Some(first), Some(second)) = (cycle.first(), cycle.get(1).or(cycle.first())) else {
+        // Self-loops are not edges, so a cycle has at least two services.
+        let [first, second, ..] = cycle[..] else {
             continue;
         };
         let i = index.get(first).copied().unwrap_or_default();
         let j = stack.services[i]
             .depends_on
             .iter()
-            .position(|d| d.service == *second)
+            .position(|d| d.service == second)
             .unwrap_or_default();
         errors.push(StackError::Cycle {
             field: format!("services[{i}].depends_on[{j}].service"),

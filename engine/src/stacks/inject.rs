@@ -123,7 +123,8 @@ fn interpolate_map(
 mod tests {
     use super::*;
     use crate::health::{CheckKind, HealthCheck, Probe};
-    use crate::stacks::Condition;
+    use crate::stacks::{Condition, escape};
+    use proptest::prelude::*;
 
     fn stack() -> StackSpec {
         StackSpec::new()
@@ -254,5 +255,33 @@ mod tests {
             errors.errors(),
             [StackError::UnknownDependency { dependency, .. }] if dependency == "nope"
         ));
+    }
+
+    proptest! {
+        #[test]
+        fn resolving_never_panics(own in any::<String>(), provided in any::<String>()) {
+            let stack = StackSpec::new()
+                .with_service(ServiceSpec::new("db", "img").with_provides("URL", provided))
+                .with_service(
+                    ServiceSpec::new("api", "img")
+                        .with_dependency("db", Condition::Started)
+                        .with_env("OWN", own),
+                );
+            let _ = stack.resolve(&vars());
+        }
+
+        #[test]
+        fn escaped_values_reach_dependents_unchanged(value in any::<String>()) {
+            let stack = StackSpec::new()
+                .with_service(ServiceSpec::new("db", "img").with_provides("URL", escape(&value)))
+                .with_service(ServiceSpec::new("api", "img").with_dependency("db", Condition::Started));
+            let resolved = stack
+                .resolve(&Variables::new())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(
+                resolved.service("api").and_then(|s| s.env.get("URL")),
+                Some(&value)
+            );
+        }
     }
 }
