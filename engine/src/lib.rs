@@ -48,6 +48,7 @@ pub mod lifecycle;
 mod naming;
 mod reconcile;
 mod spec;
+pub mod stacks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{ContainerFilter, Engine, EngineBuilder, ManagedContainer};

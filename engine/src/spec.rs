@@ -3,6 +3,22 @@
 //! A [`ServiceSpec`] is validated once, when it is applied ([`ServiceSpec::validate`]): names
 //! are DNS-safe, resource strings parse, ports and volumes make sense. The engine then derives
 //! the Docker [`ContainerSpec`](crate::runtime::ContainerSpec) of each replica from it.
+//!
+//! A service also carries its relations within a stack — what it waits for
+//! ([`ServiceSpec::depends_on`]) and what it offers its dependents ([`ServiceSpec::provides`]).
+//! They live here rather than in a wrapper type of [`crate::stacks`] because:
+//! - the stored desired state is a `ServiceSpec`, and a deployer gating a service on its
+//!   dependencies must find them there after a restart of the engine, not only in the request
+//!   that declared the stack;
+//! - a wrapper would need `#[serde(flatten)]`, which serde does not support together with
+//!   `deny_unknown_fields`: the TOML and JSON shape of a stack's service stays flat and strict
+//!   this way.
+//!
+//! Both fields default to empty and are left out of the JSON when empty, so the stored JSON (and
+//! so the revision hash) of every service declared before they existed is unchanged.
+//! [`ServiceSpec::validate`] checks the service alone (e.g. `provides` keys);
+//! whether a dependency exists, is not the service itself and forms no cycle is a property of
+//! the stack, checked by [`StackSpec::validate`](crate::stacks::StackSpec::validate).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::lifecycle::RestartPolicy;
 use crate::resources::{CpuMillis, MemoryBytes};
 use crate::runtime::{PortSpec, VolumeMount};
+use crate::stacks::{Condition, Dependency};
 
 /// One service as declared: an image run as `replicas` containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +65,16 @@ pub struct ServiceSpec {
     /// Health checks the engine runs against every replica.
     #[serde(default)]
     pub health_checks: Vec<crate::health::HealthCheck>,
+    /// Services of the same stack that must be started, healthy or completed before this one
+    /// starts. Checked against the stack by
+    /// [`StackSpec::validate`](crate::stacks::StackSpec::validate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
+    /// Environment variables offered to every service that depends on this one (e.g. a
+    /// `DATABASE_URL`). Values may use `${VAR}` interpolation like `env`; see
+    /// [`crate::stacks`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provides: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -114,7 +141,21 @@ impl ServiceSpec {
             restart: RestartPolicy::default(),
             replicas: 1,
             health_checks: Vec::new(),
+            depends_on: Vec::new(),
+            provides: BTreeMap::new(),
         }
+    }
+
+    /// Waits for another service of the stack to reach `condition` before starting.
+    pub fn with_dependency(mut self, service: impl Into<String>, condition: Condition) -> Self {
+        self.depends_on.push(Dependency::new(service, condition));
+        self
+    }
+
+    /// Offers an environment variable to every service that depends on this one.
+    pub fn with_provides(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.provides.insert(key.into(), value.into());
+        self
     }
 
     /// Sets the command.
@@ -205,12 +246,14 @@ impl ServiceSpec {
                 .parse::<MemoryBytes>()
                 .map_err(|e| SpecError::new("memory", e.to_string()))?;
         }
-        for key in self.env.keys() {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(SpecError::new(
-                    format!("env.{key}"),
-                    "a variable name must be non-empty, without `=`",
-                ));
+        for (map, keys) in [("env", &self.env), ("provides", &self.provides)] {
+            for key in keys.keys() {
+                if key.is_empty() || key.contains('=') || key.contains('\0') {
+                    return Err(SpecError::new(
+                        format!("{map}.{key}"),
+                        "a variable name must be non-empty, without `=`",
+                    ));
+                }
             }
         }
         for (i, port) in self.ports.iter().enumerate() {
@@ -291,6 +334,39 @@ mod tests {
         for (spec, field) in cases {
             assert_eq!(spec.validate().unwrap_err().field, field, "{spec:?}");
         }
+    }
+
+    #[test]
+    fn provides_keys_are_checked_like_env_keys() {
+        let spec = ServiceSpec::new("db", "img").with_provides("A=B", "x");
+        assert_eq!(spec.validate().unwrap_err().field, "provides.A=B");
+    }
+
+    #[test]
+    fn empty_relations_leave_the_stored_json_unchanged() {
+        // The revision hash is taken over this JSON: services declared before `depends_on` and
+        // `provides` existed must hash the same.
+        let json = serde_json::to_value(ServiceSpec::new("web", "img")).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            !keys.contains(&"depends_on") && !keys.contains(&"provides"),
+            "{keys:?}"
+        );
+        let old = r#"{"name":"web","image":"img","replicas":1}"#;
+        let spec: ServiceSpec = serde_json::from_str(old).unwrap();
+        assert!(spec.depends_on.is_empty() && spec.provides.is_empty());
+
+        let related = ServiceSpec::new("api", "img")
+            .with_dependency("db", Condition::Healthy)
+            .with_provides("API_URL", "http://api:8080");
+        let back: ServiceSpec =
+            serde_json::from_value(serde_json::to_value(&related).unwrap()).unwrap();
+        assert_eq!(back, related);
     }
 
     #[test]
