@@ -27,6 +27,9 @@ pub enum EngineError {
         /// What conflicts, and why.
         what: String,
     },
+    /// A stack was refused; every problem, each with its field.
+    #[error("invalid stack:\n{0}")]
+    InvalidStack(crate::stacks::StackErrors),
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -40,7 +43,7 @@ impl EngineError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Config(_) => "config",
-            Self::InvalidSpec(_) => "validation",
+            Self::InvalidSpec(_) | Self::InvalidStack(_) => "validation",
             Self::Store(_) => "store",
             Self::Events(_) => "events",
             Self::Runtime(_) => "runtime",

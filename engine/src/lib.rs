@@ -51,7 +51,9 @@ mod spec;
 pub mod stacks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{ContainerFilter, Engine, EngineBuilder, ManagedContainer};
+pub use engine::{
+    ContainerFilter, Engine, EngineBuilder, ManagedContainer, ServiceStatus, StackDeployment,
+};
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;
 pub use spec::{ServiceSpec, SpecError};

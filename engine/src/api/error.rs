@@ -66,6 +66,10 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::InvalidSpec(e) => Self::validation(e.field.clone(), e.message.clone()),
+            EngineError::InvalidStack(errors) => Self {
+                field: errors.errors().first().map(|e| e.field().to_owned()),
+                ..Self::new(StatusCode::BAD_REQUEST, "validation", errors.to_string())
+            },
             EngineError::NotFound { what } => Self::not_found(what),
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
             EngineError::Config(message) => {

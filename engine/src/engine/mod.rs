@@ -24,8 +24,10 @@ mod builder;
 mod declare;
 mod observe;
 mod run;
+mod stacks;
 
 pub use builder::EngineBuilder;
+pub use stacks::{ServiceStatus, StackDeployment};
 
 /// Tunables of the reconciler.
 #[derive(Debug, Clone)]

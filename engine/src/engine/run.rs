@@ -14,7 +14,8 @@ use crate::reconcile::ReconcileReport;
 impl Engine {
     /// Runs one reconcile pass now and returns what it did.
     pub async fn reconcile(&self) -> Result<ReconcileReport, EngineError> {
-        self.inner.reconciler.lock().await.pass().await
+        let readiness = self.inner.monitor.readiness();
+        self.inner.reconciler.lock().await.pass(&readiness).await
     }
 
     /// Keeps the containers matching the declarations until `shutdown` resolves: reconciles at

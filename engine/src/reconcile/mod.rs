@@ -9,6 +9,7 @@
 //! replaced, and owned orphans removed after a grace period. Containers without this engine's
 //! label are never listed, so never touched.
 
+mod gates;
 mod orphans;
 mod slot;
 
@@ -44,6 +45,8 @@ pub struct ReconcileReport {
     pub failed: u32,
     /// Containers removed: orphans, scaled-down replicas, removed services.
     pub removed: u32,
+    /// Slots not created yet because their service waits for its dependencies.
+    pub waiting: u32,
     /// Slots or orphans that could not be handled this pass (they are retried).
     pub errors: Vec<String>,
     /// When something is due (a backoff ending, an orphan's grace period), if before the
@@ -61,6 +64,7 @@ impl ReconcileReport {
         self.died += other.died;
         self.failed += other.failed;
         self.removed += other.removed;
+        self.waiting += other.waiting;
         self.errors.extend(other.errors);
         self.wake_in(other.next_wake);
     }
@@ -91,6 +95,8 @@ pub(crate) struct Reconciler {
     orphans_seen: HashMap<String, Instant>,
     /// Networks and volumes ensured by this process.
     ensured: HashSet<String>,
+    /// Services held back by their dependencies, with what they wait for (announced once).
+    waiting: HashMap<(String, String, String), Vec<String>>,
 }
 
 impl Reconciler {
@@ -100,13 +106,18 @@ impl Reconciler {
             known: HashMap::new(),
             orphans_seen: HashMap::new(),
             ensured: HashSet::new(),
+            waiting: HashMap::new(),
         }
     }
 
     /// One pass. Errors of single slots are collected in the report (and retried next pass);
-    /// only failing to read the desired or actual state fails the pass.
-    #[tracing::instrument(name = "reconcile.pass", skip(self), fields(engine = %self.ctx.engine_id))]
-    pub(crate) async fn pass(&mut self) -> Result<ReconcileReport, EngineError> {
+    /// only failing to read the desired or actual state fails the pass. `readiness` is the
+    /// health monitor's view, by container name, for dependency gates.
+    #[tracing::instrument(name = "reconcile.pass", skip(self, readiness), fields(engine = %self.ctx.engine_id))]
+    pub(crate) async fn pass(
+        &mut self,
+        readiness: &HashMap<String, Option<bool>>,
+    ) -> Result<ReconcileReport, EngineError> {
         let ctx = self.ctx.clone();
         let desired = ctx.store.list_desired_services(Scope::All).await?;
         let actual = ctx
@@ -118,31 +129,46 @@ impl Reconciler {
             actual.into_iter().map(|c| (c.name.clone(), c)).collect();
 
         let mut report = ReconcileReport::default();
-        let mut work = Vec::new();
+        let mut parsed = Vec::new();
         for service in &desired {
-            let spec: ServiceSpec = match serde_json::from_value(service.spec.clone()) {
-                Ok(spec) => spec,
-                Err(error) => {
-                    let message = format!(
-                        "{}/{}/{}: stored spec unreadable: {error}",
-                        service.org, service.stack, service.service
-                    );
-                    report.errors.push(message);
-                    continue;
-                }
-            };
-            if let Err(error) = self.ensure_stack_objects(service, &spec).await {
+            match serde_json::from_value::<ServiceSpec>(service.spec.clone()) {
+                Ok(spec) => parsed.push((service, spec)),
+                Err(error) => report.errors.push(format!(
+                    "{}/{}/{}: stored spec unreadable: {error}",
+                    service.org, service.stack, service.service
+                )),
+            }
+        }
+        let pairs: Vec<_> = parsed.iter().map(|(d, s)| (*d, s)).collect();
+        let blocked = gates::unmet(&ctx.engine_id, &pairs, &by_name, &records, readiness);
+        self.announce_gates(&blocked).await;
+
+        let mut work = Vec::new();
+        for (service, spec) in &parsed {
+            let (service, spec) = (*service, spec);
+            let gate = blocked
+                .get(&(
+                    service.org.clone(),
+                    service.stack.clone(),
+                    service.service.clone(),
+                ))
+                .cloned();
+            if let Err(error) = self.ensure_stack_objects(service, spec).await {
                 report
                     .errors
                     .push(format!("{}/{}: {error}", service.org, service.stack));
                 continue;
             }
             for slot in 0..service.replicas {
-                let work_item = SlotWork::new(&ctx, service, &spec, slot);
+                let work_item = SlotWork::new(&ctx, service, spec, slot);
                 let existing = by_name.remove(&work_item.name);
                 let record = records.remove(&work_item.name);
                 let known = self.known.contains_key(&work_item.name);
-                work.push(work_item.with_observed(existing, record, known));
+                work.push(
+                    work_item
+                        .with_observed(existing, record, known)
+                        .with_gate(gate.clone()),
+                );
             }
         }
 
@@ -198,6 +224,36 @@ impl Reconciler {
         }
         tracing::debug!(?report, "reconcile pass done");
         Ok(report)
+    }
+
+    /// Announces services that start or stop waiting for their dependencies.
+    async fn announce_gates(&mut self, blocked: &HashMap<(String, String, String), Vec<String>>) {
+        let mut events = Vec::new();
+        for (key, waiting_for) in blocked {
+            if self.waiting.get(key) != Some(waiting_for) {
+                events.push(
+                    NewEvent::new("service-waiting")
+                        .with_org(&key.0)
+                        .with_stack(&key.1)
+                        .with_service(&key.2)
+                        .with_payload(serde_json::json!({ "waiting_for": waiting_for })),
+                );
+            }
+        }
+        for key in self.waiting.keys() {
+            if !blocked.contains_key(key) {
+                events.push(
+                    NewEvent::new("dependencies-met")
+                        .with_org(&key.0)
+                        .with_stack(&key.1)
+                        .with_service(&key.2),
+                );
+            }
+        }
+        self.waiting = blocked.clone();
+        if !events.is_empty() {
+            self.ctx.emit_all(events).await;
+        }
     }
 
     /// Ensures the stack's network and the volumes the service mounts (once per process).

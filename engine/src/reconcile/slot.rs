@@ -15,6 +15,9 @@ use crate::runtime::{ContainerSpec, ContainerStatus, ContainerSummary, ManagedLa
 use crate::store::ContainerRecord;
 use crate::{DesiredService, EngineError, NewEvent, ServiceSpec};
 
+/// How soon a pass looks again at a slot waiting for its dependencies.
+const GATE_RECHECK: Duration = Duration::from_millis(250);
+
 /// The work of one slot in one pass.
 pub(crate) struct SlotWork {
     pub name: String,
@@ -28,6 +31,8 @@ pub(crate) struct SlotWork {
     existing: Option<ContainerSummary>,
     record: Option<ContainerRecord>,
     known: bool,
+    /// Unmet dependencies: the slot's container is not created while there are any.
+    gate: Option<Vec<String>>,
 }
 
 impl SlotWork {
@@ -88,7 +93,14 @@ impl SlotWork {
             existing: None,
             record: None,
             known: false,
+            gate: None,
         }
+    }
+
+    /// Holds back the slot's first start while `gate` lists unmet dependencies.
+    pub(crate) fn with_gate(mut self, gate: Option<Vec<String>>) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// Adds what Docker and the store say about the slot.
@@ -131,6 +143,12 @@ impl SlotWork {
                 && state.is_settled_down()
                 && record.config_hash == self.hash
             {
+                return Ok(());
+            }
+            if self.gate.is_some() {
+                // Health changes do not wake the reconciler: look again soon.
+                report.waiting += 1;
+                report.wake_in(Some(GATE_RECHECK));
                 return Ok(());
             }
             return self.create_and_start(ctx, report, learned, None).await;
