@@ -38,6 +38,7 @@ pub use futures;
 pub use serde_json;
 pub use windlass_host_api as plugins;
 
+pub mod config;
 mod control;
 mod engine;
 mod error;
@@ -46,6 +47,7 @@ pub mod lifecycle;
 mod naming;
 mod reconcile;
 mod spec;
+pub mod stacks;
 
 pub use engine::{ContainerFilter, Engine, EngineBuilder, ManagedContainer};
 pub use error::EngineError;

@@ -1,10 +1,15 @@
 //! The `windlass` runner.
 //!
-//! `windlass demo` runs the demo on the embedded defaults: an SQLite file under `.windlass/`,
-//! the local Docker engine, and the plugins built in `plugins/`. (The TOML-configured
-//! `windlass run`, the HTTP API and the CLI clients come with the runner work.)
+//! `windlass run --config windlass.toml` runs the engine as the config file says (see
+//! `docs/runner.md`): it loads the plugins, renders and applies the stacks, then reconciles
+//! until Ctrl-C or SIGTERM. `windlass config check FILE` validates a config file without
+//! running anything. `windlass demo` runs the demo on the embedded defaults: an SQLite file
+//! under `.windlass/`, the local Docker engine, and the plugins built in `plugins/`. (The HTTP
+//! API and the CLI clients come with the rest of the runner work.)
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -28,7 +33,32 @@ struct Cli {
 enum Commands {
     /// Deploy the demo stack on the local Docker engine and follow its events.
     Demo(DemoArgs),
+    /// Run the engine as a config file says, until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// Work with config files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The config file (see docs/runner.md).
+    #[arg(long, short, default_value = "windlass.toml")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file without running anything: exit 0 and a summary when it is
+    /// valid, exit 2 and the error (file:line:column: key: message) when it is not.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+/// The exit code for a config file that does not validate.
+const EXIT_BAD_CONFIG: u8 = 2;
 
 #[derive(Debug, clap::Args)]
 struct DemoArgs {
@@ -54,7 +84,7 @@ struct DemoArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -63,7 +93,161 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Commands::Demo(args) => demo(args).await,
+        Commands::Demo(args) => demo(args).await.map(|()| ExitCode::SUCCESS),
+        Commands::Run(args) => run(args).await,
+        Commands::Config(ConfigCommand::Check { file }) => Ok(check(&file)),
+    }
+}
+
+/// `windlass config check FILE`.
+fn check(file: &std::path::Path) -> ExitCode {
+    let config = match windlass::config::load(file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    println!("{}: valid", file.display());
+    println!(
+        "  engine   {} (data in {})",
+        config.engine.id,
+        config.engine.data_dir.display()
+    );
+    println!("  store    {}", config.store.redacted_url());
+    println!(
+        "  runtime  docker at {}",
+        config
+            .runtime
+            .endpoint
+            .as_deref()
+            .unwrap_or("DOCKER_HOST or the local socket")
+    );
+    let plugins: Vec<String> = config
+        .plugins
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.kind))
+        .collect();
+    println!("  plugins  {}: {}", plugins.len(), plugins.join(", "));
+    let stacks: Vec<String> = config
+        .stacks
+        .iter()
+        .map(|s| format!("{}/{} ({})", s.org, s.name, s.template))
+        .collect();
+    println!("  stacks   {}: {}", stacks.len(), stacks.join(", "));
+    ExitCode::SUCCESS
+}
+
+/// `windlass run --config FILE`: plugins, engine, stacks, then reconcile until a signal.
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = match windlass::config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+
+    // 1. The plugins, before anything touches Docker: a plugin that does not load stops here.
+    let largest_memory = config
+        .plugins
+        .iter()
+        .map(|p| p.limits.memory_bytes)
+        .max()
+        .unwrap_or(0);
+    let host = PluginHost::builder()
+        .with_cache_dir(config.compile_cache_dir())
+        .with_fuel(config.plugins.iter().any(|p| p.limits.fuel.is_some()))
+        // The host's default cap is 256 MiB; a plugin granted more needs a bigger pool slot.
+        .with_max_memory_bytes(largest_memory.max(256 << 20))
+        .build()
+        .context("starting the plugin host")?;
+    let mut plugins = HashMap::new();
+    for plugin in &config.plugins {
+        let loaded = host
+            .load(plugin.plugin_spec())
+            .await
+            .with_context(|| format!("loading plugin `{}`", plugin.name))?;
+        tracing::info!(plugin = %plugin.name, kind = %plugin.kind, compiled = ?loaded.compile_source(), "plugin loaded");
+        plugins.insert(plugin.name.clone(), loaded);
+    }
+
+    // 2. The engine.
+    let engine = config
+        .engine_builder()
+        .build()
+        .await
+        .context("starting the engine")?;
+    tracing::info!(
+        listen = %config.api.listen,
+        "the HTTP API is not served yet; api.listen is validated only"
+    );
+
+    // 3. The stacks: render each through its template and declare its services.
+    for stack in &config.stacks {
+        let name = format!("{}/{}", stack.org, stack.name);
+        let template = plugins
+            .get(&stack.template)
+            .and_then(|plugin| plugin.stack_template())
+            .with_context(|| {
+                format!(
+                    "stack {name}: `{}` is not a loaded stack template",
+                    stack.template
+                )
+            })?;
+        let rendered = template
+            .render(&stack.render_params())
+            .await
+            .with_context(|| format!("stack {name}: rendering with `{}`", stack.template))?
+            .map_err(|e| {
+                let field = e.field.map(|f| format!("{f}: ")).unwrap_or_default();
+                anyhow::anyhow!(
+                    "stack {name}: template `{}` refused the parameters: {field}{} ({})",
+                    stack.template,
+                    e.message,
+                    e.code
+                )
+            })?;
+        for service in windlass::stacks::convert_stack(&rendered) {
+            for note in &service.left_out {
+                tracing::warn!(stack = %name, service = %service.spec.name, "{note}");
+            }
+            let service_name = service.spec.name.clone();
+            engine
+                .apply(&stack.org, &stack.name, service.spec)
+                .await
+                .with_context(|| format!("stack {name}: applying service `{service_name}`"))?;
+        }
+        tracing::info!(stack = %name, services = rendered.services.len(), "stack applied");
+    }
+
+    // 4. Reconcile until Ctrl-C or SIGTERM; containers keep running after.
+    engine.run(shutdown_signal()).await?;
+    drop(plugins);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: stopping"),
+        () = terminate => tracing::info!("SIGTERM: stopping"),
     }
 }
 

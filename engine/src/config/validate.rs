@@ -1,0 +1,611 @@
+//! Raw config → [`RunnerConfig`]: defaults applied, relative paths resolved against the config
+//! file's directory, values parsed and range-checked, names validated, references and
+//! duplicates checked, and the files the config names checked for existence.
+//!
+//! The first problem found is the error; every error points at the value at fault.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use windlass_host_api::{Grants, Limits, PluginKind};
+
+use super::duration::parse_duration;
+use super::position::line_column;
+use super::raw::{RawConfig, RawGrants, RawHealth, RawLimits, RawPlugin, RawStack};
+use super::types::{
+    ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
+    RuntimeKind, StackConfig, StoreConfig,
+};
+use super::{ConfigError, Location};
+use crate::events::RetentionPolicy;
+use crate::health::Thresholds;
+use crate::spec::validate_name;
+
+/// The default `api.listen`, as the error messages write it.
+const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+/// The default `engine.data_dir`.
+const DEFAULT_DATA_DIR: &str = ".windlass";
+/// The default `health.snapshot_interval`.
+const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+/// The default `health.retention`.
+const DEFAULT_SNAPSHOT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// The largest `limits.memory_mib`.
+const MAX_MEMORY_MIB: u64 = 4096;
+/// The largest `limits.timeout_ms` (ten minutes).
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// What every check needs: the text (for line and column), the file's name and the
+/// directory relative paths start from.
+struct Checker<'a> {
+    text: &'a str,
+    file: &'a Path,
+    base: &'a Path,
+}
+
+impl Checker<'_> {
+    fn at(&self, span: &Range<usize>) -> Location {
+        let (line, column) = line_column(self.text, span.start);
+        Location {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+        }
+    }
+
+    fn invalid(&self, span: &Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            at: self.at(span),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A name that must pass the engine's name rules.
+    fn name(&self, value: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
+        validate_name(key, value.get_ref())
+            .map_err(|e| self.invalid(&value.span(), key, e.message))?;
+        Ok(value.get_ref().clone())
+    }
+
+    /// A duration string (`"60s"`) that must be more than zero.
+    fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+        let duration = parse_duration(value.get_ref())
+            .map_err(|message| self.invalid(&value.span(), key, message))?;
+        if duration.is_zero() {
+            return Err(self.invalid(&value.span(), key, "must be more than zero"));
+        }
+        Ok(duration)
+    }
+
+    /// An integer in `min..=max`.
+    fn bounded(
+        &self,
+        value: &Spanned<u64>,
+        key: &str,
+        min: u64,
+        max: u64,
+        unit: &str,
+    ) -> Result<u64, ConfigError> {
+        let n = *value.get_ref();
+        if n < min || n > max {
+            return Err(self.invalid(
+                &value.span(),
+                key,
+                format!("{n} is out of range: use {min} to {max}{unit}"),
+            ));
+        }
+        Ok(n)
+    }
+
+    /// A path resolved against the config file's directory (`.` steps removed).
+    fn resolve(&self, path: &str) -> PathBuf {
+        self.base.join(path).components().collect()
+    }
+
+    fn missing(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        path: PathBuf,
+        what: &str,
+    ) -> ConfigError {
+        let hint = if Path::new(value.get_ref()).is_relative() {
+            " (relative paths start at the config file's directory)"
+        } else {
+            ""
+        };
+        ConfigError::MissingFile {
+            at: self.at(&value.span()),
+            key: key.to_owned(),
+            message: format!("no {what} at {}{hint}", path.display()),
+            path,
+        }
+    }
+}
+
+/// Validates `raw`, read from `file` whose text is `text`.
+pub(crate) fn validate(
+    raw: RawConfig,
+    text: &str,
+    file: &Path,
+) -> Result<RunnerConfig, ConfigError> {
+    let base = file.parent().unwrap_or(Path::new(""));
+    let c = Checker { text, file, base };
+
+    let id = c.name(&raw.engine.id, "engine.id")?;
+    let data_dir = match &raw.engine.data_dir {
+        Some(dir) if dir.get_ref().trim().is_empty() => {
+            return Err(c.invalid(&dir.span(), "engine.data_dir", "must not be empty"));
+        }
+        Some(dir) => c.resolve(dir.get_ref()),
+        None => c.resolve(DEFAULT_DATA_DIR),
+    };
+    let store = match raw.store.and_then(|s| s.url) {
+        Some(url) => StoreConfig {
+            url: store_url(&c, &url)?,
+        },
+        None => StoreConfig {
+            url: format!("sqlite://{}", data_dir.join("windlass.db").display()),
+        },
+    };
+    let runtime = runtime(&c, raw.runtime)?;
+    let api = ApiConfig {
+        listen: match raw.api.and_then(|a| a.listen) {
+            Some(listen) => listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+                c.invalid(
+                    &listen.span(),
+                    "api.listen",
+                    format!(
+                        "bad listen address \"{}\": write an IP address and a port, e.g. \
+                         \"{DEFAULT_LISTEN}\" or \"[::1]:7878\"",
+                        listen.get_ref()
+                    ),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 7878)),
+        },
+    };
+    let health = health(&c, raw.health)?;
+    let mut retention = RetentionPolicy::unbounded();
+    if let Some(events) = raw.events {
+        if let Some(age) = &events.retention {
+            retention = retention.with_max_age(c.duration(age, "events.retention")?);
+        }
+        if let Some(count) = &events.max_events {
+            retention = retention.with_max_events(c.bounded(
+                count,
+                "events.max_events",
+                1,
+                u64::MAX,
+                "",
+            )?);
+        }
+    }
+
+    let mut plugins = Vec::with_capacity(raw.plugins.len());
+    let mut plugin_names: HashMap<String, (usize, Range<usize>)> = HashMap::new();
+    for (i, entry) in raw.plugins.iter().enumerate() {
+        let plugin = plugin(&c, i, entry.get_ref())?;
+        let name_span = entry.get_ref().name.span();
+        if let Some((first, first_span)) = plugin_names.get(&plugin.name) {
+            return Err(ConfigError::Duplicate {
+                at: c.at(&name_span),
+                key: format!("plugins[{i}].name"),
+                message: format!(
+                    "plugin name \"{}\" is already used by plugins[{first}] (line {})",
+                    plugin.name,
+                    c.at(first_span).line
+                ),
+            });
+        }
+        plugin_names.insert(plugin.name.clone(), (i, name_span));
+        plugins.push(plugin);
+    }
+
+    let mut stacks = Vec::with_capacity(raw.stacks.len());
+    let mut stack_names: HashMap<(String, String), (usize, Range<usize>)> = HashMap::new();
+    for (i, entry) in raw.stacks.iter().enumerate() {
+        let stack = stack(&c, i, entry.get_ref(), &plugins)?;
+        let name_span = entry.get_ref().name.span();
+        let id = (stack.org.clone(), stack.name.clone());
+        if let Some((first, first_span)) = stack_names.get(&id) {
+            return Err(ConfigError::Duplicate {
+                at: c.at(&name_span),
+                key: format!("stacks[{i}].name"),
+                message: format!(
+                    "org \"{}\" already has a stack \"{}\": stacks[{first}] (line {})",
+                    stack.org,
+                    stack.name,
+                    c.at(first_span).line
+                ),
+            });
+        }
+        stack_names.insert(id, (i, name_span));
+        stacks.push(stack);
+    }
+
+    Ok(RunnerConfig {
+        file: file.to_path_buf(),
+        engine: EngineConfig { id, data_dir },
+        store,
+        runtime,
+        api,
+        health,
+        events: EventsConfig { retention },
+        plugins,
+        stacks,
+    })
+}
+
+/// `store.url`: SQLite or PostgreSQL; a relative SQLite path starts at the config file's
+/// directory.
+fn store_url(c: &Checker<'_>, url: &Spanned<String>) -> Result<String, ConfigError> {
+    let text = url.get_ref();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Ok(text.clone());
+    }
+    if text == "sqlite::memory:" {
+        return Ok(text.clone());
+    }
+    if let Some(rest) = text.strip_prefix("sqlite://") {
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(c.invalid(
+                &url.span(),
+                "store.url",
+                "a sqlite:// URL needs a file path, e.g. \"sqlite://.windlass/windlass.db\"",
+            ));
+        }
+        let resolved = c.resolve(path);
+        let mut out = format!("sqlite://{}", resolved.display());
+        if let Some(query) = query {
+            out.push('?');
+            out.push_str(query);
+        }
+        return Ok(out);
+    }
+    Err(c.invalid(
+        &url.span(),
+        "store.url",
+        format!(
+            "unsupported store URL \"{}\": use sqlite://PATH (e.g. \"sqlite://.windlass/windlass.db\") \
+             or postgres://USER:PASSWORD@HOST/DATABASE",
+            crate::store::redact_url(text)
+        ),
+    ))
+}
+
+/// `[runtime]`.
+fn runtime(
+    c: &Checker<'_>,
+    raw: Option<super::raw::RawRuntime>,
+) -> Result<RuntimeConfig, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(RuntimeConfig {
+            kind: RuntimeKind::Docker,
+            endpoint: None,
+        });
+    };
+    if let Some(kind) = &raw.kind
+        && kind.get_ref() != "docker"
+    {
+        return Err(c.invalid(
+            &kind.span(),
+            "runtime.type",
+            format!(
+                "unknown runtime \"{}\": the only runtime so far is \"docker\"",
+                kind.get_ref()
+            ),
+        ));
+    }
+    let endpoint = match &raw.endpoint {
+        Some(endpoint) => {
+            let text = endpoint.get_ref();
+            let ok = ["unix://", "tcp://", "http://"].iter().any(|scheme| {
+                text.strip_prefix(scheme)
+                    .is_some_and(|rest| !rest.is_empty())
+            });
+            if !ok {
+                return Err(c.invalid(
+                    &endpoint.span(),
+                    "runtime.endpoint",
+                    format!(
+                        "bad Docker endpoint \"{text}\": use unix:///path/to/docker.sock, \
+                         tcp://HOST:PORT or http://HOST:PORT"
+                    ),
+                ));
+            }
+            Some(text.clone())
+        }
+        None => None,
+    };
+    Ok(RuntimeConfig {
+        kind: RuntimeKind::Docker,
+        endpoint,
+    })
+}
+
+/// `[health]`.
+fn health(c: &Checker<'_>, raw: Option<RawHealth>) -> Result<HealthConfig, ConfigError> {
+    let defaults = Thresholds::default();
+    let Some(raw) = raw else {
+        return Ok(HealthConfig {
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
+            snapshot_retention: DEFAULT_SNAPSHOT_RETENTION,
+            thresholds: defaults,
+        });
+    };
+    let snapshot_interval = match &raw.snapshot_interval {
+        Some(value) => c.duration(value, "health.snapshot_interval")?,
+        None => DEFAULT_SNAPSHOT_INTERVAL,
+    };
+    let snapshot_retention = match &raw.retention {
+        Some(value) => c.duration(value, "health.retention")?,
+        None => DEFAULT_SNAPSHOT_RETENTION,
+    };
+    let percent = |value: &Option<Spanned<f64>>, key: &str, default: f64| match value {
+        Some(value) => {
+            let p = *value.get_ref();
+            if p.is_finite() && p > 0.0 && p <= 100.0 {
+                Ok(p)
+            } else {
+                Err(c.invalid(
+                    &value.span(),
+                    key,
+                    format!("{p} is out of range: use a percentage above 0 and at most 100"),
+                ))
+            }
+        }
+        None => Ok(default),
+    };
+    let warning = percent(
+        &raw.warning_percent,
+        "health.warning_percent",
+        defaults.warning_percent,
+    )?;
+    let critical = percent(
+        &raw.critical_percent,
+        "health.critical_percent",
+        defaults.critical_percent,
+    )?;
+    // The defaults are in order, so an out-of-order pair always has a written value to point at.
+    let culprit = match (&raw.warning_percent, &raw.critical_percent) {
+        (Some(value), _) => Some((value, "health.warning_percent")),
+        (None, Some(value)) => Some((value, "health.critical_percent")),
+        (None, None) => None,
+    };
+    if let Some((value, key)) = culprit
+        && warning >= critical
+    {
+        return Err(c.invalid(
+            &value.span(),
+            key,
+            format!("warning_percent ({warning}) must be below critical_percent ({critical})"),
+        ));
+    }
+    Ok(HealthConfig {
+        snapshot_interval,
+        snapshot_retention,
+        thresholds: Thresholds {
+            warning_percent: warning,
+            critical_percent: critical,
+        },
+    })
+}
+
+/// One `[[plugins]]` entry.
+fn plugin(c: &Checker<'_>, i: usize, raw: &RawPlugin) -> Result<PluginConfig, ConfigError> {
+    let key = |field: &str| format!("plugins[{i}].{field}");
+    let name = c.name(&raw.name, &key("name"))?;
+    let kind = PluginKind::parse(raw.kind.get_ref()).ok_or_else(|| {
+        let expected: Vec<String> = PluginKind::ALL
+            .iter()
+            .map(|k| format!("\"{}\"", k.as_str()))
+            .collect();
+        c.invalid(
+            &raw.kind.span(),
+            &key("kind"),
+            format!(
+                "unknown plugin kind \"{}\" (expected one of {})",
+                raw.kind.get_ref(),
+                expected.join(", ")
+            ),
+        )
+    })?;
+    if raw.source.get_ref().trim().is_empty() {
+        return Err(c.invalid(
+            &raw.source.span(),
+            &key("source"),
+            "must name a .wasm component file",
+        ));
+    }
+    let source = c.resolve(raw.source.get_ref());
+    if !source.is_file() {
+        return Err(c.missing(&raw.source, &key("source"), source, "plugin component file"));
+    }
+    let limits = match &raw.limits {
+        Some(limits) => self::limits(c, i, limits)?,
+        None => Limits::default(),
+    };
+    let grants = match &raw.grants {
+        Some(grants) => self::grants(c, i, kind, grants)?,
+        None => Grants::default(),
+    };
+    Ok(PluginConfig {
+        name,
+        kind,
+        source,
+        limits,
+        grants,
+        config: raw.config.clone(),
+    })
+}
+
+/// A plugin's `limits`; what is not written keeps the host's default.
+fn limits(c: &Checker<'_>, i: usize, raw: &RawLimits) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    if let Some(mib) = &raw.memory_mib {
+        let key = format!("plugins[{i}].limits.memory_mib");
+        limits.memory_bytes = c.bounded(mib, &key, 1, MAX_MEMORY_MIB, " MiB")? << 20;
+    }
+    if let Some(ms) = &raw.timeout_ms {
+        let key = format!("plugins[{i}].limits.timeout_ms");
+        limits.timeout = Duration::from_millis(c.bounded(ms, &key, 1, MAX_TIMEOUT_MS, " ms")?);
+    }
+    if let Some(fuel) = &raw.fuel {
+        let key = format!("plugins[{i}].limits.fuel");
+        limits.fuel = Some(c.bounded(fuel, &key, 1, u64::MAX, "")?);
+    }
+    Ok(limits)
+}
+
+/// A plugin's `grants`.
+fn grants(
+    c: &Checker<'_>,
+    i: usize,
+    kind: PluginKind,
+    raw: &RawGrants,
+) -> Result<Grants, ConfigError> {
+    let mut grants = Grants::default();
+    for (j, host) in raw.outbound_hosts.iter().enumerate() {
+        let key = format!("plugins[{i}].grants.outbound_hosts[{j}]");
+        if kind != PluginKind::CloudAdapter {
+            return Err(c.invalid(
+                &host.span(),
+                &key,
+                format!(
+                    "only cloud-adapter plugins make HTTP requests; a {kind} plugin cannot use \
+                     outbound hosts"
+                ),
+            ));
+        }
+        grants.outbound_hosts.push(outbound_host(c, host, &key)?);
+    }
+    for (j, dir) in raw.read_only_dirs.iter().enumerate() {
+        let key = |field: &str| format!("plugins[{i}].grants.read_only_dirs[{j}].{field}");
+        if dir.host.get_ref().trim().is_empty() {
+            return Err(c.invalid(&dir.host.span(), &key("host"), "must name a directory"));
+        }
+        let host = c.resolve(dir.host.get_ref());
+        if !host.is_dir() {
+            return Err(c.missing(&dir.host, &key("host"), host, "directory"));
+        }
+        let guest = dir.guest.get_ref();
+        let absolute = guest.starts_with('/')
+            && !Path::new(guest)
+                .components()
+                .any(|step| matches!(step, Component::ParentDir));
+        if !absolute {
+            return Err(c.invalid(
+                &dir.guest.span(),
+                &key("guest"),
+                format!(
+                    "\"{guest}\" must be an absolute path inside the plugin, without `..`, \
+                     e.g. \"/data\""
+                ),
+            ));
+        }
+        grants.read_only_dirs.push((host, guest.clone()));
+    }
+    Ok(grants)
+}
+
+/// One `outbound_hosts` entry: `host` or `host:port`, nothing else.
+fn outbound_host(
+    c: &Checker<'_>,
+    host: &Spanned<String>,
+    key: &str,
+) -> Result<String, ConfigError> {
+    let text = host.get_ref();
+    let bad = |why: &str| {
+        Err(c.invalid(
+            &host.span(),
+            key,
+            format!("bad outbound host \"{text}\": {why}"),
+        ))
+    };
+    if text.contains("://") {
+        return bad(
+            "write the host (and port) only, without a scheme, e.g. \"api.example.com\" or \
+             \"127.0.0.1:8080\"",
+        );
+    }
+    if text.contains(['/', '?', '#', '@']) || text.chars().any(char::is_whitespace) {
+        return bad("write a host or host:port, e.g. \"api.example.com\" or \"127.0.0.1:8080\"");
+    }
+    let (name, port) = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((address, "")) => (address, None),
+            Some((address, after)) => match after.strip_prefix(':') {
+                Some(port) => (address, Some(port)),
+                None => return bad("write a port after the IPv6 address as \"[::1]:8080\""),
+            },
+            None => return bad("close the IPv6 address with `]`"),
+        },
+        None => match text.split_once(':') {
+            Some((name, port)) if !port.contains(':') => (name, Some(port)),
+            Some(_) => return bad("write an IPv6 address in brackets, e.g. \"[::1]:8080\""),
+            None => (text.as_str(), None),
+        },
+    };
+    if name.is_empty() {
+        return bad("the host is missing");
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+    {
+        return bad("the port must be 1 to 65535");
+    }
+    Ok(text.clone())
+}
+
+/// One `[[stacks]]` entry.
+fn stack(
+    c: &Checker<'_>,
+    i: usize,
+    raw: &RawStack,
+    plugins: &[PluginConfig],
+) -> Result<StackConfig, ConfigError> {
+    let key = |field: &str| format!("stacks[{i}].{field}");
+    let name = c.name(&raw.name, &key("name"))?;
+    let org = c.name(&raw.org, &key("org"))?;
+    let template = raw.template.get_ref();
+    let templates: Vec<String> = plugins
+        .iter()
+        .filter(|p| p.kind == PluginKind::StackTemplate)
+        .map(|p| format!("\"{}\"", p.name))
+        .collect();
+    let available = if templates.is_empty() {
+        "this file has no stack-template plugins".to_owned()
+    } else {
+        format!("stack templates here: {}", templates.join(", "))
+    };
+    match plugins.iter().find(|p| &p.name == template) {
+        None => Err(ConfigError::Reference {
+            at: c.at(&raw.template.span()),
+            key: key("template"),
+            message: format!("no plugin named \"{template}\" ({available})"),
+        }),
+        Some(plugin) if plugin.kind != PluginKind::StackTemplate => Err(ConfigError::Reference {
+            at: c.at(&raw.template.span()),
+            key: key("template"),
+            message: format!(
+                "plugin \"{template}\" is a {}, not a stack-template ({available})",
+                plugin.kind
+            ),
+        }),
+        Some(_) => Ok(StackConfig {
+            org,
+            name,
+            template: template.clone(),
+            params: raw.params.clone(),
+        }),
+    }
+}
