@@ -37,7 +37,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         return bad("add a unit (ms, s, m, h or d), e.g. \"60s\"");
     }
     if unit.starts_with(['.', ',']) {
-        return bad("use a whole number of a smaller unit, e.g. \"90m\" rather than \"1.5h\"");
+        return bad("use a whole number of a smaller unit, e.g. \"90m\" for one and a half hours");
     }
     let Some(&(_, millis_per_unit)) = UNITS.iter().find(|(name, _)| *name == unit) else {
         if unit.contains(|c: char| c.is_ascii_digit()) {

@@ -69,7 +69,7 @@ fn toml_error(error: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         column,
     };
     let mut key = position::key_at(text, &span);
-    let mut message = error.message().trim_end().to_owned();
+    let mut message = plain_words(error.message().trim_end());
     // The TOML words for serde's: a table has keys, not fields.
     if let Some(rest) = message.strip_prefix("unknown field") {
         message = format!("unknown key{rest}");
@@ -94,10 +94,31 @@ fn toml_error(error: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         message.push_str(" (values here are strings: quote them, e.g. \"2\")");
     }
     let key = key.unwrap_or_else(|| "(top level)".to_owned());
+    if message == "duplicate key" {
+        message = format!("duplicate key: `{key}` is already defined above");
+    }
     // The parser's own errors come before any key could be matched to a struct field.
     if toml::de::DeTable::parse(text).is_err() {
         ConfigError::Syntax { at, key, message }
     } else {
         ConfigError::Schema { at, key, message }
     }
+}
+
+/// serde's words for types, in TOML's: `u64` is a whole number, a struct or map is a table, a
+/// sequence an array. (Also keeps the raw structs' Rust names out of messages.)
+fn plain_words(message: &str) -> String {
+    let Some((before, expected)) = message.rsplit_once(", expected ") else {
+        return message.to_owned();
+    };
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a sequence" => "an array",
+        "a map" => "a table",
+        other if other.starts_with("struct ") => "a table",
+        other => other,
+    };
+    format!("{before}, expected {expected}")
 }

@@ -92,9 +92,22 @@ pub(crate) fn key_at(text: &str, span: &Range<usize>) -> Option<String> {
     if find(table.get_ref(), &hit, &hit, &mut path) {
         return Some(render(&path));
     }
+    if let Some(header) = header_on_line(text, offset) {
+        return Some(header);
+    }
     path.clear();
     preceding(table.get_ref(), text, offset, &mut path);
     (!path.is_empty()).then(|| render(&path))
+}
+
+/// The name in a table header (`[health`, `[[plugins]]`) on the line of `offset`, for a
+/// header the parser could not recover.
+fn header_on_line(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("").trim();
+    let name = line.strip_prefix('[')?.trim_start_matches('[');
+    let name = name.split(']').next().unwrap_or(name).trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// The key path of the table whose span is exactly `span` (the toml crate reports a missing
@@ -245,5 +258,8 @@ mod tests {
         let x = text.rfind('x').unwrap();
         assert_eq!(key_at(text, &(x..x)).as_deref(), Some("store.url"));
         assert_eq!(key_at("\n\n", &(1..1)), None);
+        let header = "[engine]\nid = \"x\"\n\n[health\nwarning_percent = 70\n";
+        let at = header.find("[health").unwrap() + 7;
+        assert_eq!(key_at(header, &(at..at)).as_deref(), Some("health"));
     }
 }

@@ -76,7 +76,11 @@ impl Checker<'_> {
         let duration = parse_duration(value.get_ref())
             .map_err(|message| self.invalid(&value.span(), key, message))?;
         if duration.is_zero() {
-            return Err(self.invalid(&value.span(), key, "must be more than zero"));
+            return Err(self.invalid(
+                &value.span(),
+                key,
+                format!("\"{}\" must be more than zero", value.get_ref()),
+            ));
         }
         Ok(duration)
     }
