@@ -148,6 +148,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let shutdown = shutdown_signal()?;
+
     // 1. The plugins, before anything touches Docker: a plugin that does not load stops here.
     let largest_memory = config
         .plugins
@@ -172,18 +174,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         plugins.insert(plugin.name.clone(), loaded);
     }
 
-    // 2. The engine.
-    let engine = config
-        .engine_builder()
-        .build()
-        .await
-        .context("starting the engine")?;
-    tracing::info!(
-        listen = %config.api.listen,
-        "the HTTP API is not served yet; api.listen is validated only"
-    );
-
-    // 3. The stacks: render each through its template and declare its services.
+    // 2. The stacks, rendered before anything touches Docker: plugins are pure planners, and
+    //    a template that refuses its parameters stops the runner here.
+    let mut declared = Vec::new();
     for stack in &config.stacks {
         let name = format!("{}/{}", stack.org, stack.name);
         let template = plugins
@@ -208,7 +201,27 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     e.code
                 )
             })?;
-        for service in windlass::stacks::convert_stack(&rendered) {
+        declared.push((stack, name, windlass::stacks::convert_stack(&rendered)));
+    }
+
+    // 3. The engine, and the stacks' services declared to it.
+    let engine = config
+        .engine_builder()
+        .build()
+        .await
+        .context("starting the engine")?;
+    tracing::info!(
+        listen = %config.api.listen,
+        "the HTTP API is not served yet; api.listen is validated only"
+    );
+    tracing::info!(
+        interval = ?config.health.snapshot_interval,
+        retention = ?config.health.snapshot_retention,
+        "health snapshots are not taken yet; [health] snapshot settings are validated only"
+    );
+    for (stack, name, services) in declared {
+        let count = services.len();
+        for service in services {
             for note in &service.left_out {
                 tracing::warn!(stack = %name, service = %service.spec.name, "{note}");
             }
@@ -218,36 +231,37 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("stack {name}: applying service `{service_name}`"))?;
         }
-        tracing::info!(stack = %name, services = rendered.services.len(), "stack applied");
+        tracing::info!(stack = %name, services = count, "stack applied");
     }
 
     // 4. Reconcile until Ctrl-C or SIGTERM; containers keep running after.
-    engine.run(shutdown_signal()).await?;
+    engine.run(shutdown).await?;
     drop(plugins);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal during startup is not lost (nor fatal): the
+/// engine stops after its first pass.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C: stopping"),
-        () = terminate => tracing::info!("SIGTERM: stopping"),
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C: stopping");
+        })
     }
 }
 

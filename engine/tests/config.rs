@@ -221,3 +221,19 @@ fn config_check_exits_0_or_2() {
         std::fs::read_to_string(Path::new(DIR).join("bad_plugin_kind.expected")).unwrap()
     );
 }
+
+/// `windlass run` refuses a bad config the same way, before starting anything.
+#[test]
+fn run_exits_2_on_a_bad_config() {
+    let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["run", "--config"])
+        .arg(Path::new(DIR).join("duplicate_plugin.toml"))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(Path::new(DIR).join("duplicate_plugin.expected")).unwrap()
+    );
+}
