@@ -25,9 +25,9 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub events: Option<RawEvents>,
     #[serde(default)]
-    pub plugins: Vec<Spanned<RawPlugin>>,
+    pub plugins: Vec<RawPlugin>,
     #[serde(default)]
-    pub stacks: Vec<Spanned<RawStack>>,
+    pub stacks: Vec<RawStack>,
 }
 
 /// `[engine]`.

@@ -105,6 +105,14 @@ impl Checker<'_> {
         Ok(n)
     }
 
+    /// An integer of at least 1.
+    fn positive(&self, value: &Spanned<u64>, key: &str) -> Result<u64, ConfigError> {
+        match *value.get_ref() {
+            0 => Err(self.invalid(&value.span(), key, "must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
     /// A path resolved against the config file's directory (`.` steps removed).
     fn resolve(&self, path: &str) -> PathBuf {
         self.base.join(path).components().collect()
@@ -180,45 +188,37 @@ pub(crate) fn validate(
             retention = retention.with_max_age(c.duration(age, "events.retention")?);
         }
         if let Some(count) = &events.max_events {
-            retention = retention.with_max_events(c.bounded(
-                count,
-                "events.max_events",
-                1,
-                u64::MAX,
-                "",
-            )?);
+            retention = retention.with_max_events(c.positive(count, "events.max_events")?);
         }
     }
 
     let mut plugins = Vec::with_capacity(raw.plugins.len());
     let mut plugin_names: HashMap<String, (usize, Range<usize>)> = HashMap::new();
     for (i, entry) in raw.plugins.iter().enumerate() {
-        let plugin = plugin(&c, i, entry.get_ref())?;
-        let name_span = entry.get_ref().name.span();
-        if let Some((first, first_span)) = plugin_names.get(&plugin.name) {
+        // Duplicates first: a second entry with the same name is wrong whatever else it says.
+        let name = c.name(&entry.name, &format!("plugins[{i}].name"))?;
+        if let Some((first, first_span)) = plugin_names.get(&name) {
             return Err(ConfigError::Duplicate {
-                at: c.at(&name_span),
+                at: c.at(&entry.name.span()),
                 key: format!("plugins[{i}].name"),
                 message: format!(
-                    "plugin name \"{}\" is already used by plugins[{first}] (line {})",
-                    plugin.name,
+                    "plugin name \"{name}\" is already used by plugins[{first}] (line {})",
                     c.at(first_span).line
                 ),
             });
         }
-        plugin_names.insert(plugin.name.clone(), (i, name_span));
-        plugins.push(plugin);
+        plugin_names.insert(name, (i, entry.name.span()));
+        plugins.push(plugin(&c, i, entry)?);
     }
 
     let mut stacks = Vec::with_capacity(raw.stacks.len());
     let mut stack_names: HashMap<(String, String), (usize, Range<usize>)> = HashMap::new();
     for (i, entry) in raw.stacks.iter().enumerate() {
-        let stack = stack(&c, i, entry.get_ref(), &plugins)?;
-        let name_span = entry.get_ref().name.span();
+        let stack = stack(&c, i, entry, &plugins)?;
         let id = (stack.org.clone(), stack.name.clone());
         if let Some((first, first_span)) = stack_names.get(&id) {
             return Err(ConfigError::Duplicate {
-                at: c.at(&name_span),
+                at: c.at(&entry.name.span()),
                 key: format!("stacks[{i}].name"),
                 message: format!(
                     "org \"{}\" already has a stack \"{}\": stacks[{first}] (line {})",
@@ -228,7 +228,7 @@ pub(crate) fn validate(
                 ),
             });
         }
-        stack_names.insert(id, (i, name_span));
+        stack_names.insert(id, (i, entry.name.span()));
         stacks.push(stack);
     }
 
@@ -465,7 +465,7 @@ fn limits(c: &Checker<'_>, i: usize, raw: &RawLimits) -> Result<Limits, ConfigEr
     }
     if let Some(fuel) = &raw.fuel {
         let key = format!("plugins[{i}].limits.fuel");
-        limits.fuel = Some(c.bounded(fuel, &key, 1, u64::MAX, "")?);
+        limits.fuel = Some(c.positive(fuel, &key)?);
     }
     Ok(limits)
 }
@@ -611,5 +611,87 @@ fn stack(
             template: template.clone(),
             params: raw.params.clone(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker() -> Checker<'static> {
+        Checker {
+            text: "value = 1\n",
+            file: Path::new("conf/windlass.toml"),
+            base: Path::new("conf"),
+        }
+    }
+
+    fn value(text: &str) -> Spanned<String> {
+        Spanned::new(8..9, text.to_owned())
+    }
+
+    #[test]
+    fn outbound_hosts_are_a_host_and_an_optional_port() {
+        let c = checker();
+        for good in [
+            "api.example.com",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[::1]:8080",
+            "svc-1:1",
+        ] {
+            assert_eq!(outbound_host(&c, &value(good), "k").unwrap(), good);
+        }
+        for (bad, why) in [
+            ("https://api.example.com", "without a scheme"),
+            ("api.example.com/v1", "host or host:port"),
+            ("user@api.example.com", "host or host:port"),
+            ("api .example.com", "host or host:port"),
+            ("", "the host is missing"),
+            (":8080", "the host is missing"),
+            ("host:0", "1 to 65535"),
+            ("host:65536", "1 to 65535"),
+            ("host:http", "1 to 65535"),
+            ("::1", "in brackets"),
+            ("[::1", "close the IPv6 address"),
+            ("[::1]8080", "a port after the IPv6 address"),
+        ] {
+            let error = outbound_host(&c, &value(bad), "k").unwrap_err().to_string();
+            assert!(error.contains(why), "{bad:?}: {error}");
+            assert!(
+                error.starts_with("conf/windlass.toml:1:9: k: bad outbound host"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn sqlite_paths_start_at_the_config_directory() {
+        let c = checker();
+        let url = |text: &str| store_url(&c, &value(text));
+        assert_eq!(
+            url("sqlite://data/w.db").unwrap(),
+            "sqlite://conf/data/w.db"
+        );
+        assert_eq!(
+            url("sqlite://./w.db?mode=rwc").unwrap(),
+            "sqlite://conf/w.db?mode=rwc"
+        );
+        assert_eq!(
+            url("sqlite:///var/lib/w.db").unwrap(),
+            "sqlite:///var/lib/w.db"
+        );
+        assert_eq!(url("sqlite::memory:").unwrap(), "sqlite::memory:");
+        let postgres = "postgres://u:p@db:5432/windlass?sslmode=disable";
+        assert_eq!(url(postgres).unwrap(), postgres);
+        assert!(
+            url("sqlite://")
+                .unwrap_err()
+                .to_string()
+                .contains("needs a file path")
+        );
+        let refused = url("mysql://u:secret@db/w").unwrap_err().to_string();
+        assert!(refused.contains("mysql://u:***@db/w"), "{refused}");
+        assert!(!refused.contains("secret"), "{refused}");
     }
 }
