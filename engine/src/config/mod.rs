@@ -23,8 +23,10 @@
 //! inventing its own. It must not start anything: it reads one file and checks that the files
 //! it names exist.
 
+mod check;
 mod duration;
 mod error;
+mod plugins;
 mod position;
 mod raw;
 mod types;

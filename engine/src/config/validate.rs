@@ -7,23 +7,22 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use toml::Spanned;
-use windlass_host_api::{Grants, Limits, PluginKind};
+use windlass_host_api::PluginKind;
 
-use super::duration::parse_duration;
-use super::position::line_column;
-use super::raw::{RawConfig, RawGrants, RawHealth, RawLimits, RawPlugin, RawStack};
+use super::ConfigError;
+use super::check::Checker;
+use super::plugins::plugin;
+use super::raw::{RawConfig, RawHealth, RawRuntime, RawStack};
 use super::types::{
     ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
     RuntimeKind, StackConfig, StoreConfig,
 };
-use super::{ConfigError, Location};
 use crate::events::RetentionPolicy;
 use crate::health::Thresholds;
-use crate::spec::validate_name;
 
 /// The default `api.listen`, as the error messages write it.
 const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -33,111 +32,6 @@ const DEFAULT_DATA_DIR: &str = ".windlass";
 const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 /// The default `health.retention`.
 const DEFAULT_SNAPSHOT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
-/// The largest `limits.memory_mib`.
-const MAX_MEMORY_MIB: u64 = 4096;
-/// The largest `limits.timeout_ms` (ten minutes).
-const MAX_TIMEOUT_MS: u64 = 600_000;
-
-/// What every check needs: the text (for line and column), the file's name and the
-/// directory relative paths start from.
-struct Checker<'a> {
-    text: &'a str,
-    file: &'a Path,
-    base: &'a Path,
-}
-
-impl Checker<'_> {
-    fn at(&self, span: &Range<usize>) -> Location {
-        let (line, column) = line_column(self.text, span.start);
-        Location {
-            file: self.file.to_path_buf(),
-            line,
-            column,
-        }
-    }
-
-    fn invalid(&self, span: &Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            at: self.at(span),
-            key: key.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    /// A name that must pass the engine's name rules.
-    fn name(&self, value: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
-        validate_name(key, value.get_ref())
-            .map_err(|e| self.invalid(&value.span(), key, e.message))?;
-        Ok(value.get_ref().clone())
-    }
-
-    /// A duration string (`"60s"`) that must be more than zero.
-    fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
-        let duration = parse_duration(value.get_ref())
-            .map_err(|message| self.invalid(&value.span(), key, message))?;
-        if duration.is_zero() {
-            return Err(self.invalid(
-                &value.span(),
-                key,
-                format!("\"{}\" must be more than zero", value.get_ref()),
-            ));
-        }
-        Ok(duration)
-    }
-
-    /// An integer in `min..=max`.
-    fn bounded(
-        &self,
-        value: &Spanned<u64>,
-        key: &str,
-        min: u64,
-        max: u64,
-        unit: &str,
-    ) -> Result<u64, ConfigError> {
-        let n = *value.get_ref();
-        if n < min || n > max {
-            return Err(self.invalid(
-                &value.span(),
-                key,
-                format!("{n} is out of range: use {min} to {max}{unit}"),
-            ));
-        }
-        Ok(n)
-    }
-
-    /// An integer of at least 1.
-    fn positive(&self, value: &Spanned<u64>, key: &str) -> Result<u64, ConfigError> {
-        match *value.get_ref() {
-            0 => Err(self.invalid(&value.span(), key, "must be at least 1")),
-            n => Ok(n),
-        }
-    }
-
-    /// A path resolved against the config file's directory (`.` steps removed).
-    fn resolve(&self, path: &str) -> PathBuf {
-        self.base.join(path).components().collect()
-    }
-
-    fn missing(
-        &self,
-        value: &Spanned<String>,
-        key: &str,
-        path: PathBuf,
-        what: &str,
-    ) -> ConfigError {
-        let hint = if Path::new(value.get_ref()).is_relative() {
-            " (relative paths start at the config file's directory)"
-        } else {
-            ""
-        };
-        ConfigError::MissingFile {
-            at: self.at(&value.span()),
-            key: key.to_owned(),
-            message: format!("no {what} at {}{hint}", path.display()),
-            path,
-        }
-    }
-}
 
 /// Validates `raw`, read from `file` whose text is `text`.
 pub(crate) fn validate(
@@ -287,10 +181,7 @@ fn store_url(c: &Checker<'_>, url: &Spanned<String>) -> Result<String, ConfigErr
 }
 
 /// `[runtime]`.
-fn runtime(
-    c: &Checker<'_>,
-    raw: Option<super::raw::RawRuntime>,
-) -> Result<RuntimeConfig, ConfigError> {
+fn runtime(c: &Checker<'_>, raw: Option<RawRuntime>) -> Result<RuntimeConfig, ConfigError> {
     let Some(raw) = raw else {
         return Ok(RuntimeConfig {
             kind: RuntimeKind::Docker,
@@ -404,172 +295,6 @@ fn health(c: &Checker<'_>, raw: Option<RawHealth>) -> Result<HealthConfig, Confi
     })
 }
 
-/// One `[[plugins]]` entry.
-fn plugin(c: &Checker<'_>, i: usize, raw: &RawPlugin) -> Result<PluginConfig, ConfigError> {
-    let key = |field: &str| format!("plugins[{i}].{field}");
-    let name = c.name(&raw.name, &key("name"))?;
-    let kind = PluginKind::parse(raw.kind.get_ref()).ok_or_else(|| {
-        let expected: Vec<String> = PluginKind::ALL
-            .iter()
-            .map(|k| format!("\"{}\"", k.as_str()))
-            .collect();
-        c.invalid(
-            &raw.kind.span(),
-            &key("kind"),
-            format!(
-                "unknown plugin kind \"{}\" (expected one of {})",
-                raw.kind.get_ref(),
-                expected.join(", ")
-            ),
-        )
-    })?;
-    if raw.source.get_ref().trim().is_empty() {
-        return Err(c.invalid(
-            &raw.source.span(),
-            &key("source"),
-            "must name a .wasm component file",
-        ));
-    }
-    let source = c.resolve(raw.source.get_ref());
-    if !source.is_file() {
-        return Err(c.missing(&raw.source, &key("source"), source, "plugin component file"));
-    }
-    let limits = match &raw.limits {
-        Some(limits) => self::limits(c, i, limits)?,
-        None => Limits::default(),
-    };
-    let grants = match &raw.grants {
-        Some(grants) => self::grants(c, i, kind, grants)?,
-        None => Grants::default(),
-    };
-    Ok(PluginConfig {
-        name,
-        kind,
-        source,
-        limits,
-        grants,
-        config: raw.config.clone(),
-    })
-}
-
-/// A plugin's `limits`; what is not written keeps the host's default.
-fn limits(c: &Checker<'_>, i: usize, raw: &RawLimits) -> Result<Limits, ConfigError> {
-    let mut limits = Limits::default();
-    if let Some(mib) = &raw.memory_mib {
-        let key = format!("plugins[{i}].limits.memory_mib");
-        limits.memory_bytes = c.bounded(mib, &key, 1, MAX_MEMORY_MIB, " MiB")? << 20;
-    }
-    if let Some(ms) = &raw.timeout_ms {
-        let key = format!("plugins[{i}].limits.timeout_ms");
-        limits.timeout = Duration::from_millis(c.bounded(ms, &key, 1, MAX_TIMEOUT_MS, " ms")?);
-    }
-    if let Some(fuel) = &raw.fuel {
-        let key = format!("plugins[{i}].limits.fuel");
-        limits.fuel = Some(c.positive(fuel, &key)?);
-    }
-    Ok(limits)
-}
-
-/// A plugin's `grants`.
-fn grants(
-    c: &Checker<'_>,
-    i: usize,
-    kind: PluginKind,
-    raw: &RawGrants,
-) -> Result<Grants, ConfigError> {
-    let mut grants = Grants::default();
-    for (j, host) in raw.outbound_hosts.iter().enumerate() {
-        let key = format!("plugins[{i}].grants.outbound_hosts[{j}]");
-        if kind != PluginKind::CloudAdapter {
-            return Err(c.invalid(
-                &host.span(),
-                &key,
-                format!(
-                    "only cloud-adapter plugins make HTTP requests; a {kind} plugin cannot use \
-                     outbound hosts"
-                ),
-            ));
-        }
-        grants.outbound_hosts.push(outbound_host(c, host, &key)?);
-    }
-    for (j, dir) in raw.read_only_dirs.iter().enumerate() {
-        let key = |field: &str| format!("plugins[{i}].grants.read_only_dirs[{j}].{field}");
-        if dir.host.get_ref().trim().is_empty() {
-            return Err(c.invalid(&dir.host.span(), &key("host"), "must name a directory"));
-        }
-        let host = c.resolve(dir.host.get_ref());
-        if !host.is_dir() {
-            return Err(c.missing(&dir.host, &key("host"), host, "directory"));
-        }
-        let guest = dir.guest.get_ref();
-        let absolute = guest.starts_with('/')
-            && !Path::new(guest)
-                .components()
-                .any(|step| matches!(step, Component::ParentDir));
-        if !absolute {
-            return Err(c.invalid(
-                &dir.guest.span(),
-                &key("guest"),
-                format!(
-                    "\"{guest}\" must be an absolute path inside the plugin, without `..`, \
-                     e.g. \"/data\""
-                ),
-            ));
-        }
-        grants.read_only_dirs.push((host, guest.clone()));
-    }
-    Ok(grants)
-}
-
-/// One `outbound_hosts` entry: `host` or `host:port`, nothing else.
-fn outbound_host(
-    c: &Checker<'_>,
-    host: &Spanned<String>,
-    key: &str,
-) -> Result<String, ConfigError> {
-    let text = host.get_ref();
-    let bad = |why: &str| {
-        Err(c.invalid(
-            &host.span(),
-            key,
-            format!("bad outbound host \"{text}\": {why}"),
-        ))
-    };
-    if text.contains("://") {
-        return bad(
-            "write the host (and port) only, without a scheme, e.g. \"api.example.com\" or \
-             \"127.0.0.1:8080\"",
-        );
-    }
-    if text.contains(['/', '?', '#', '@']) || text.chars().any(char::is_whitespace) {
-        return bad("write a host or host:port, e.g. \"api.example.com\" or \"127.0.0.1:8080\"");
-    }
-    let (name, port) = match text.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((address, "")) => (address, None),
-            Some((address, after)) => match after.strip_prefix(':') {
-                Some(port) => (address, Some(port)),
-                None => return bad("write a port after the IPv6 address as \"[::1]:8080\""),
-            },
-            None => return bad("close the IPv6 address with `]`"),
-        },
-        None => match text.split_once(':') {
-            Some((name, port)) if !port.contains(':') => (name, Some(port)),
-            Some(_) => return bad("write an IPv6 address in brackets, e.g. \"[::1]:8080\""),
-            None => (text.as_str(), None),
-        },
-    };
-    if name.is_empty() {
-        return bad("the host is missing");
-    }
-    if let Some(port) = port
-        && !port.parse::<u16>().is_ok_and(|p| p != 0)
-    {
-        return bad("the port must be 1 to 65535");
-    }
-    Ok(text.clone())
-}
-
 /// One `[[stacks]]` entry.
 fn stack(
     c: &Checker<'_>,
@@ -618,57 +343,10 @@ fn stack(
 mod tests {
     use super::*;
 
-    fn checker() -> Checker<'static> {
-        Checker {
-            text: "value = 1\n",
-            file: Path::new("conf/windlass.toml"),
-            base: Path::new("conf"),
-        }
-    }
-
-    fn value(text: &str) -> Spanned<String> {
-        Spanned::new(8..9, text.to_owned())
-    }
-
-    #[test]
-    fn outbound_hosts_are_a_host_and_an_optional_port() {
-        let c = checker();
-        for good in [
-            "api.example.com",
-            "127.0.0.1:8080",
-            "[::1]",
-            "[::1]:8080",
-            "svc-1:1",
-        ] {
-            assert_eq!(outbound_host(&c, &value(good), "k").unwrap(), good);
-        }
-        for (bad, why) in [
-            ("https://api.example.com", "without a scheme"),
-            ("api.example.com/v1", "host or host:port"),
-            ("user@api.example.com", "host or host:port"),
-            ("api .example.com", "host or host:port"),
-            ("", "the host is missing"),
-            (":8080", "the host is missing"),
-            ("host:0", "1 to 65535"),
-            ("host:65536", "1 to 65535"),
-            ("host:http", "1 to 65535"),
-            ("::1", "in brackets"),
-            ("[::1", "close the IPv6 address"),
-            ("[::1]8080", "a port after the IPv6 address"),
-        ] {
-            let error = outbound_host(&c, &value(bad), "k").unwrap_err().to_string();
-            assert!(error.contains(why), "{bad:?}: {error}");
-            assert!(
-                error.starts_with("conf/windlass.toml:1:9: k: bad outbound host"),
-                "{error}"
-            );
-        }
-    }
-
     #[test]
     fn sqlite_paths_start_at_the_config_directory() {
-        let c = checker();
-        let url = |text: &str| store_url(&c, &value(text));
+        let c = Checker::for_tests();
+        let url = |text: &str| store_url(&c, &Checker::value(text));
         assert_eq!(
             url("sqlite://data/w.db").unwrap(),
             "sqlite://conf/data/w.db"
