@@ -40,6 +40,7 @@ pub use windlass_host_api as plugins;
 
 pub mod api;
 mod clock;
+pub mod config;
 mod control;
 mod engine;
 mod error;

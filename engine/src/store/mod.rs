@@ -36,6 +36,7 @@ pub use connect::StoreOptions;
 pub use containers::ContainerRecord;
 pub use desired::DesiredService;
 pub use error::StoreError;
+pub(crate) use error::redact_url;
 pub(crate) use events::EventSink;
 pub use scope::Scope;
 pub(crate) use tokens::TokenRow;

@@ -1,0 +1,146 @@
+//! The config file as written: serde structs that refuse unknown keys and keep the span of
+//! every value that validation looks at, so its errors can point at the value.
+//!
+//! Nothing here is checked beyond TOML types; `validate` turns this into a
+//! [`RunnerConfig`](super::RunnerConfig).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub engine: RawEngine,
+    #[serde(default)]
+    pub store: Option<RawStore>,
+    #[serde(default)]
+    pub runtime: Option<RawRuntime>,
+    #[serde(default)]
+    pub api: Option<RawApi>,
+    #[serde(default)]
+    pub health: Option<RawHealth>,
+    #[serde(default)]
+    pub events: Option<RawEvents>,
+    #[serde(default)]
+    pub plugins: Vec<RawPlugin>,
+    #[serde(default)]
+    pub stacks: Vec<RawStack>,
+}
+
+/// `[engine]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEngine {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub data_dir: Option<Spanned<String>>,
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRuntime {
+    #[serde(default, rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+}
+
+/// `[api]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    #[serde(default)]
+    pub listen: Option<Spanned<String>>,
+}
+
+/// `[health]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealth {
+    #[serde(default)]
+    pub snapshot_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retention: Option<Spanned<String>>,
+    #[serde(default)]
+    pub warning_percent: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub critical_percent: Option<Spanned<f64>>,
+}
+
+/// `[events]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvents {
+    #[serde(default)]
+    pub retention: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_events: Option<Spanned<u64>>,
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlugin {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub source: Spanned<String>,
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+    #[serde(default)]
+    pub grants: Option<RawGrants>,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// A plugin's `limits`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    #[serde(default)]
+    pub memory_mib: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub fuel: Option<Spanned<u64>>,
+}
+
+/// A plugin's `grants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrants {
+    #[serde(default)]
+    pub outbound_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub read_only_dirs: Vec<RawDir>,
+}
+
+/// One entry of `grants.read_only_dirs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDir {
+    pub host: Spanned<String>,
+    pub guest: Spanned<String>,
+}
+
+/// One `[[stacks]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStack {
+    pub name: Spanned<String>,
+    pub org: Spanned<String>,
+    pub template: Spanned<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
