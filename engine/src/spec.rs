@@ -75,6 +75,12 @@ pub struct ServiceSpec {
     /// [`crate::stacks`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub provides: BTreeMap<String, String>,
+    /// How a new revision replaces the running replicas (default: start-first, one at a time).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::lifecycle::UpdatePolicy::is_default"
+    )]
+    pub update: crate::lifecycle::UpdatePolicy,
 }
 
 fn one() -> u32 {
@@ -143,12 +149,19 @@ impl ServiceSpec {
             health_checks: Vec::new(),
             depends_on: Vec::new(),
             provides: BTreeMap::new(),
+            update: crate::lifecycle::UpdatePolicy::default(),
         }
     }
 
     /// Waits for another service of the stack to reach `condition` before starting.
     pub fn with_dependency(mut self, service: impl Into<String>, condition: Condition) -> Self {
         self.depends_on.push(Dependency::new(service, condition));
+        self
+    }
+
+    /// Sets how a new revision replaces the running replicas.
+    pub fn with_update(mut self, update: crate::lifecycle::UpdatePolicy) -> Self {
+        self.update = update;
         self
     }
 

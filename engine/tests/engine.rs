@@ -77,7 +77,15 @@ async fn declared_services_run_scale_and_go_away() -> anyhow::Result<()> {
         1
     );
 
-    let changed = web.clone().with_replicas(1).with_env("MODE", "v2");
+    // Stop-first: replaced within one pass (start-first updates are in tests/rollout.rs).
+    let changed = web
+        .clone()
+        .with_replicas(1)
+        .with_env("MODE", "v2")
+        .with_update(windlass::lifecycle::UpdatePolicy {
+            order: windlass::lifecycle::UpdateOrder::StopFirst,
+            ..Default::default()
+        });
     assert_eq!(engine.apply("acme", "shop", changed).await?.revision, 2);
     let report = engine.reconcile().await?;
     assert_eq!(report.replaced, 1, "{report:?}");

@@ -131,7 +131,12 @@ async fn after_kill_9_a_restarted_engine_recovers_only_what_it_owns() -> anyhow:
             .with_command(SLEEP)
             .with_cpu("250m")
             .with_env("MODE", "v2")
-            .with_restart(windlass::lifecycle::RestartPolicy::Always);
+            .with_restart(windlass::lifecycle::RestartPolicy::Always)
+            // Replaced at once (stop-first): this test is about what the first pass does.
+            .with_update(windlass::lifecycle::UpdatePolicy {
+                order: windlass::lifecycle::UpdateOrder::StopFirst,
+                ..Default::default()
+            });
         editor.apply("acme", "demo", worker).await?;
     }
 

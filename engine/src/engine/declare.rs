@@ -30,10 +30,11 @@ impl Engine {
             replicas: 0,
             ..spec.clone()
         })?;
+        // After a rollback the current revision is not the highest: a new one never reuses a
+        // number.
         let revision = match &previous {
             Some(p) if p.config_hash == config_hash => p.revision,
-            Some(p) => p.revision + 1,
-            None => 1,
+            _ => ctx.store.highest_revision(org, stack, &spec.name).await? + 1,
         };
         let desired = DesiredService {
             org: org.to_owned(),
@@ -46,6 +47,17 @@ impl Engine {
             updated_ms: crate::reconcile::now_ms(),
         };
         ctx.store.upsert_desired_service(&desired).await?;
+        if previous.as_ref().is_none_or(|p| p.revision != revision) {
+            let kept = crate::store::ServiceRevision {
+                revision,
+                spec: desired.spec.clone(),
+                config_hash: desired.config_hash.clone(),
+                created_ms: desired.updated_ms,
+            };
+            ctx.store
+                .keep_revision(org, stack, &spec.name, &kept)
+                .await?;
+        }
         ctx.emit(
             NewEvent::new("service-applied")
                 .with_org(org)
@@ -98,4 +110,76 @@ fn spec_hash(spec: &ServiceSpec) -> Result<String, EngineError> {
     use sha2::{Digest, Sha256};
     let json = serde_json::to_vec(spec).map_err(|e| EngineError::Config(e.to_string()))?;
     Ok(hex::encode(Sha256::digest(&json)))
+}
+
+impl Engine {
+    /// The kept revisions of a service (the last ten), newest first.
+    pub async fn revisions(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+    ) -> Result<Vec<crate::store::ServiceRevision>, EngineError> {
+        Ok(self.inner.ctx.store.revisions(org, stack, service).await?)
+    }
+
+    /// A service's current or last rolling update.
+    pub async fn rollout(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+    ) -> Result<Option<crate::store::Rollout>, EngineError> {
+        Ok(self.inner.ctx.store.rollout(org, stack, service).await?)
+    }
+
+    /// Rolls a service back to a kept revision (default: the one before the current), keeping
+    /// the current replica count. The replicas are replaced like in any update (start-first
+    /// unless the service says otherwise). Returns the service as now desired.
+    pub async fn rollback(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+        to_revision: Option<u64>,
+    ) -> Result<DesiredService, EngineError> {
+        let ctx = &self.inner.ctx;
+        let current = ctx
+            .store
+            .get_desired_service(org, stack, service)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("service {org}/{stack}/{service}"),
+            })?;
+        let target = match to_revision {
+            Some(wanted) => wanted,
+            None => ctx
+                .store
+                .revisions(org, stack, service)
+                .await?
+                .iter()
+                .find(|r| r.revision < current.revision)
+                .map(|r| r.revision)
+                .ok_or_else(|| EngineError::NotFound {
+                    what: format!(
+                        "a kept revision of {org}/{stack}/{service} before {}",
+                        current.revision
+                    ),
+                })?,
+        };
+        let desired = crate::reconcile::rollout::desire_revision(ctx, &current, target).await?;
+        ctx.emit(
+            NewEvent::new("rollback-requested")
+                .with_org(org)
+                .with_stack(stack)
+                .with_service(service)
+                .with_payload(serde_json::json!({
+                    "from_revision": current.revision,
+                    "to_revision": target,
+                })),
+        )
+        .await;
+        self.inner.wake.notify_one();
+        Ok(desired)
+    }
 }

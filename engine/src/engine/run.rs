@@ -26,6 +26,9 @@ impl Engine {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         let ctx = self.inner.ctx.clone();
         tracing::info!(engine = %ctx.engine_id, "engine running");
+        // Aborted when `run` returns *or is dropped* (a host app may drop the future, or abort
+        // the task running it): nothing of this engine keeps acting behind its back.
+        let mut background = Background(Vec::new());
         let watcher = tokio::spawn(watch_docker(ctx.clone(), self.inner.clone()));
         let inner = self.inner.clone();
         let monitor = tokio::spawn(async move { inner.monitor.supervise().await });
@@ -36,6 +39,7 @@ impl Engine {
             }
         });
         let snapshots = tokio::spawn(record_snapshots(self.inner.clone()));
+        background.0.extend([watcher, monitor, sampler, snapshots]);
         tokio::pin!(shutdown);
         let result = loop {
             let report = match self.reconcile().await {
@@ -64,12 +68,21 @@ impl Engine {
                 () = tokio::time::sleep(wait) => {}
             }
         };
-        for task in [watcher, monitor, sampler, snapshots] {
-            task.abort();
-        }
+        drop(background);
         ctx.events.flush().await?;
         tracing::info!(engine = %ctx.engine_id, "engine stopped");
         result
+    }
+}
+
+/// The engine's background tasks while `run` runs.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 
 mod restart;
 mod state;
+mod update;
 
 pub use restart::{Backoff, RestartDecision, RestartPolicy};
 pub use state::ContainerState;
+pub use update::{UpdateOrder, UpdatePolicy};

@@ -11,6 +11,7 @@
 
 mod gates;
 mod orphans;
+pub(crate) mod rollout;
 mod slot;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +54,9 @@ pub struct ReconcileReport {
     /// next resync.
     #[serde(skip)]
     pub next_wake: Option<Duration>,
+    /// What the slots did for their services' rolling updates.
+    #[serde(skip)]
+    pub(crate) rollout: Vec<((String, String, String), rollout::Fact)>,
 }
 
 impl ReconcileReport {
@@ -66,6 +70,7 @@ impl ReconcileReport {
         self.removed += other.removed;
         self.waiting += other.waiting;
         self.errors.extend(other.errors);
+        self.rollout.extend(other.rollout);
         self.wake_in(other.next_wake);
     }
 
@@ -97,6 +102,8 @@ pub(crate) struct Reconciler {
     ensured: HashSet<String>,
     /// Services held back by their dependencies, with what they wait for (announced once).
     waiting: HashMap<(String, String, String), Vec<String>>,
+    /// Services this process saw updating, so that it notices when they are done.
+    rolling: HashSet<(String, String, String)>,
 }
 
 impl Reconciler {
@@ -107,6 +114,7 @@ impl Reconciler {
             orphans_seen: HashMap::new(),
             ensured: HashSet::new(),
             waiting: HashMap::new(),
+            rolling: HashSet::new(),
         }
     }
 
@@ -144,6 +152,7 @@ impl Reconciler {
         self.announce_gates(&blocked).await;
 
         let mut work = Vec::new();
+        let mut updates = Vec::new();
         for (service, spec) in &parsed {
             let (service, spec) = (*service, spec);
             let gate = blocked
@@ -159,16 +168,30 @@ impl Reconciler {
                     .push(format!("{}/{}: {error}", service.org, service.stack));
                 continue;
             }
+            let mut items = Vec::new();
             for slot in 0..service.replicas {
                 let work_item = SlotWork::new(&ctx, service, spec, slot);
                 let existing = by_name.remove(&work_item.name);
                 let record = records.remove(&work_item.name);
                 let known = self.known.contains_key(&work_item.name);
-                work.push(
+                let surge = rollout::surge_name(&work_item.name);
+                let surge_ready = readiness.get(&surge).copied().flatten();
+                items.push(
                     work_item
                         .with_observed(existing, record, known)
-                        .with_gate(gate.clone()),
+                        .with_gate(gate.clone())
+                        .with_surge(by_name.remove(&surge), records.remove(&surge), surge_ready),
                 );
+            }
+            match self.plan_update(service, spec, items).await {
+                Ok((items, update)) => {
+                    work.extend(items);
+                    updates.extend(update);
+                }
+                Err(error) => report.errors.push(format!(
+                    "{}/{}/{}: {error}",
+                    service.org, service.stack, service.service
+                )),
             }
         }
 
@@ -217,6 +240,28 @@ impl Reconciler {
                 }
             }
         }
+        for (service, spec, state, updating) in updates {
+            let key = (
+                service.org.clone(),
+                service.stack.clone(),
+                service.service.clone(),
+            );
+            let facts: Vec<rollout::Fact> = report
+                .rollout
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, f)| f.clone())
+                .collect();
+            if let Err(error) = rollout::finish(&ctx, service, spec, state, updating, &facts).await
+            {
+                report
+                    .errors
+                    .push(format!("{}/{}/{}: {error}", key.0, key.1, key.2));
+            }
+            if !updating {
+                self.rolling.remove(&key);
+            }
+        }
         if !report.errors.is_empty() {
             tracing::warn!(errors = ?report.errors, "reconcile pass left work for the next one");
             // A network or volume may have been removed behind our back: ensure them again.
@@ -224,6 +269,81 @@ impl Reconciler {
         }
         tracing::debug!(?report, "reconcile pass done");
         Ok(report)
+    }
+
+    /// Gives each slot its part in the service's rolling update (start-first: at most
+    /// `max_parallel` surges at once) and returns the update's state for the bookkeeping after
+    /// the pass, if the service is updating or just finished.
+    async fn plan_update<'a>(
+        &mut self,
+        service: &'a crate::DesiredService,
+        spec: &'a ServiceSpec,
+        items: Vec<SlotWork>,
+    ) -> Result<
+        (
+            Vec<SlotWork>,
+            Option<(
+                &'a crate::DesiredService,
+                &'a ServiceSpec,
+                crate::store::Rollout,
+                bool,
+            )>,
+        ),
+        EngineError,
+    > {
+        let key = (
+            service.org.clone(),
+            service.stack.clone(),
+            service.service.clone(),
+        );
+        let start_first = spec.update.order == crate::lifecycle::UpdateOrder::StartFirst
+            && !spec.ports.iter().any(|p| p.host_port.is_some());
+        let changing: Vec<bool> = items
+            .iter()
+            .map(|i| start_first && i.changes_revision())
+            .collect();
+        let updating = items.iter().any(SlotWork::has_surge) || changing.contains(&true);
+        if !updating {
+            if self.rolling.contains(&key)
+                && let Some(state) = self
+                    .ctx
+                    .store
+                    .rollout(&service.org, &service.stack, &service.service)
+                    .await?
+            {
+                return Ok((items, Some((service, spec, state, false))));
+            }
+            self.rolling.remove(&key);
+            return Ok((items, None));
+        }
+        self.rolling.insert(key);
+        let from = items
+            .iter()
+            .filter_map(SlotWork::existing_revision)
+            .filter(|r| *r != service.revision)
+            .min()
+            .unwrap_or(0);
+        let (state, halted) = rollout::begin(&self.ctx, service, from).await?;
+        let deadline = rollout::deadline_passed(&state, spec);
+        let surging = items.iter().filter(|i| i.has_current_surge()).count() as u32;
+        let mut budget = spec.update.max_parallel.max(1).saturating_sub(surging);
+        let items = items
+            .into_iter()
+            .zip(changing)
+            .map(|(item, changing)| {
+                let mut item = item.with_update_state(halted, deadline);
+                if changing && !item.has_surge() {
+                    item.role = if !halted && budget > 0 {
+                        budget -= 1;
+                        rollout::Role::MaySurge
+                    } else {
+                        rollout::Role::Hold
+                    };
+                }
+                item
+            })
+            .collect();
+        Ok((items, Some((service, spec, state, true))))
     }
 
     /// Announces services that start or stop waiting for their dependencies.

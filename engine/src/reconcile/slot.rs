@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use super::rollout::{Fact, Role, surge_name};
 use super::{Learned, ReconcileReport};
 use crate::engine::Ctx;
 use crate::lifecycle::{ContainerState, RestartDecision};
-use crate::runtime::labels::LABEL_CONFIG_HASH;
+use crate::runtime::labels::{LABEL_CONFIG_HASH, LABEL_REVISION};
 use crate::runtime::{ContainerSpec, ContainerStatus, ContainerSummary, ManagedLabels};
 use crate::store::ContainerRecord;
 use crate::{DesiredService, EngineError, NewEvent, ServiceSpec};
@@ -33,7 +34,26 @@ pub(crate) struct SlotWork {
     known: bool,
     /// Unmet dependencies: the slot's container is not created while there are any.
     gate: Option<Vec<String>>,
+    /// The revision the slot should run.
+    revision: u64,
+    update: crate::lifecycle::UpdatePolicy,
+    /// Whether readiness or startup checks decide when a replica is ready.
+    readiness_checked: bool,
+    /// The slot's surge container of a rolling update, its record and readiness.
+    surge: Option<ContainerSummary>,
+    surge_record: Option<ContainerRecord>,
+    surge_ready: Option<bool>,
+    /// The slot's part in its service's update this pass.
+    pub(crate) role: Role,
+    /// The update failed for good: surges go, old containers stay.
+    halted: bool,
+    /// The update has gone too long without progress.
+    deadline_passed: bool,
 }
+
+/// How long an old replica, detached from the stack network, gets to finish in-flight requests
+/// before it is stopped.
+const DRAIN: Duration = Duration::from_secs(1);
 
 impl SlotWork {
     /// The slot's desired container: the service's spec plus network, volumes and labels.
@@ -94,7 +114,69 @@ impl SlotWork {
             record: None,
             known: false,
             gate: None,
+            revision: service.revision,
+            update: spec.update,
+            readiness_checked: spec.health_checks.iter().any(|c| {
+                matches!(
+                    c.kind,
+                    crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
+                )
+            }),
+            surge: None,
+            surge_record: None,
+            surge_ready: None,
+            role: Role::Free,
+            halted: false,
+            deadline_passed: false,
         }
+    }
+
+    /// Adds the slot's surge container (if any) with its record and readiness.
+    pub(crate) fn with_surge(
+        mut self,
+        surge: Option<ContainerSummary>,
+        record: Option<ContainerRecord>,
+        ready: Option<bool>,
+    ) -> Self {
+        self.surge = surge;
+        self.surge_record = record;
+        self.surge_ready = ready;
+        self
+    }
+
+    /// Whether the slot's container belongs to another revision.
+    pub(crate) fn changes_revision(&self) -> bool {
+        self.existing.as_ref().is_some_and(|c| {
+            c.labels.get(LABEL_CONFIG_HASH) != Some(&self.hash)
+                && self.existing_revision() != Some(self.revision)
+        })
+    }
+
+    /// The revision of the slot's container, from its label.
+    pub(crate) fn existing_revision(&self) -> Option<u64> {
+        self.existing
+            .as_ref()
+            .and_then(|c| c.labels.get(LABEL_REVISION))
+            .and_then(|r| r.parse().ok())
+    }
+
+    /// Whether the slot has a surge container.
+    pub(crate) fn has_surge(&self) -> bool {
+        self.surge.is_some()
+    }
+
+    /// Whether the slot has a surge container of the desired configuration.
+    pub(crate) fn has_current_surge(&self) -> bool {
+        self.surge
+            .as_ref()
+            .is_some_and(|s| s.labels.get(LABEL_CONFIG_HASH) == Some(&self.hash))
+    }
+
+    /// Tells the slot how its service's update stands.
+    pub(crate) fn with_update_state(mut self, halted: bool, deadline_passed: bool) -> Self {
+        self.halted = halted;
+        self.deadline_passed = deadline_passed;
+        self
     }
 
     /// Holds back the slot's first start while `gate` lists unmet dependencies.
@@ -137,6 +219,20 @@ impl SlotWork {
         report: &mut ReconcileReport,
         learned: &mut Vec<Learned>,
     ) -> Result<(), EngineError> {
+        if let Some(surge) = &self.surge {
+            return self.handle_surge(ctx, surge, report, learned).await;
+        }
+        match self.role {
+            Role::MaySurge => return self.start_surge(ctx, report, learned).await,
+            Role::Hold => {
+                // Its turn comes when a surge is promoted; a halted update waits for people.
+                if !self.halted {
+                    report.wake_in(Some(GATE_RECHECK));
+                }
+                return Ok(());
+            }
+            Role::Free => {}
+        }
         let Some(existing) = &self.existing else {
             // Failed or stopped slots stay down until their configuration changes.
             if let (Some(state), Some(record)) = (self.state(), &self.record)
@@ -401,6 +497,207 @@ impl SlotWork {
         if let Some(event) = follow_up {
             ctx.emit(event).await;
         }
+        Ok(())
+    }
+
+    fn key(&self) -> (String, String, String) {
+        (self.org.clone(), self.stack.clone(), self.service.clone())
+    }
+
+    /// Starts the slot's surge: a container of the new revision beside the old one.
+    async fn start_surge(
+        &self,
+        ctx: &Ctx,
+        report: &mut ReconcileReport,
+        learned: &mut Vec<Learned>,
+    ) -> Result<(), EngineError> {
+        let name = surge_name(&self.name);
+        let mut spec = self.spec.clone();
+        spec.name = name.clone();
+        // Not under the service's DNS name yet: nothing should reach it before it is ready.
+        spec.network_aliases.clear();
+        let id = ctx.runtime.create_container(&spec).await?;
+        learned.push(Learned::Known {
+            name: name.clone(),
+            id: id.clone(),
+        });
+        ctx.runtime.start_container(&id).await?;
+        self.record_surge(ctx, &id).await?;
+        ctx.emit(self.event("rollout-surge-started").with_payload(json!({
+            "surge": name,
+            "container_id": id,
+            "revision": self.revision,
+        })))
+        .await;
+        report.created += 1;
+        report.started += 1;
+        report.wake_in(Some(GATE_RECHECK));
+        Ok(())
+    }
+
+    /// Records a running surge, so that the health monitor probes it.
+    async fn record_surge(&self, ctx: &Ctx, id: &str) -> Result<(), EngineError> {
+        let record = ContainerRecord {
+            container_name: surge_name(&self.name),
+            org: self.org.clone(),
+            stack: self.stack.clone(),
+            service: self.service.clone(),
+            slot: self.slot,
+            container_id: Some(id.to_owned()),
+            state: ContainerState::Running.as_str().to_owned(),
+            restart_count: 0,
+            last_exit_code: None,
+            backoff_until_ms: None,
+            config_hash: self.hash.clone(),
+            updated_ms: now_ms(),
+        };
+        ctx.store.upsert_container_record(&record).await?;
+        Ok(())
+    }
+
+    /// Moves a surge along: removes a stale one, waits for it to be ready, promotes it into the
+    /// slot, or reports that it cannot make it.
+    async fn handle_surge(
+        &self,
+        ctx: &Ctx,
+        surge: &ContainerSummary,
+        report: &mut ReconcileReport,
+        learned: &mut Vec<Learned>,
+    ) -> Result<(), EngineError> {
+        let name = surge_name(&self.name);
+        let current = surge.labels.get(LABEL_CONFIG_HASH) == Some(&self.hash);
+        if !current || self.halted {
+            // Of a revision no longer wanted (a rollback, a newer deploy) or of a failed update.
+            ctx.runtime.remove_container(&surge.id, true).await?;
+            ctx.store.delete_container_record(&name).await?;
+            learned.push(Learned::Gone { name: name.clone() });
+            ctx.emit(self.event("rollout-surge-removed").with_payload(json!({
+                "surge": name,
+                "container_id": surge.id,
+            })))
+            .await;
+            report.removed += 1;
+            return Ok(());
+        }
+        learned.push(Learned::Known {
+            name: name.clone(),
+            id: surge.id.clone(),
+        });
+        report.wake_in(Some(GATE_RECHECK));
+        match surge.status {
+            ContainerStatus::Running => {
+                // An engine that went away right after starting it may not have recorded it.
+                let recorded = self.surge_record.as_ref().is_some_and(|r| {
+                    r.container_id.as_deref() == Some(surge.id.as_str())
+                        && r.state == ContainerState::Running.as_str()
+                });
+                if !recorded {
+                    self.record_surge(ctx, &surge.id).await?;
+                    return Ok(());
+                }
+            }
+            ContainerStatus::Created => {
+                ctx.runtime.start_container(&surge.id).await?;
+                return Ok(());
+            }
+            ContainerStatus::Exited | ContainerStatus::Dead => {
+                let info = ctx.runtime.inspect_container(&surge.id).await?;
+                report.rollout.push((
+                    self.key(),
+                    Fact::Failed(format!(
+                        "{name} of revision {} exited with code {}",
+                        self.revision,
+                        info.exit_code.unwrap_or(-1)
+                    )),
+                ));
+                return Ok(());
+            }
+            _ => return Ok(()),
+        }
+        let ready = !self.readiness_checked || self.surge_ready == Some(true);
+        let info = ctx.runtime.inspect_container(&surge.id).await?;
+        let network = crate::naming::network_name(&ctx.engine_id, &self.org, &self.stack);
+        if !info.networks.contains_key(&network) {
+            // An engine that went away mid-promotion left it detached: attach it again (still
+            // without the service's name) so that it can be probed.
+            ctx.runtime
+                .connect_network(&network, &surge.id, &[])
+                .await?;
+            return Ok(());
+        }
+        let ran_for = info
+            .started_at
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        if ready && ran_for >= Duration::from_millis(self.update.min_healthy_ms) {
+            return self.promote(ctx, surge, report, learned).await;
+        }
+        if self.deadline_passed {
+            report.rollout.push((
+                self.key(),
+                Fact::Failed(format!(
+                    "{name} of revision {} was not ready within the progress deadline of {} ms",
+                    self.revision, self.update.progress_deadline_ms
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The surge is ready: the old container leaves the network, drains, stops and goes; the
+    /// surge takes the slot's name.
+    async fn promote(
+        &self,
+        ctx: &Ctx,
+        surge: &ContainerSummary,
+        report: &mut ReconcileReport,
+        learned: &mut Vec<Learned>,
+    ) -> Result<(), EngineError> {
+        // The surge takes the service's DNS name, then the old replica leaves the network: new
+        // requests reach the surge only. (Again after a crash mid-step: harmless.)
+        let network = crate::naming::network_name(&ctx.engine_id, &self.org, &self.stack);
+        ctx.runtime.disconnect_network(&network, &surge.id).await?;
+        ctx.runtime
+            .connect_network(&network, &surge.id, &self.spec.network_aliases)
+            .await?;
+        if let Some(old) = &self.existing {
+            // Let the name resolve to both for a moment before the old one leaves.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Err(error) = ctx.runtime.disconnect_network(&network, &old.id).await {
+                tracing::warn!(container = %self.name, %error, "could not detach the old replica before stopping it");
+            }
+            tokio::time::sleep(DRAIN).await;
+            ctx.runtime
+                .stop_container(&old.id, ctx.settings.stop_timeout)
+                .await
+                .ok();
+            ctx.runtime.remove_container(&old.id, true).await?;
+            learned.push(Learned::Gone {
+                name: self.name.clone(),
+            });
+        }
+        ctx.runtime.rename_container(&surge.id, &self.name).await?;
+        self.persist(ctx, Some(&surge.id), ContainerState::Running, |_| {})
+            .await?;
+        ctx.store
+            .delete_container_record(&surge_name(&self.name))
+            .await?;
+        learned.push(Learned::Gone {
+            name: surge_name(&self.name),
+        });
+        learned.push(Learned::Known {
+            name: self.name.clone(),
+            id: surge.id.clone(),
+        });
+        ctx.emit(self.event("rollout-replica-replaced").with_payload(json!({
+            "slot": self.slot,
+            "container_id": surge.id,
+            "replaced_id": self.existing.as_ref().map(|c| c.id.clone()),
+            "revision": self.revision,
+        })))
+        .await;
+        report.replaced += 1;
+        report.rollout.push((self.key(), Fact::Progressed));
         Ok(())
     }
 

@@ -145,6 +145,18 @@ impl DockerRuntime {
             .map_err(|e| self.op("remove container", container).error(e))
     }
 
+    /// Renames a container (running or not).
+    #[instrument(name = "runtime.rename_container", skip(self))]
+    pub async fn rename_container(&self, container: &str, name: &str) -> Result<(), RuntimeError> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: name.to_owned(),
+        };
+        self.docker
+            .rename_container(container, options)
+            .await
+            .map_err(|e| self.op("rename container", container).error(e))
+    }
+
     /// Inspects a container by id or name.
     #[instrument(name = "runtime.inspect_container", skip(self))]
     pub async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, RuntimeError> {

@@ -201,6 +201,23 @@ impl DockerRuntime {
             .map_err(|e| self.op("connect network", network).error(e))
     }
 
+    /// Detaches a container from a network (its DNS aliases there go with it).
+    #[instrument(name = "runtime.disconnect_network", skip(self))]
+    pub async fn disconnect_network(
+        &self,
+        network: &str,
+        container: &str,
+    ) -> Result<(), RuntimeError> {
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: container.to_owned(),
+            force: Some(true),
+        };
+        self.docker
+            .disconnect_network(network, request)
+            .await
+            .map_err(|e| self.op("disconnect network", network).error(e))
+    }
+
     /// Removes a network. Fails with [`RuntimeError::Conflict`] while containers are attached,
     /// and [`RuntimeError::NotFound`] if it does not exist.
     #[instrument(name = "runtime.remove_network", skip(self))]

@@ -27,6 +27,7 @@ mod error;
 pub(crate) mod events;
 mod health;
 mod meta;
+mod rollouts;
 mod scope;
 mod tokens;
 
@@ -38,6 +39,7 @@ pub use desired::DesiredService;
 pub use error::StoreError;
 pub(crate) use error::redact_url;
 pub(crate) use events::EventSink;
+pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;
 pub(crate) use tokens::TokenRow;
 
