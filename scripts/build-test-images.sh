@@ -79,14 +79,18 @@ cleanup=()
 # An image that was built but failed its smoke test is removed, so the next run rebuilds it.
 unverified=""
 on_exit() {
-    local c
-    for c in "${cleanup[@]}"; do eval "$c" || true; done
+    local i
+    # Newest first: containers go before the network they are on.
+    for ((i = ${#cleanup[@]} - 1; i >= 0; i--)); do eval "${cleanup[i]}" || true; done
     if [ -n "$unverified" ]; then
         log "removing unverified image $unverified"
         docker rmi -f "$unverified" >/dev/null 2>&1 || true
     fi
 }
 trap on_exit EXIT
+# A signal exits through on_exit too (the smoke tests' containers and networks are removed).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 mkdir -p "$CACHE_DIR"
 # One build at a time (two concurrent debootstraps into the same cache would collide).

@@ -15,7 +15,8 @@ me=$(hostname)
 
 # This busybox build's wget crashes on -T (its timeout option), so `timeout` bounds it.
 fetch() { timeout 5 wget -q -O - "$@" 2>&1; }
-esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+# Escapes text for element content (the page puts none in attributes).
+esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
 headers() { printf '%s\r\n' "$@" ""; }
 
 if [ "${REQUEST_METHOD:-GET}" = POST ]; then
