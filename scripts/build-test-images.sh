@@ -478,7 +478,8 @@ build_postgres() {
 
 # Started before its database exists, the api must serve and answer 503 on /healthz (and log
 # that it retries); once PostgreSQL is up, 200; a visit posted must be listed; /api/info must
-# show APP_REVISION; docker stop must end it at once with status 0.
+# show APP_REVISION; docker stop must end it at once with status 0. A missing or malformed
+# DATABASE_URL must stop it with status 2 and a message naming the variable.
 verify_demo_api() {
     smoke_network
     local api=http://api:8080 out deadline
@@ -513,6 +514,14 @@ verify_demo_api() {
     docker logs "$smoke_prefix-api" 2>&1 | grep -q 'retrying' ||
         die "$DEMO_API_IMAGE: no 'retrying' in its log while the database was missing"
     log "$DEMO_API_IMAGE: 503 without a database, 200 with it, visit written and listed"
+    local url code
+    for url in "" "not a url"; do
+        code=0
+        out=$(docker run --rm -e DATABASE_URL="$url" "$DEMO_API_IMAGE" 2>&1) || code=$?
+        if [ "$code" != 2 ] || ! grep -q 'error: DATABASE_URL' <<<"$out"; then
+            die "$DEMO_API_IMAGE: DATABASE_URL='$url' should exit 2 naming DATABASE_URL; got $code: $out"
+        fi
+    done
     check_quick_stop api 3 "$DEMO_API_IMAGE"
     smoke_rm api
     smoke_rm db

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
+import psycopg2.extensions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS visits (
@@ -74,7 +75,7 @@ class Database:
     def _connect(self):
         conn = psycopg2.connect(
             self.dsn,
-            connect_timeout=3,
+            connect_timeout=2,  # libpq's minimum
             application_name="windlass-demo-api",
             options="-c statement_timeout=5000",
         )
@@ -225,7 +226,9 @@ class Handler(BaseHTTPRequestHandler):
             if not 1 <= limit <= 1000:
                 raise ValueError
         except ValueError:
-            self.send_error_json(400, "invalid-limit", "limit must be a whole number from 1 to 1000")
+            self.send_error_json(
+                400, "invalid-limit", "limit must be a whole number from 1 to 1000"
+            )
             return
 
         def select(cur):
@@ -292,6 +295,13 @@ def main():
         log("error: DATABASE_URL is not set (expected e.g. postgres://app:secret@db:5432/app)")
         return 2
     try:
+        psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError as e:
+        # A typo is not a database that is still starting: say so and stop rather than retry.
+        reason = str(e).strip().splitlines()[0]
+        log(f"error: DATABASE_URL is not a valid libpq URI or connection string: {reason}")
+        return 2
+    try:
         port = int(os.environ.get("PORT", "8080"))
     except ValueError:
         log(f"error: PORT must be a port number, got {os.environ['PORT']!r}")
@@ -320,8 +330,7 @@ def main():
     signal.signal(signal.SIGINT, stop)
 
     threading.Thread(target=wait_for_database, args=(db, stopping), daemon=True).start()
-    log(f"listening on :{port}, revision {Handler.info['revision']}, "
-        f"database {describe_dsn(dsn)}")
+    log(f"listening on :{port}, revision {Handler.info['revision']}, database {describe_dsn(dsn)}")
     started = time.monotonic()
     server.serve_forever(poll_interval=0.2)
     server.server_close()

@@ -7,7 +7,8 @@
 #           replica that answered ($API_URL/api/info: hostname, revision). Read-only, so health
 #           probes can poll it; it answers 200 even when the backend is down, and says so.
 #   POST /  records a visit through the backend (POST $API_URL/api/visits), then redirects to
-#           / (303 See Other), so reloading the page does not record it twice.
+#           / (303 See Other), so reloading the page does not record it twice. (Browsers and
+#           curl follow a 303 with a GET; busybox wget POSTs again, so do not POST with it.)
 #
 # busybox httpd prepends "HTTP/1.1 200 OK" unless the output starts with a status line.
 api=${API_URL:-http://api:8080}
