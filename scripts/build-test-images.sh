@@ -133,7 +133,7 @@ image_size() { docker image inspect --format '{{.Size}}' "$1" | awk '{printf "%.
 files_hash() { # NAME
     local dir=$IMAGES_DIR/$1
     [ -d "$dir" ] || die "missing $dir"
-    (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
+    (cd "$dir" && find . -name __pycache__ -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
         sha256sum | cut -c1-12
 }
 
@@ -146,6 +146,7 @@ docker_build() { # NAME IMAGE BASE RECIPE EXECUTABLE...
     ctx=$(mktemp -d)
     cleanup+=("rm -rf '$ctx'")
     cp -R "$IMAGES_DIR/$name/." "$ctx/"
+    find "$ctx" -name __pycache__ -prune -exec rm -rf {} + # from running app.py locally
     chmod -R u=rwX,go=rX "$ctx"
     for f in "$@"; do
         [ -f "$ctx/$f" ] || die "images/$name/$f missing"
