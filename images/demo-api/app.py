@@ -54,6 +54,12 @@ def log(message):
     print(f"{stamp} windlass-demo-api: {message}", file=sys.stderr, flush=True)
 
 
+def first_line(error):
+    """The first line of an exception's message (psycopg2's run over several), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def describe_dsn(dsn):
     """host:port/dbname of a DATABASE_URL, without the password (for logs and /api/info)."""
     try:
@@ -83,11 +89,23 @@ class Database:
         return conn
 
     def run(self, fn):
-        """Calls fn(cursor) on a connection and returns its result; errors propagate."""
+        """Calls fn(cursor) on a connection and returns its result; errors propagate.
+
+        An idle connection that turns out dead (PostgreSQL restarted since it was used) is
+        dropped with every other idle one, and fn runs once more on a new connection: the
+        server never saw the statement, and the caller should not get a 503 for a database
+        that is up.
+        """
         with self.lock:
             conn = self.idle.pop() if self.idle else None
-        if conn is None:
-            conn = self._connect()
+        if conn is not None:
+            try:
+                return self._run_on(conn, fn)
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                self.close()
+        return self._run_on(self._connect(), fn)
+
+    def _run_on(self, conn, fn):
         try:
             with conn.cursor() as cur:
                 result = fn(cur)
@@ -128,8 +146,7 @@ def wait_for_database(db, stopping):
             log(f"database {describe_dsn(db.dsn)} ready after {attempt} attempt(s)")
             return
         except psycopg2.Error as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            log(f"database not ready ({reason}); retrying in {delay:.1f}s")
+            log(f"database not ready ({first_line(e)}); retrying in {delay:.1f}s")
         stopping.wait(delay)
         delay = min(delay * 2, 5.0)
 
@@ -178,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
         return url.path.rstrip("/") or "/", urllib.parse.parse_qs(url.query)
 
     def database_failed(self, e):
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         log(f'"{self.requestline}": database error: {reason}')
         self.send_error_json(503, "database-unavailable", reason)
 
@@ -211,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             self.db.ping()
             ok, reason = True, None
         except psycopg2.Error as e:
-            ok, reason = False, (str(e).strip().splitlines() or [type(e).__name__])[0]
+            ok, reason = False, first_line(e)
         if ok != Handler.healthy:
             Handler.healthy = ok
             log("healthz: ok" if ok else f"healthz: unavailable ({reason})")
@@ -298,8 +315,7 @@ def main():
         psycopg2.extensions.parse_dsn(dsn)
     except psycopg2.ProgrammingError as e:
         # A typo is not a database that is still starting: say so and stop rather than retry.
-        reason = str(e).strip().splitlines()[0]
-        log(f"error: DATABASE_URL is not a valid libpq URI or connection string: {reason}")
+        log(f"error: DATABASE_URL is not a valid libpq URI or connection string: {first_line(e)}")
         return 2
     try:
         port = int(os.environ.get("PORT", "8080"))
