@@ -477,8 +477,8 @@ build_postgres() {
 # ------------------------------------------------------------------------------------------------
 # local/windlass-demo-api:1
 
-# Started before its database exists, the api must serve and answer 503 on /healthz (and log
-# that it retries); once PostgreSQL is up, 200; a visit posted must be listed; /api/info must
+# Started before its database exists, the api must serve, answer 503 on /healthz and 200 on
+# /livez (and log that it retries); once PostgreSQL is up, 200; a visit posted must be listed; /api/info must
 # show APP_REVISION; docker stop must end it at once with status 0. A missing or malformed
 # DATABASE_URL must stop it with status 2 and a message naming the variable.
 verify_demo_api() {
@@ -500,6 +500,7 @@ verify_demo_api() {
         [ "$SECONDS" -lt "$deadline" ] || die "$DEMO_API_IMAGE: not listening on :8080 after 20s"
         sleep 0.3
     done
+    out=$(http "$api/livez") || die "$DEMO_API_IMAGE: GET /livez without a database must answer 200, got '$out'"
     out=$(http "$api/api/info") || die "$DEMO_API_IMAGE: GET /api/info failed: $out"
     grep -q '"revision": "smoke-1"' <<<"$out" || die "$DEMO_API_IMAGE: /api/info lacks APP_REVISION: $out"
 

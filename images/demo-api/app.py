@@ -4,6 +4,8 @@
 A small JSON API over PostgreSQL, built by scripts/build-test-images.sh (target demo-api):
 
   GET  /healthz      200 {"status": "ok"} when `SELECT 1` on the database succeeds, else 503
+  GET  /livez        200 {"status": "alive"} whenever the process serves (for a liveness check
+                     that must not restart the api because its database is down)
   GET  /api/visits   the latest visits, newest first, as a JSON list (one row per line);
                      ?limit=N (1 to 1000, default 20)
   POST /api/visits   records a visit: body empty, JSON {"note": "..."} or a form note=...;
@@ -186,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
         pass  # requests are logged by log_request below, health checks only on change
 
     def log_request(self, code="-", size="-"):
-        if self.path == "/healthz":
+        if self.path in ("/healthz", "/livez"):
             return
         log(f'{self.address_string()} "{self.requestline}" {code}')
 
@@ -203,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
         path, query = self.route()
         if path == "/healthz":
             self.healthz()
+        elif path == "/livez":
+            self.send_json(200, {"status": "alive"})
         elif path == "/api/info":
             self.send_json(200, self.info)
         elif path == "/api/visits":
@@ -218,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
             self.add_visit()
             return
         self.close_connection = True  # the body is not read, so the connection cannot be reused
-        if path in ("/healthz", "/api/info"):
+        if path in ("/healthz", "/livez", "/api/info"):
             self.send_error_json(405, "method-not-allowed", f"{path} answers GET only")
         else:
             self.send_error_json(404, "not-found", f"no route for POST {path}")
