@@ -2,7 +2,9 @@
 # The test command: `bash scripts/test.sh` (the README's second command; .ci/run ends with it).
 #
 # Sets up what the tests use for real (idempotent and fast once done): a Docker engine, the
-# locally built busybox test image, a PostgreSQL server. Then builds the plugin components,
+# locally built test images (busybox, and the demo stack's local/postgres:15,
+# local/windlass-demo-api:1 and local/windlass-demo-web:1, which scripts/check-demo-stack.sh
+# then runs together), a PostgreSQL server. Then builds the plugin components,
 # runs the plugins' unit tests natively, and runs every test of the root workspace against real
 # plugins, real Docker, a real SQLite file and a real PostgreSQL server. Extra arguments go to the root
 # workspace's `cargo test` (e.g. `scripts/test.sh -p windlass-host-api`).
@@ -10,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup-docker.sh
-scripts/build-test-images.sh busybox # the image the tests run (local/postgres:15 is for the demo stack)
+scripts/build-test-images.sh busybox postgres demo-api demo-web
+echo "=== demo stack images, together (plain docker run)"
+scripts/check-demo-stack.sh
 if [ -z "${WINDLASS_TEST_POSTGRES_URL:-}" ]; then
     WINDLASS_TEST_POSTGRES_URL=$(scripts/setup-postgres.sh)
     export WINDLASS_TEST_POSTGRES_URL
