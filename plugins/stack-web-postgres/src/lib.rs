@@ -3,11 +3,12 @@
 //! It renders three services:
 //!
 //! - `db`: PostgreSQL (image `postgres_image`), data in the named volume `pgdata` at
-//!   `/var/lib/postgresql/data`, ready when TCP port 5432 accepts connections; it `provides`
+//!   `/var/lib/postgresql/data`, ready when `pg_isready` (run inside it) says it accepts queries; it `provides`
 //!   `DATABASE_URL=postgres://USER:PASSWORD@db:5432/NAME` (user and password percent-encoded) to
 //!   the services depending on it;
-//! - `api`: the backend (image `api_image`) on port 8080, ready and live when `GET /healthz`
-//!   answers 2xx/3xx, started once `db` is healthy;
+//! - `api`: the backend (image `api_image`) on port 8080, ready when `GET /healthz` answers
+//!   2xx/3xx (it checks the database), live while `GET /livez` does, started once `db` is
+//!   healthy;
 //! - `web`: the frontend (image `web_image`) on port 80, ready and live when `GET /` answers,
 //!   published on the Docker host at `web_port` (or a port Docker picks), with
 //!   `API_URL=http://api:8080`, started once `api` is healthy.

@@ -15,6 +15,9 @@ const DEFAULT_API_IMAGE: &str = "local/windlass-demo-api:1";
 const DEFAULT_WEB_IMAGE: &str = "local/windlass-demo-web:1";
 const MAX_REPLICAS: i64 = 20;
 const DB_PORT: u16 = 5432;
+/// Readiness probes every second: dependents start about as soon as what they wait for is
+/// ready (the same interval the docker-compose baseline uses).
+const PROBE_INTERVAL_MS: u32 = 1_000;
 const API_PORT: u16 = 8080;
 const WEB_PORT: u16 = 80;
 
@@ -281,8 +284,24 @@ pub(crate) fn render(
         target: "/var/lib/postgresql/data".into(),
         read_only: false,
     }];
-    let mut db_ready = HealthCheck::new(CheckKind::Readiness, Probe::Tcp(DB_PORT));
-    db_ready.interval_ms = 2_000;
+    // Ready when it answers queries: PostgreSQL accepts TCP connections about a second before
+    // it accepts queries (after a crash recovery, say), so a TCP probe would be too early.
+    let mut db_ready = HealthCheck::new(
+        CheckKind::Readiness,
+        Probe::Exec(
+            [
+                "pg_isready",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &DB_PORT.to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+    );
+    db_ready.interval_ms = PROBE_INTERVAL_MS;
     db_ready.start_period_ms = 30_000;
     db.health_checks = vec![db_ready];
 
@@ -294,12 +313,14 @@ pub(crate) fn render(
         CheckKind::Readiness,
         HealthCheck::http_probe(API_PORT, "/healthz"),
     );
-    api_ready.interval_ms = 2_000;
+    api_ready.interval_ms = PROBE_INTERVAL_MS;
+    // Alive while the process answers: a database outage makes the api unready (/healthz),
+    // never a reason to restart it.
     api.health_checks = vec![
         api_ready,
         HealthCheck::new(
             CheckKind::Liveness,
-            HealthCheck::http_probe(API_PORT, "/healthz"),
+            HealthCheck::http_probe(API_PORT, "/livez"),
         ),
     ];
 
@@ -309,8 +330,11 @@ pub(crate) fn render(
     web.ports = vec![Port::tcp("http", WEB_PORT).published(v.web_port)];
     web.depends_on = vec![Dependency::new("api", DependencyCondition::Healthy)];
     // The page is served when the frontend answers; liveness restarts a hung one.
+    let mut web_ready =
+        HealthCheck::new(CheckKind::Readiness, HealthCheck::http_probe(WEB_PORT, "/"));
+    web_ready.interval_ms = PROBE_INTERVAL_MS;
     web.health_checks = vec![
-        HealthCheck::new(CheckKind::Readiness, HealthCheck::http_probe(WEB_PORT, "/")),
+        web_ready,
         HealthCheck::new(CheckKind::Liveness, HealthCheck::http_probe(WEB_PORT, "/")),
     ];
 
@@ -377,7 +401,14 @@ mod tests {
         assert_eq!(db.volumes[0].target, "/var/lib/postgresql/data");
         assert_eq!(db.health_checks.len(), 1);
         assert_eq!(db.health_checks[0].kind, CheckKind::Readiness);
-        assert_eq!(db.health_checks[0].probe, Probe::Tcp(5432));
+        assert_eq!(
+            db.health_checks[0].probe,
+            Probe::Exec(
+                ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
         assert!(!db.ports[0].publish);
 
         let api = service(&stack, "api");
@@ -394,7 +425,17 @@ mod tests {
             let Probe::Http(p) = &check.probe else {
                 panic!("http probe")
             };
-            assert_eq!((p.port, p.path.as_str()), (8080, "/healthz"));
+            assert_eq!(
+                (p.port, p.path.as_str()),
+                (
+                    8080,
+                    if check.kind == CheckKind::Liveness {
+                        "/livez"
+                    } else {
+                        "/healthz"
+                    }
+                )
+            );
         }
 
         let web = service(&stack, "web");
