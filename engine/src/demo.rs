@@ -76,7 +76,10 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
     let spec = StackSpec::from_rendered(&rendered)
         .map_err(|e| anyhow::anyhow!("the rendered stack cannot run:\n{e}"))?;
-    println!("plugin `{}` {} renders {ORG}/{STACK}:", info.name, info.version);
+    println!(
+        "plugin `{}` {} renders {ORG}/{STACK}:",
+        info.name, info.version
+    );
     for service in &spec.services {
         let deps: Vec<String> = service
             .depends_on

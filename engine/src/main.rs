@@ -60,7 +60,6 @@ enum ConfigCommand {
 /// The exit code for a config file that does not validate.
 const EXIT_BAD_CONFIG: u8 = 2;
 
-
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()

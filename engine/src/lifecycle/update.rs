@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 pub enum UpdateOrder {
     /// The new replica starts beside the old one and must be ready (its readiness and startup
     /// checks pass) for `min_healthy_ms` before the old one is drained and stopped: no gap in
-    /// service. Services publishing a fixed host port fall back to stop-first (two replicas
-    /// cannot hold one host port).
+    /// service. Services publishing a fixed host port, or mounting a named volume read-write,
+    /// fall back to stop-first (two replicas cannot hold one host port, and two database
+    /// processes must not share one data directory).
     #[default]
     StartFirst,
     /// The old replica stops, then the new one starts.

@@ -296,8 +296,11 @@ impl Reconciler {
             service.stack.clone(),
             service.service.clone(),
         );
+        // Two replicas cannot hold one host port, and two database processes must not share
+        // one data directory: those services are replaced stop-first whatever they ask.
         let start_first = spec.update.order == crate::lifecycle::UpdateOrder::StartFirst
-            && !spec.ports.iter().any(|p| p.host_port.is_some());
+            && !spec.ports.iter().any(|p| p.host_port.is_some())
+            && !spec.volumes.iter().any(|v| !v.read_only);
         let changing: Vec<bool> = items
             .iter()
             .map(|i| start_first && i.changes_revision())
