@@ -229,3 +229,98 @@ fn a_template_refusing_its_parameters_stops_the_runner_before_docker() -> anyhow
     assert!(!stderr.contains("no-docker.sock"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_deploy_interrupted_by_kill_9_resumes_when_the_runner_restarts() -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let runtime = common::docker::connect().await?;
+    for image in [
+        "local/postgres:15",
+        "local/windlass-demo-api:1",
+        "local/windlass-demo-web:1",
+    ] {
+        if !runtime.image_exists(image).await? {
+            bail!(
+                "{image} is missing: run `bash scripts/build-test-images.sh postgres demo-api demo-web`"
+            );
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let extra = format!("\n[api]\nlisten = \"127.0.0.1:{port}\"\n");
+    let config = write_config(dir.path(), &scope.id, r#"db_password = "pw""#, &extra)?;
+    let services = || async {
+        let listed = runtime
+            .list_containers(&[(LABEL_ENGINE, scope.id.as_str())])
+            .await?;
+        anyhow::Ok(
+            listed
+                .into_iter()
+                .map(|c| {
+                    let service = c.labels.get(LABEL_SERVICE).cloned().unwrap_or_default();
+                    (service, c.id)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+
+    // 1. The runner starts the deploy: db first; the api waits for db to answer queries.
+    let mut child = spawn_runner(&config)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let db = loop {
+        let now = services().await?;
+        if let Some((_, id)) = now.iter().find(|(s, _)| s == "db") {
+            break id.clone();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            bail!("db never appeared:\n{}", stderr_of(&mut child));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // 2. kill -9 mid-deploy, before the api could start.
+    child.kill()?;
+    child.wait()?;
+    let at_kill = services().await?;
+    assert!(
+        at_kill.iter().all(|(s, _)| s == "db"),
+        "killed too late for this test: {at_kill:?}"
+    );
+
+    // 3. A new runner with the same config carries on: db adopted, api and web created.
+    let mut child = spawn_runner(&config)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = services().await?;
+        let mut names: Vec<&str> = now.iter().map(|(s, _)| s.as_str()).collect();
+        names.sort_unstable();
+        if names == ["api", "db", "web"] {
+            let kept = now
+                .iter()
+                .find(|(s, _)| s == "db")
+                .map(|(_, id)| id.clone());
+            assert_eq!(
+                kept.as_deref(),
+                Some(db.as_str()),
+                "the database was adopted, not recreated"
+            );
+            break;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            bail!(
+                "the deploy did not resume: {now:?}\n{}",
+                stderr_of(&mut child)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    Ok(())
+}
