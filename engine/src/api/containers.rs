@@ -10,7 +10,7 @@ use super::extract::ApiQuery;
 use super::{ApiError, ApiState, Caller, Role};
 use crate::health::{HealthReport, HealthSnapshot};
 use crate::labels::LABEL_ORG;
-use crate::{ContainerFilter, ContainerInfo, ManagedContainer};
+use crate::{ContainerInfo, ManagedContainer};
 
 /// Filters of `GET /v1/containers`.
 #[derive(Debug, Default, Deserialize)]
@@ -66,28 +66,29 @@ pub(super) async fn list(
             ));
         }
     };
-    let filter = ContainerFilter {
-        stack: query.stack.clone().filter(|_| org.is_some()),
-        service: query.service.clone().filter(|_| org.is_some()),
-        org,
-    };
-    let containers = state.engine.containers(&filter).await?;
+    let containers = state.containers.get(&state.engine).await?;
     Ok(Json(
         containers
-            .into_iter()
+            .iter()
             .filter(|c| caller.sees(&c.org))
+            .filter(|c| org.as_ref().is_none_or(|o| &c.org == o))
             .filter(|c| query.stack.as_ref().is_none_or(|s| &c.stack == s))
             .filter(|c| query.service.as_ref().is_none_or(|s| &c.service == s))
             .filter(|c| query.status.as_ref().is_none_or(|s| c.status.as_str() == s))
             .filter(|c| query.image.as_ref().is_none_or(|i| &c.image == i))
             .filter(|c| name.as_ref().is_none_or(|re| re.is_match(&c.name)))
             .filter(|c| health.is_none_or(|h| c.ready == h))
+            .cloned()
             .collect(),
     ))
 }
 
 /// The container, if the caller may see it; another org's container is "not found".
-async fn visible(state: &ApiState, caller: &Caller, name: &str) -> Result<ContainerInfo, ApiError> {
+pub(super) async fn visible(
+    state: &ApiState,
+    caller: &Caller,
+    name: &str,
+) -> Result<ContainerInfo, ApiError> {
     let info = state.engine.inspect(name).await?;
     let org = info.labels.get(LABEL_ORG).map(String::as_str).unwrap_or("");
     if !caller.sees(org) {
