@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
-use super::extract::ApiJson;
+use axum::body::Bytes;
+
+use super::extract;
 use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 use crate::stacks::StackSpec;
 use crate::{DesiredService, ServiceStatus, StackDeployment, StackStatus};
@@ -86,10 +88,11 @@ pub(super) async fn deploy(
     State(state): State<ApiState>,
     caller: Caller,
     Path((org, stack)): Path<(String, String)>,
-    ApiJson(body): ApiJson<DeployBody>,
+    body: Bytes,
 ) -> Result<Json<StackDeployment>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
+    let body: DeployBody = extract::json(&body)?;
     if body.spec.services.is_empty() {
         return Err(ApiError::validation(
             "spec.services",
@@ -135,10 +138,11 @@ pub(super) async fn scale(
     State(state): State<ApiState>,
     caller: Caller,
     Path((org, stack, service)): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<ScaleBody>,
+    body: Bytes,
 ) -> Result<Json<DesiredService>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
+    let body: ScaleBody = extract::json(&body)?;
     Ok(Json(
         state
             .engine
