@@ -51,14 +51,14 @@ pub(super) async fn logs(
             "since is seconds since the Unix epoch",
         ));
     }
-    super::containers::visible(&state, &caller, &name).await?;
+    super::containers::check_visible(&state, &caller, &name).await?;
     let options = LogOptions {
         tail: query.tail,
         since: query.since,
         follow: query.follow.unwrap_or(false),
     };
     let lines = state.engine.logs(&name, options).await?;
-    let body = lines.map(move |line| {
+    let body = lines.take_until(state.closed()).map(move |line| {
         let mut text = match line {
             Ok(line) if json => serde_json::to_string(&line).unwrap_or_default(),
             Ok(line) => line.to_string(),

@@ -41,6 +41,8 @@ pub struct ApiState {
     pub tokens: Tokens,
     metrics: Metrics,
     containers: cache::ContainerCache,
+    /// Set by [`ApiState::close_streams`]: streamed responses end when it is.
+    closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl ApiState {
@@ -52,6 +54,22 @@ impl ApiState {
             tokens,
             metrics: Metrics::default(),
             containers: cache::ContainerCache::new(cache::DEFAULT_TTL),
+            closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Ends every streamed response (the event stream, followed logs) now and any opened
+    /// later. Call it before a graceful shutdown: a client following a stream would otherwise
+    /// keep the server waiting for it forever. Clients see the stream end and may reconnect.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`ApiState::close_streams`] was called.
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + use<> {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
         }
     }
 
@@ -115,7 +133,8 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish.
+/// in-flight requests finish (call [`ApiState::close_streams`] first, or followed streams keep
+/// it waiting).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
