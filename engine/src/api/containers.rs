@@ -104,8 +104,8 @@ pub(super) async fn check_visible(
     caller: &Caller,
     name: &str,
 ) -> Result<(), ApiError> {
-    match state.containers.peek_org(&state.engine, name) {
-        Some(org) if caller.sees(&org) => Ok(()),
+    match state.containers.peek(&state.engine, name) {
+        Some(listed) if caller.sees(&listed.org) => Ok(()),
         Some(_) => Err(ApiError::not_found(format!("container {name}"))),
         None => visible(state, caller, name).await.map(drop),
     }
@@ -164,8 +164,16 @@ pub(super) async fn health(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<HealthReport>, ApiError> {
-    check_visible(&state, &caller, &name).await?;
-    Ok(Json(state.engine.health(&name).await?))
+    match state.containers.peek(&state.engine, &name) {
+        Some(listed) if caller.sees(&listed.org) => {
+            Ok(Json(state.engine.health_of(&listed).await?))
+        }
+        Some(_) => Err(ApiError::not_found(format!("container {name}"))),
+        None => {
+            visible(&state, &caller, &name).await?;
+            Ok(Json(state.engine.health(&name).await?))
+        }
+    }
 }
 
 /// The time range of `GET /v1/containers/{name}/health/history`.
