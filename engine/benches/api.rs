@@ -14,7 +14,7 @@
 //!
 //! The window runs three times: as fast as the clients go with the API's container-list cache
 //! off (every list asks Docker, as before the cache), the same with it on (the default:
-//! dropped on every event, at most 1 s old), and with it on at a paced `PACED_RATE` requests/s
+//! refreshed in the background on every event, never older than 1 s), and with it on at a paced `PACED_RATE` requests/s
 //! (each client sends on a fixed schedule and latency counts from the scheduled time, so a
 //! stall is not hidden by the clients waiting for it). It prints requests/s and p50/p99/max
 //! latency per route and overall for each. Targets: >= 1,000 requests/s overall at p99 <= 20 ms.

@@ -104,7 +104,7 @@ pub(super) async fn check_visible(
     caller: &Caller,
     name: &str,
 ) -> Result<(), ApiError> {
-    match state.containers.peek(&state.engine, name) {
+    match state.containers.peek(name) {
         Some(listed) if caller.sees(&listed.org) => Ok(()),
         Some(_) => Err(ApiError::not_found(format!("container {name}"))),
         None => visible(state, caller, name).await.map(drop),
@@ -164,7 +164,7 @@ pub(super) async fn health(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<HealthReport>, ApiError> {
-    match state.containers.peek(&state.engine, &name) {
+    match state.containers.peek(&name) {
         Some(listed) if caller.sees(&listed.org) => {
             Ok(Json(state.engine.health_of(&listed).await?))
         }

@@ -40,7 +40,8 @@ pub(crate) struct DeployArgs {
     /// Return once the stack is stored, without waiting.
     #[arg(long)]
     no_wait: bool,
-    /// Print the API's JSON (the deployment, then the final status).
+    /// Print the API's JSON: the deployment, then (unless --no-wait) the final status, one
+    /// JSON document per line.
     #[arg(long)]
     json: bool,
 }
@@ -82,7 +83,7 @@ pub(crate) async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     let deployment = client.call(Method::PUT, &path, Some(&body)).await?;
     let name = format!("{}/{}", args.org, args.stack);
     if args.json {
-        print_json(&deployment);
+        println!("{deployment}");
     } else {
         let services: Vec<String> = deployment["services"]
             .as_array()
@@ -106,7 +107,7 @@ pub(crate) async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     }
     let status = wait_ready(&client, &path, &name, Duration::from_secs(args.timeout)).await?;
     if args.json {
-        print_json(&status);
+        println!("{status}");
     } else {
         println!("{name} is ready: {}", summary(&status));
     }
