@@ -191,6 +191,7 @@ async fn measure(engine: &Engine, seconds: u64) -> anyhow::Result<()> {
             rolled.as_secs_f64()
         );
         load.print();
+        load.print_worst_seconds();
         results.push((label, load));
     }
     println!();
@@ -245,12 +246,15 @@ async fn wait_running(engine: &Engine, rolling_revision: u32) -> anyhow::Result<
 #[derive(Debug, Default, Clone)]
 struct Samples {
     micros: Vec<u32>,
+    /// The second of the window each request was sent (or due) in, beside `micros`.
+    second: Vec<u16>,
     errors: u64,
 }
 
 impl Samples {
     fn merge(&mut self, other: &Samples) {
         self.micros.extend_from_slice(&other.micros);
+        self.second.extend_from_slice(&other.second);
         self.errors += other.errors;
     }
 
@@ -282,6 +286,31 @@ impl Load {
         let mut all = self.list.clone();
         all.merge(&self.health);
         all
+    }
+
+    /// The three seconds of the window with the slowest p99, to tell a stall during the
+    /// deploy from a steady cost.
+    fn print_worst_seconds(&self) {
+        let all = self.overall();
+        let mut by_second: std::collections::BTreeMap<u16, Vec<u32>> = Default::default();
+        for (second, micros) in all.second.iter().zip(&all.micros) {
+            by_second.entry(*second).or_default().push(*micros);
+        }
+        let mut p99s: Vec<(u16, f64, usize)> = by_second
+            .into_iter()
+            .map(|(second, mut micros)| {
+                micros.sort_unstable();
+                let rank = (0.99 * (micros.len() - 1) as f64).round() as usize;
+                (second, f64::from(micros[rank]) / 1000.0, micros.len())
+            })
+            .collect();
+        p99s.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let worst: Vec<String> = p99s
+            .iter()
+            .take(3)
+            .map(|(second, p99, n)| format!("second {second}: p99 {p99:.1} ms ({n} requests)"))
+            .collect();
+        println!("  slowest seconds: {}", worst.join("; "));
     }
 
     fn print(&self) {
@@ -362,6 +391,9 @@ async fn load(
                 let micros = u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX);
                 if status == StatusCode::OK {
                     samples.micros.push(micros);
+                    samples
+                        .second
+                        .push(u16::try_from((at - started).as_secs()).unwrap_or(u16::MAX));
                 } else {
                     samples.errors += 1;
                 }
