@@ -131,9 +131,8 @@ async fn measure(engine: &Engine, seconds: u64) -> anyhow::Result<()> {
         .map(|c| c.name)
         .collect();
 
-    let mut revision = 1;
     let mut results = Vec::new();
-    for (label, ttl, rate) in [
+    for (revision, (label, ttl, rate)) in (2..).zip([
         (
             "list cache off, as fast as the clients go",
             Duration::ZERO,
@@ -149,8 +148,7 @@ async fn measure(engine: &Engine, seconds: u64) -> anyhow::Result<()> {
             Duration::from_secs(1),
             Some(PACED_RATE),
         ),
-    ] {
-        revision += 1;
+    ]) {
         let state = ApiState::new(engine.clone()).with_list_ttl(ttl);
         let token = state
             .tokens
