@@ -104,8 +104,8 @@ pub(super) async fn check_visible(
     caller: &Caller,
     name: &str,
 ) -> Result<(), ApiError> {
-    match state.containers.peek(name) {
-        Some(listed) if caller.sees(&listed.org) => Ok(()),
+    match state.containers.peek(&state.engine, name) {
+        Some((listed, _)) if caller.sees(&listed.org) => Ok(()),
         Some(_) => Err(ApiError::not_found(format!("container {name}"))),
         None => visible(state, caller, name).await.map(drop),
     }
@@ -164,11 +164,12 @@ pub(super) async fn health(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<HealthReport>, ApiError> {
-    match state.containers.peek(&name) {
-        Some(listed) if caller.sees(&listed.org) => {
-            Ok(Json(state.engine.health_of(&listed).await?))
+    match state.containers.peek(&state.engine, &name) {
+        Some((listed, _)) if !caller.sees(&listed.org) => {
+            Err(ApiError::not_found(format!("container {name}")))
         }
-        Some(_) => Err(ApiError::not_found(format!("container {name}"))),
+        Some((listed, true)) => Ok(Json(state.engine.health_of(&listed).await?)),
+        Some((_, false)) => Ok(Json(state.engine.health(&name).await?)),
         None => {
             visible(&state, &caller, &name).await?;
             Ok(Json(state.engine.health(&name).await?))
