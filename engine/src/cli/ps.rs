@@ -189,7 +189,9 @@ pub(crate) async fn health(args: HealthArgs) -> Result<(), CliError> {
         let detail = if last.is_null() {
             String::new()
         } else {
-            format!("  last: {}", last)
+            let took_ms = last["took"]["secs"].as_u64().unwrap_or(0) * 1000
+                + last["took"]["nanos"].as_u64().unwrap_or(0) / 1_000_000;
+            format!("  last probe: {} in {took_ms} ms", text(last, "detail"))
         };
         println!(
             "check      {:<10} {}{detail}",
