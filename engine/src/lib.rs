@@ -53,7 +53,8 @@ pub mod stacks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ContainerFilter, Engine, EngineBuilder, ManagedContainer, ServiceStatus, StackDeployment,
+    ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer, ServiceStatus,
+    StackDeployment, StackStatus,
 };
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;
@@ -63,9 +64,9 @@ pub mod resources;
 pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
-    ExecOutput, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec, Protocol, RuntimeAction,
-    RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot, VolumeInfo, VolumeMount,
-    VolumeSpec, config_hash, labels,
+    ExecOutput, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec,
+    Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot,
+    VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 
 pub mod events;

@@ -53,6 +53,11 @@ impl ApiError {
         )
     }
 
+    /// 500: the API itself failed.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
     /// 400, naming the field at fault.
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {

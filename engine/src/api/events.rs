@@ -101,6 +101,7 @@ pub(super) async fn stream(
         .engine
         .event_log()
         .subscribe_filtered(filter)
+        .take_until(state.closed())
         .map(|item| {
             Ok(match item {
                 Ok(event) => SseEvent::default()

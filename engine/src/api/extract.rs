@@ -1,7 +1,7 @@
-//! Query and JSON body extractors whose rejections are [`ApiError`]s (axum's own answer in
-//! plain text).
+//! A query extractor whose rejection is an [`ApiError`] (axum's own answer is plain text), and
+//! [`json`] for bodies, which handlers parse after checking the caller.
 
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -22,17 +22,13 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
     }
 }
 
-/// A JSON body, refused with a `validation` error.
-#[derive(Debug)]
-pub(super) struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(request, state)
-            .await
-            .map(|axum::Json(value)| Self(value))
-            .map_err(|e| ApiError::validation("body", e.body_text()))
+/// Parses a JSON body, refused with a `validation` error on the field `body`. Handlers that
+/// change something take the raw body and call this after checking the caller, so a token
+/// without the role gets its 403 whatever it sent.
+pub(super) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::validation("body", "a JSON body is required"));
     }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation("body", format!("the JSON body does not fit: {e}")))
 }

@@ -54,6 +54,13 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
     (
         "get",
+        "/v1/containers/{name}/logs",
+        "A container's output as text lines (or NDJSON), streamed while following",
+        "read",
+        &["tail", "since", "follow", "format"],
+    ),
+    (
+        "get",
         "/v1/containers/{name}/health/history",
         "Recorded health snapshots",
         "read",
@@ -82,6 +89,41 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
     (
         "get",
+        "/v1/stacks",
+        "Stacks the token may see, with each service's status",
+        "read",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/stacks/{stack}",
+        "A stack's status: replicas wanted, running and ready per service",
+        "read",
+        &[],
+    ),
+    (
+        "put",
+        "/v1/orgs/{org}/stacks/{stack}",
+        "Deploy a whole stack: {\"spec\": StackSpec, \"params\": {..}}",
+        "deploy",
+        &[],
+    ),
+    (
+        "delete",
+        "/v1/orgs/{org}/stacks/{stack}",
+        "Remove every service of a stack",
+        "deploy",
+        &[],
+    ),
+    (
+        "post",
+        "/v1/orgs/{org}/stacks/{stack}/services/{service}/scale",
+        "Scale a service: {\"replicas\": N}; the revision stays",
+        "deploy",
+        &[],
+    ),
+    (
+        "get",
         "/v1/events",
         "A page of event history",
         "read",
@@ -93,6 +135,13 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
         "Live events (SSE), resumable with Last-Event-ID",
         "read",
         &["from", "org", "stack", "kind"],
+    ),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics (an admin token of every org)",
+        "admin",
+        &[],
     ),
 ];
 

@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::extract::ApiJson;
+use axum::body::Bytes;
+
+use super::extract;
 use super::{ApiError, ApiState, Caller, Role};
 use crate::{DesiredService, Scope, ServiceSpec};
 
@@ -28,10 +30,11 @@ pub(super) async fn apply(
     State(state): State<ApiState>,
     caller: Caller,
     Path((org, stack, service)): Path<(String, String, String)>,
-    ApiJson(spec): ApiJson<ServiceSpec>,
+    body: Bytes,
 ) -> Result<Json<DesiredService>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
+    let spec: ServiceSpec = extract::json(&body)?;
     if spec.name != service {
         return Err(ApiError::validation(
             "name",

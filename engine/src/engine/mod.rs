@@ -22,12 +22,14 @@ use crate::{ContainerStatus, NewEvent};
 
 mod builder;
 mod declare;
+mod logs;
 mod observe;
 mod run;
 mod stacks;
 
 pub use builder::EngineBuilder;
-pub use stacks::{ServiceStatus, StackDeployment};
+pub use logs::LogStream;
+pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
 
 /// Tunables of the reconciler.
 #[derive(Debug, Clone)]

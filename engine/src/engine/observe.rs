@@ -76,16 +76,48 @@ impl Engine {
     /// last judged. Checks and the stream are followed while [`Engine::run`] runs; without a
     /// streamed reading, resource use is read now (Docker takes about a second for that).
     pub async fn health(&self, name: &str) -> Result<HealthReport, EngineError> {
-        let ctx = &self.inner.ctx;
         let info = self.inspect(name).await?;
-        let container = crate::ContainerSummary {
+        self.health_report(crate::ContainerSummary {
             id: info.id,
             name: info.name,
             image: info.image,
             status: info.status,
             created: None,
             labels: info.labels,
-        };
+        })
+        .await
+    }
+
+    /// [`Engine::health`] of a container as [`Engine::containers`] listed it, without asking
+    /// Docker again (the API's shared list; its status may be up to a second old).
+    pub(crate) async fn health_of(
+        &self,
+        listed: &ManagedContainer,
+    ) -> Result<HealthReport, EngineError> {
+        let labels = [
+            (LABEL_ORG, &listed.org),
+            (LABEL_STACK, &listed.stack),
+            (LABEL_SERVICE, &listed.service),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect();
+        self.health_report(crate::ContainerSummary {
+            id: listed.id.clone(),
+            name: listed.name.clone(),
+            image: listed.image.clone(),
+            status: listed.status.clone(),
+            created: None,
+            labels,
+        })
+        .await
+    }
+
+    async fn health_report(
+        &self,
+        container: crate::ContainerSummary,
+    ) -> Result<HealthReport, EngineError> {
+        let ctx = &self.inner.ctx;
         let resources =
             crate::health::snapshot::current_sample(ctx, &self.inner.sampler, &container).await?;
         let checks = self.inner.monitor.health(&container.name);

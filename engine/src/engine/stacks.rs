@@ -39,6 +39,25 @@ pub struct ServiceStatus {
     pub ready: u32,
 }
 
+/// A declared stack and how its services run now ([`Engine::stacks`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StackStatus {
+    /// The org that owns it.
+    pub org: String,
+    /// The stack's name.
+    pub stack: String,
+    /// Its services, by name.
+    pub services: Vec<ServiceStatus>,
+}
+
+impl StackStatus {
+    /// Whether every service of the stack is ready.
+    pub fn is_ready(&self) -> bool {
+        self.services.iter().all(ServiceStatus::is_ready)
+    }
+}
+
 impl ServiceStatus {
     /// Whether every wanted replica runs and is ready.
     pub fn is_ready(&self) -> bool {
@@ -121,31 +140,120 @@ impl Engine {
             .await?;
         Ok(services
             .into_iter()
-            .map(|s| {
-                let spec: Option<ServiceSpec> = serde_json::from_value(s.spec.clone()).ok();
-                let has_gate_checks = spec.is_some_and(|spec| {
-                    spec.health_checks.iter().any(|c| {
-                        matches!(
-                            c.kind,
-                            crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
-                        )
-                    })
-                });
-                let mine = containers.iter().filter(|c| {
-                    c.service == s.service && c.status == crate::ContainerStatus::Running
-                });
-                let running = mine.clone().count() as u32;
-                let ready = mine
-                    .filter(|c| !has_gate_checks || c.ready == Some(true))
-                    .count() as u32;
-                ServiceStatus {
-                    service: s.service,
-                    revision: s.revision,
-                    replicas: s.replicas,
-                    running,
-                    ready,
-                }
+            .map(|s| service_status(s, &containers))
+            .collect())
+    }
+
+    /// Every declared stack (of `org`, or of every org), each with its services' status: one
+    /// read of the store and one container listing for all of them.
+    pub async fn stacks(&self, org: Option<&str>) -> Result<Vec<StackStatus>, EngineError> {
+        let scope = org.map_or(Scope::All, Scope::Org);
+        let services = self.services(scope).await?;
+        let containers = self
+            .containers(&super::ContainerFilter {
+                org: org.map(str::to_owned),
+                ..super::ContainerFilter::default()
+            })
+            .await?;
+        let mut stacks: BTreeMap<(String, String), Vec<ServiceStatus>> = BTreeMap::new();
+        for service in services {
+            let key = (service.org.clone(), service.stack.clone());
+            let mine: Vec<_> = containers
+                .iter()
+                .filter(|c| c.org == key.0 && c.stack == key.1)
+                .cloned()
+                .collect();
+            stacks
+                .entry(key)
+                .or_default()
+                .push(service_status(service, &mine));
+        }
+        Ok(stacks
+            .into_iter()
+            .map(|((org, stack), services)| StackStatus {
+                org,
+                stack,
+                services,
             })
             .collect())
+    }
+
+    /// Removes every service of a stack (the reconciler then stops and removes their
+    /// containers) and returns their names; empty when the stack has none.
+    #[tracing::instrument(name = "engine.remove_stack", skip(self), fields(engine = %self.id()))]
+    pub async fn remove_stack(&self, org: &str, stack: &str) -> Result<Vec<String>, EngineError> {
+        let services = self.services(Scope::Stack { org, stack }).await?;
+        let mut removed = Vec::new();
+        for service in services {
+            if self.remove_service(org, stack, &service.service).await? {
+                removed.push(service.service);
+            }
+        }
+        if !removed.is_empty() {
+            self.inner
+                .ctx
+                .emit(
+                    NewEvent::new("stack-removed")
+                        .with_org(org)
+                        .with_stack(stack)
+                        .with_payload(serde_json::json!({ "services": removed })),
+                )
+                .await;
+        }
+        Ok(removed)
+    }
+
+    /// Re-applies a declared service's stored spec with `replicas` replicas. Scaling is not
+    /// a change of configuration: the revision stays, and running replicas are not replaced.
+    #[tracing::instrument(name = "engine.scale", skip(self), fields(engine = %self.id()))]
+    pub async fn scale(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+        replicas: u32,
+    ) -> Result<DesiredService, EngineError> {
+        let stored = self
+            .inner
+            .ctx
+            .store
+            .get_desired_service(org, stack, service)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("service {org}/{stack}/{service}"),
+            })?;
+        let spec: ServiceSpec = serde_json::from_value(stored.spec).map_err(|e| {
+            EngineError::Config(format!(
+                "the stored spec of {org}/{stack}/{service} does not parse: {e}"
+            ))
+        })?;
+        self.apply(org, stack, spec.with_replicas(replicas)).await
+    }
+}
+
+/// A service's status from its declaration and the stack's containers.
+fn service_status(s: DesiredService, containers: &[crate::ManagedContainer]) -> ServiceStatus {
+    let spec: Option<ServiceSpec> = serde_json::from_value(s.spec.clone()).ok();
+    let has_gate_checks = spec.is_some_and(|spec| {
+        spec.health_checks.iter().any(|c| {
+            matches!(
+                c.kind,
+                crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
+            )
+        })
+    });
+    let mine = containers
+        .iter()
+        .filter(|c| c.service == s.service && c.status == crate::ContainerStatus::Running);
+    let running = mine.clone().count() as u32;
+    let ready = mine
+        .filter(|c| !has_gate_checks || c.ready == Some(true))
+        .count() as u32;
+    ServiceStatus {
+        service: s.service,
+        revision: s.revision,
+        replicas: s.replicas,
+        running,
+        ready,
     }
 }

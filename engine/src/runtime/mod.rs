@@ -10,7 +10,7 @@
 //! [`labels`].
 //!
 //! One file per concern: `containers` (lifecycle operations), `info` (inspect/list results),
-//! `networks`, `volumes`, `images`, `events`, `stats`, `exec`, `labels`, `spec`.
+//! `networks`, `volumes`, `images`, `events`, `stats`, `logs`, `exec`, `labels`, `spec`.
 
 mod containers;
 pub(crate) mod disk;
@@ -20,6 +20,7 @@ mod exec;
 mod images;
 mod info;
 pub mod labels;
+mod logs;
 mod networks;
 mod spec;
 mod stats;
@@ -37,6 +38,7 @@ pub use events::{RuntimeAction, RuntimeEvent, RuntimeEventStream};
 pub use exec::ExecOutput;
 pub use info::{AssignedPort, ContainerInfo, ContainerStatus, ContainerSummary};
 pub use labels::{ManagedLabels, config_hash};
+pub use logs::{LogLine, LogOptions, LogSource};
 pub use networks::{NetworkInfo, NetworkSpec};
 pub use spec::{ContainerSpec, PortSpec, Protocol, VolumeMount};
 pub use stats::StatsSnapshot;

@@ -1,0 +1,125 @@
+//! The `windlass` subcommands. `run` (with `config check`) is the runner and `demo` the demo;
+//! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health` — are
+//! one file each here. Each client command is a client of the runner's HTTP API (`--url`, `--token`, or `WINDLASS_URL`
+//! and `WINDLASS_TOKEN`), prints a table or text for people and the API's own JSON with
+//! `--json`, and turns an API error into `error [code] field: message` and exit code 1.
+//!
+//! The client commands must not reach into the engine: everything goes through the API, so
+//! the CLI sees exactly what any other client sees.
+
+mod client;
+pub(crate) mod demo;
+mod deploy;
+mod events;
+mod logs;
+mod ps;
+pub(crate) mod run;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+pub(crate) use client::Client;
+
+/// Why a client command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The API answered with an error.
+    #[error("error [{code}] {}{message}", field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API's stable code.
+        code: String,
+        /// The request field at fault.
+        field: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
+    /// The API could not be reached, or the connection broke.
+    #[error("error: cannot talk to the API: {0}")]
+    Connect(String),
+    /// The command line or a file it names is wrong.
+    #[error("error: {0}")]
+    Usage(String),
+    /// Anything else.
+    #[error("error: {0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+/// Where the API is and who is calling.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientArgs {
+    /// The runner's API.
+    #[arg(long, env = "WINDLASS_URL", default_value = "http://127.0.0.1:7878")]
+    url: String,
+    /// A token (the runner prints an admin token on its first start).
+    #[arg(long, env = "WINDLASS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl ClientArgs {
+    fn client(&self) -> Result<Client, CliError> {
+        Client::new(&self.url, self.token.clone())
+    }
+}
+
+/// The client commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// List containers: name, org/stack/service, state, ready, image.
+    Ps(ps::PsArgs),
+    /// List stacks with each service's replicas, running and ready.
+    Stacks(ps::StacksArgs),
+    /// Deploy a stack from a TOML file and wait until every service is ready.
+    Deploy(deploy::DeployArgs),
+    /// Set a service's replica count (the revision stays).
+    Scale(deploy::ScaleArgs),
+    /// Print a container's output; `-f` follows it until the container stops.
+    Logs(logs::LogsArgs),
+    /// Print events (history, or `-f` to follow; a dropped stream resumes where it stopped).
+    Events(events::EventsArgs),
+    /// Show a container's health: resource use and checks.
+    Health(ps::HealthArgs),
+}
+
+impl ClientCommand {
+    /// Runs the command; errors are printed on stderr.
+    pub(crate) async fn run(self) -> ExitCode {
+        let outcome = match self {
+            Self::Ps(args) => ps::ps(args).await,
+            Self::Stacks(args) => ps::stacks(args).await,
+            Self::Deploy(args) => deploy::deploy(args).await,
+            Self::Scale(args) => deploy::scale(args).await,
+            Self::Logs(args) => logs::logs(args).await,
+            Self::Events(args) => events::events(args).await,
+            Self::Health(args) => ps::health(args).await,
+        };
+        match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Prints the API's JSON as it came (pretty).
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+/// A string field of an API object, or `-`.
+fn text(value: &Value, key: &str) -> String {
+    match &value[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
