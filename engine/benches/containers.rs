@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bollard::Docker;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures::StreamExt;
 use windlass::labels::LABEL_ENGINE;
 use windlass::{ContainerFilter, Engine, ServiceSpec};
+
+mod common;
+use common::remove_labelled;
 
 const IMAGE: &str = "windlass-test/busybox:1";
 const COUNT: usize = 50;
@@ -355,22 +356,6 @@ async fn child_engine(spec: &str) -> anyhow::Result<()> {
     }
     println!("ready");
     std::future::pending::<()>().await;
-    Ok(())
-}
-
-async fn remove_labelled(docker: &Docker, key: &str, value: &str) -> anyhow::Result<()> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("{key}={value}")])]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let containers = docker.list_containers(Some(options)).await?;
-    futures::stream::iter(containers.into_iter().filter_map(|c| c.id))
-        .for_each_concurrent(16, |id| async move {
-            let options = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = docker.remove_container(&id, Some(options)).await;
-        })
-        .await;
     Ok(())
 }
 

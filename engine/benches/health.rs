@@ -13,16 +13,16 @@
 // A benchmark that cannot go on panics with the reason: that is its failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
-use futures::StreamExt;
 use windlass::health::{CheckKind, HealthCheck, Probe};
 use windlass::labels::LABEL_ENGINE;
 use windlass::{ContainerFilter, Engine, ServiceSpec};
+
+mod common;
+use common::remove_labelled;
 
 const IMAGE: &str = "windlass-test/busybox:1";
 const CONTAINERS: u32 = 200;
@@ -169,22 +169,6 @@ fn process_cpu() -> anyhow::Result<Duration> {
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
     // The kernel reports in USER_HZ, 100 on every Linux this runs on.
     Ok(Duration::from_millis(ticks * 10))
-}
-
-async fn remove_labelled(docker: &Docker, key: &str, value: &str) -> anyhow::Result<()> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("{key}={value}")])]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let containers = docker.list_containers(Some(options)).await?;
-    futures::stream::iter(containers.into_iter().filter_map(|c| c.id))
-        .for_each_concurrent(16, |id| async move {
-            let options = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = docker.remove_container(&id, Some(options)).await;
-        })
-        .await;
-    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -33,18 +33,7 @@ async fn demo_stack() -> anyhow::Result<StackSpec> {
             component.display()
         );
     }
-    let runtime = common::docker::connect().await?;
-    for image in [
-        "local/postgres:15",
-        "local/windlass-demo-api:1",
-        "local/windlass-demo-web:1",
-    ] {
-        if !runtime.image_exists(image).await? {
-            bail!(
-                "{image} is missing: run `bash scripts/build-test-images.sh postgres demo-api demo-web`"
-            );
-        }
-    }
+    common::docker::connect_with_demo_images().await?;
     let host = PluginHost::builder().build()?;
     let plugin = host
         .load(PluginSpec::from_file("web-postgres", component).with_kind(PluginKind::StackTemplate))

@@ -233,18 +233,7 @@ fn a_template_refusing_its_parameters_stops_the_runner_before_docker() -> anyhow
 #[tokio::test]
 async fn a_deploy_interrupted_by_kill_9_resumes_when_the_runner_restarts() -> anyhow::Result<()> {
     let scope = EngineScope::new();
-    let runtime = common::docker::connect().await?;
-    for image in [
-        "local/postgres:15",
-        "local/windlass-demo-api:1",
-        "local/windlass-demo-web:1",
-    ] {
-        if !runtime.image_exists(image).await? {
-            bail!(
-                "{image} is missing: run `bash scripts/build-test-images.sh postgres demo-api demo-web`"
-            );
-        }
-    }
+    let runtime = common::docker::connect_with_demo_images().await?;
     let dir = tempfile::tempdir()?;
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;

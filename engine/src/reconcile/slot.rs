@@ -294,14 +294,7 @@ impl SlotWork {
         replacing: Option<&ContainerSummary>,
     ) -> Result<(), EngineError> {
         if let Some(old) = replacing {
-            ctx.runtime
-                .stop_container(&old.id, ctx.settings.stop_timeout)
-                .await
-                .ok();
-            ctx.runtime.remove_container(&old.id, true).await?;
-            learned.push(Learned::Gone {
-                name: self.name.clone(),
-            });
+            self.retire(ctx, old, learned).await?;
         }
         let id = ctx.runtime.create_container(&self.spec).await?;
         learned.push(Learned::Known {
@@ -535,21 +528,50 @@ impl SlotWork {
         Ok(())
     }
 
-    /// Records a running surge, so that the health monitor probes it.
-    async fn record_surge(&self, ctx: &Ctx, id: &str) -> Result<(), EngineError> {
-        let record = ContainerRecord {
-            container_name: surge_name(&self.name),
+    /// Stops and removes the slot's container that is being replaced.
+    async fn retire(
+        &self,
+        ctx: &Ctx,
+        old: &ContainerSummary,
+        learned: &mut Vec<Learned>,
+    ) -> Result<(), EngineError> {
+        ctx.runtime
+            .stop_container(&old.id, ctx.settings.stop_timeout)
+            .await
+            .ok();
+        ctx.runtime.remove_container(&old.id, true).await?;
+        learned.push(Learned::Gone {
+            name: self.name.clone(),
+        });
+        Ok(())
+    }
+
+    /// A record of this slot's service for the container `name`, with nothing known yet.
+    fn blank_record(&self, name: String) -> ContainerRecord {
+        ContainerRecord {
+            container_name: name,
             org: self.org.clone(),
             stack: self.stack.clone(),
             service: self.service.clone(),
             slot: self.slot,
-            container_id: Some(id.to_owned()),
-            state: ContainerState::Running.as_str().to_owned(),
+            container_id: None,
+            state: String::new(),
             restart_count: 0,
             last_exit_code: None,
             backoff_until_ms: None,
+            config_hash: String::new(),
+            updated_ms: 0,
+        }
+    }
+
+    /// Records a running surge, so that the health monitor probes it.
+    async fn record_surge(&self, ctx: &Ctx, id: &str) -> Result<(), EngineError> {
+        let record = ContainerRecord {
+            container_id: Some(id.to_owned()),
+            state: ContainerState::Running.as_str().to_owned(),
             config_hash: self.hash.clone(),
             updated_ms: now_ms(),
+            ..self.blank_record(surge_name(&self.name))
         };
         ctx.store.upsert_container_record(&record).await?;
         Ok(())
@@ -667,14 +689,7 @@ impl SlotWork {
                 tracing::warn!(container = %self.name, %error, "could not detach the old replica before stopping it");
             }
             tokio::time::sleep(DRAIN).await;
-            ctx.runtime
-                .stop_container(&old.id, ctx.settings.stop_timeout)
-                .await
-                .ok();
-            ctx.runtime.remove_container(&old.id, true).await?;
-            learned.push(Learned::Gone {
-                name: self.name.clone(),
-            });
+            self.retire(ctx, old, learned).await?;
         }
         ctx.runtime.rename_container(&surge.id, &self.name).await?;
         self.persist(ctx, Some(&surge.id), ContainerState::Running, |_| {})
@@ -709,20 +724,10 @@ impl SlotWork {
         state: ContainerState,
         update: impl FnOnce(&mut ContainerRecord),
     ) -> Result<(), EngineError> {
-        let mut record = self.record.clone().unwrap_or_else(|| ContainerRecord {
-            container_name: self.name.clone(),
-            org: self.org.clone(),
-            stack: self.stack.clone(),
-            service: self.service.clone(),
-            slot: self.slot,
-            container_id: None,
-            state: String::new(),
-            restart_count: 0,
-            last_exit_code: None,
-            backoff_until_ms: None,
-            config_hash: String::new(),
-            updated_ms: 0,
-        });
+        let mut record = self
+            .record
+            .clone()
+            .unwrap_or_else(|| self.blank_record(self.name.clone()));
         // A new configuration starts with a clean slate.
         if record.config_hash != self.hash {
             record.restart_count = 0;

@@ -32,6 +32,26 @@ pub async fn connect() -> anyhow::Result<DockerRuntime> {
 }
 
 /// Connects and checks that the busybox test image exists.
+/// The images of the demo stack (PostgreSQL, its api, its web page).
+pub const DEMO_IMAGES: [&str; 3] = [
+    "local/postgres:15",
+    "local/windlass-demo-api:1",
+    "local/windlass-demo-web:1",
+];
+
+/// Connects and checks that the demo stack's images are built.
+pub async fn connect_with_demo_images() -> anyhow::Result<DockerRuntime> {
+    let runtime = connect().await?;
+    for image in DEMO_IMAGES {
+        if !runtime.image_exists(image).await? {
+            bail!(
+                "{image} is missing: run `bash scripts/build-test-images.sh postgres demo-api demo-web`"
+            );
+        }
+    }
+    Ok(runtime)
+}
+
 pub async fn connect_with_busybox() -> anyhow::Result<DockerRuntime> {
     let runtime = connect().await?;
     if !runtime.image_exists(BUSYBOX).await? {
