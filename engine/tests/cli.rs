@@ -325,6 +325,39 @@ async fn deploy_ps_scale_logs_stacks_health_and_events_against_a_runner() -> any
     assert!(!later.contains(" stack-deployed "), "{later}");
     assert!(later.lines().all(|l| l.starts_with('#')), "{later}");
     assert!(later.contains("container-started"), "{later}");
+
+    // A new revision (another greeting reaches web through echo's provides), then a rollback.
+    let out = runner.ok(&[
+        "deploy",
+        file,
+        "--org",
+        "acme",
+        "--stack",
+        "shop",
+        "--param",
+        "greeting=ho",
+        "--timeout",
+        "60",
+    ]);
+    assert!(out.contains("web (revision 2)"), "{out}");
+    let out = runner.ok(&["rollback", "acme/shop/web"]);
+    assert!(out.contains("back to revision 1"), "{out}");
+    let kept = runner.json(&["rollback", "acme/shop/web", "--list"]);
+    assert_eq!(kept["current"], 1, "{kept}");
+    let numbers: Vec<u64> = kept["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["revision"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1], "{kept}");
+
+    // This runner has no plugins; reloading one that does not exist is a not-found error.
+    assert_eq!(runner.json(&["plugins"]), Value::Array(vec![]));
+    let refused = runner.cli(&["plugins", "--reload", "nope"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error [not-found]"), "{stderr}");
     Ok(())
 }
 

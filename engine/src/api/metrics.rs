@@ -56,6 +56,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
+    /// The plugins registered with [`Metrics::watch_plugins`].
+    pub(crate) fn plugins(&self) -> Vec<Plugin> {
+        lock(&self.inner.plugins).clone()
+    }
+
     /// Reports these plugins' calls, failures and disablement (read from each plugin's
     /// status at every scrape). The runner registers the plugins it loaded.
     pub fn watch_plugins(&self, plugins: impl IntoIterator<Item = Plugin>) {

@@ -17,6 +17,7 @@ mod extract;
 mod logs;
 mod metrics;
 mod openapi;
+mod plugins;
 mod services;
 mod stacks;
 
@@ -121,6 +122,17 @@ pub fn router(state: ApiState) -> Router {
             "/v1/orgs/{org}/stacks/{stack}/services/{service}/scale",
             post(stacks::scale),
         )
+        .route(
+            "/v1/orgs/{org}/stacks/{stack}/services/{service}/revisions",
+            get(stacks::revisions),
+        )
+        .route(
+            "/v1/orgs/{org}/stacks/{stack}/services/{service}/rollback",
+            post(stacks::rollback),
+        )
+        .route("/v1/plugins", get(plugins::list))
+        .route("/v1/plugins/{name}", get(plugins::status))
+        .route("/v1/plugins/{name}/reload", post(plugins::reload))
         .route("/v1/events", get(events::history))
         .route("/v1/events/stream", get(events::stream))
         .route("/metrics", get(metrics::page))

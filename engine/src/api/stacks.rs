@@ -150,3 +150,64 @@ pub(super) async fn scale(
             .await?,
     ))
 }
+
+/// The body of a rollback: the kept revision to go back to (default: the one before).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    revision: Option<u64>,
+}
+
+/// A service's kept revisions (newest first) and its current or last rolling update.
+#[derive(Debug, Serialize)]
+pub(super) struct Revisions {
+    current: u64,
+    revisions: Vec<crate::store::ServiceRevision>,
+    rollout: Option<crate::store::Rollout>,
+}
+
+pub(super) async fn revisions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((org, stack, service)): Path<(String, String, String)>,
+) -> Result<Json<Revisions>, ApiError> {
+    caller.require_org(&org)?;
+    let current = state
+        .engine
+        .services(crate::Scope::Service {
+            org: &org,
+            stack: &stack,
+            service: &service,
+        })
+        .await?
+        .first()
+        .map(|s| s.revision)
+        .ok_or_else(|| ApiError::not_found(format!("service {org}/{stack}/{service}")))?;
+    Ok(Json(Revisions {
+        current,
+        revisions: state.engine.revisions(&org, &stack, &service).await?,
+        rollout: state.engine.rollout(&org, &stack, &service).await?,
+    }))
+}
+
+/// Rolls a service back to a kept revision; the replicas are replaced like in any update.
+pub(super) async fn rollback(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((org, stack, service)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<DesiredService>, ApiError> {
+    caller.require(Role::Deploy)?;
+    caller.require_org(&org)?;
+    let body: RollbackBody = if body.is_empty() {
+        RollbackBody::default()
+    } else {
+        extract::json(&body)?
+    };
+    Ok(Json(
+        state
+            .engine
+            .rollback(&org, &stack, &service, body.revision)
+            .await?,
+    ))
+}

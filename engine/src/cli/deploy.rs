@@ -226,6 +226,73 @@ pub(crate) async fn scale(args: ScaleArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `windlass rollback`.
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The service, as ORG/STACK/SERVICE.
+    #[arg(value_name = "ORG/STACK/SERVICE")]
+    service: String,
+    /// The kept revision to go back to (default: the one before the current).
+    #[arg(long)]
+    revision: Option<u64>,
+    /// Only list the kept revisions and the last rolling update.
+    #[arg(long)]
+    list: bool,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `windlass rollback ORG/STACK/SERVICE [--revision N] [--list]`.
+pub(crate) async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
+    let parts: Vec<&str> = args.service.split('/').collect();
+    let [org, stack, service] = parts.as_slice() else {
+        return Err(CliError::Usage(format!(
+            "{:?} is not ORG/STACK/SERVICE",
+            args.service
+        )));
+    };
+    let base = format!("/v1/orgs/{org}/stacks/{stack}/services/{service}");
+    let client = args.client.client()?;
+    if args.list {
+        let answer = client.get(&format!("{base}/revisions")).await?;
+        if args.json {
+            print_json(&answer);
+        } else {
+            println!("current revision {}", text(&answer, "current"));
+            for kept in answer["revisions"].as_array().into_iter().flatten() {
+                println!("  revision {}", text(kept, "revision"));
+            }
+            let rollout = &answer["rollout"];
+            if !rollout.is_null() {
+                println!(
+                    "last update: {} -> {} {}",
+                    text(rollout, "from_revision"),
+                    text(rollout, "to_revision"),
+                    text(rollout, "state")
+                );
+            }
+        }
+        return Ok(());
+    }
+    let body = json!({ "revision": args.revision });
+    let answer = client
+        .call(Method::POST, &format!("{base}/rollback"), Some(&body))
+        .await?;
+    if args.json {
+        print_json(&answer);
+    } else {
+        println!(
+            "rolling {} back to revision {} (replicas are replaced like in any update)",
+            args.service,
+            text(&answer, "revision")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,10 @@ pub(crate) enum ClientCommand {
     Deploy(deploy::DeployArgs),
     /// Set a service's replica count (the revision stays).
     Scale(deploy::ScaleArgs),
+    /// Roll a service back to a kept revision, or list them (`--list`).
+    Rollback(deploy::RollbackArgs),
+    /// List the runner's plugins with their status, or reload one (`--reload NAME`).
+    Plugins(ps::PluginsArgs),
     /// Print a container's output; `-f` follows it until the container stops.
     Logs(logs::LogsArgs),
     /// Print events (history, or `-f` to follow; a dropped stream resumes where it stopped).
@@ -93,6 +97,8 @@ impl ClientCommand {
             Self::Stacks(args) => ps::stacks(args).await,
             Self::Deploy(args) => deploy::deploy(args).await,
             Self::Scale(args) => deploy::scale(args).await,
+            Self::Rollback(args) => deploy::rollback(args).await,
+            Self::Plugins(args) => ps::plugins(args).await,
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,

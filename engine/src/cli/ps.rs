@@ -201,3 +201,51 @@ pub(crate) async fn health(args: HealthArgs) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `windlass plugins`.
+#[derive(Debug, Args)]
+pub(crate) struct PluginsArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Reload this plugin from its source (needs an admin token of every org).
+    #[arg(long, value_name = "NAME")]
+    reload: Option<String>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `windlass plugins [--reload NAME]`: GET /v1/plugins, or POST /v1/plugins/NAME/reload.
+pub(crate) async fn plugins(args: PluginsArgs) -> Result<(), CliError> {
+    let client = args.client.client()?;
+    let answer = match &args.reload {
+        Some(name) => {
+            let path = format!("/v1/plugins/{}/reload", encode(name));
+            client.call(hyper::Method::POST, &path, None).await?
+        }
+        None => client.get("/v1/plugins").await?,
+    };
+    if args.json {
+        print_json(&answer);
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "PLUGIN", "KIND", "CONTRACT", "CALLS", "FAILURES", "DISABLED",
+    ]);
+    let rows = match answer.as_array() {
+        Some(list) => list.clone(),
+        None => vec![answer.clone()],
+    };
+    for plugin in &rows {
+        table.row(vec![
+            text(plugin, "name"),
+            text(plugin, "kind"),
+            text(plugin, "contract_version"),
+            text(plugin, "calls"),
+            text(plugin, "failures"),
+            text(plugin, "disabled"),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
