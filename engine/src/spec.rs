@@ -159,6 +159,17 @@ impl ServiceSpec {
         self
     }
 
+    /// Whether readiness or startup checks decide when a replica is ready (without them a
+    /// running replica counts as ready).
+    pub fn readiness_checked(&self) -> bool {
+        self.health_checks.iter().any(|c| {
+            matches!(
+                c.kind,
+                crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
+            )
+        })
+    }
+
     /// Sets how a new revision replaces the running replicas.
     pub fn with_update(mut self, update: crate::lifecycle::UpdatePolicy) -> Self {
         self.update = update;

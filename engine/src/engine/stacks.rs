@@ -234,14 +234,7 @@ impl Engine {
 /// A service's status from its declaration and the stack's containers.
 fn service_status(s: DesiredService, containers: &[crate::ManagedContainer]) -> ServiceStatus {
     let spec: Option<ServiceSpec> = serde_json::from_value(s.spec.clone()).ok();
-    let has_gate_checks = spec.is_some_and(|spec| {
-        spec.health_checks.iter().any(|c| {
-            matches!(
-                c.kind,
-                crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
-            )
-        })
-    });
+    let has_gate_checks = spec.is_some_and(|spec| spec.readiness_checked());
     let mine = containers
         .iter()
         .filter(|c| c.service == s.service && c.status == crate::ContainerStatus::Running);

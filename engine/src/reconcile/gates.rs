@@ -46,12 +46,7 @@ pub(crate) fn unmet(
                     .is_some_and(|c| c.status == ContainerStatus::Running)
             };
             let started = names.iter().all(running);
-            let gated_by_checks = spec.health_checks.iter().any(|c| {
-                matches!(
-                    c.kind,
-                    crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
-                )
-            });
+            let gated_by_checks = spec.readiness_checked();
             let healthy = started
                 && (!gated_by_checks
                     || names

@@ -116,12 +116,7 @@ impl SlotWork {
             gate: None,
             revision: service.revision,
             update: spec.update,
-            readiness_checked: spec.health_checks.iter().any(|c| {
-                matches!(
-                    c.kind,
-                    crate::health::CheckKind::Readiness | crate::health::CheckKind::Startup
-                )
-            }),
+            readiness_checked: spec.readiness_checked(),
             surge: None,
             surge_record: None,
             surge_ready: None,
