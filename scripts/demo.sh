@@ -15,4 +15,4 @@ scripts/build-test-images.sh busybox postgres demo-api demo-web
 plugins_target=${WINDLASS_PLUGINS_TARGET_DIR:-$PWD/plugins/target}
 (cd plugins && CARGO_TARGET_DIR="$plugins_target" cargo build --release --locked)
 export WINDLASS_PLUGINS_DIR="$plugins_target/wasm32-wasip2/release"
-exec cargo run --locked -p windlass -- demo "$@"
+exec cargo run --locked -p windlass-runner -- demo "$@"

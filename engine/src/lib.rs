@@ -38,9 +38,7 @@ pub use futures;
 pub use serde_json;
 pub use windlass_host_api as plugins;
 
-pub mod api;
 mod clock;
-pub mod config;
 mod control;
 mod engine;
 mod error;
@@ -50,6 +48,7 @@ mod naming;
 mod reconcile;
 mod spec;
 pub mod stacks;
+pub mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
@@ -58,7 +57,7 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;
-pub use spec::{ServiceSpec, SpecError};
+pub use spec::{ServiceSpec, SpecError, validate_name};
 
 pub mod resources;
 pub(crate) mod runtime;
@@ -76,6 +75,8 @@ pub use events::{
     Event, EventFilter, EventLog, EventLogConfig, EventLogError, EventStream, NewEvent,
     RetentionPolicy,
 };
+pub use store::redact_url as redact_store_url;
 pub use store::{
-    BackendKind, ContainerRecord, DesiredService, Scope, Store, StoreError, StoreOptions,
+    BackendKind, ContainerRecord, DesiredService, Rollout, Scope, ServiceRevision, Store,
+    StoreError, StoreOptions,
 };

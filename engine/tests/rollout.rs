@@ -6,7 +6,7 @@
 // A test that cannot go on panics with the reason: that is its failure report.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use windlass_test_support as common;
 
 use std::time::Duration;
 

@@ -90,10 +90,7 @@ impl Engine {
 
     /// [`Engine::health`] of a container as [`Engine::containers`] listed it, without asking
     /// Docker again (the API's shared list; its status may be up to a second old).
-    pub(crate) async fn health_of(
-        &self,
-        listed: &ManagedContainer,
-    ) -> Result<HealthReport, EngineError> {
+    pub async fn health_of(&self, listed: &ManagedContainer) -> Result<HealthReport, EngineError> {
         let labels = [
             (LABEL_ORG, &listed.org),
             (LABEL_STACK, &listed.stack),

@@ -111,7 +111,7 @@ where
 
 /// Masks the password of a URL (`postgres://user:secret@host` → `postgres://user:***@host`) so
 /// that it can appear in errors and logs.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -37,7 +37,7 @@ pub use connect::StoreOptions;
 pub use containers::ContainerRecord;
 pub use desired::DesiredService;
 pub use error::StoreError;
-pub(crate) use error::redact_url;
+pub use error::redact_url;
 pub(crate) use events::EventSink;
 pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;

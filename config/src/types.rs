@@ -1,0 +1,212 @@
+//! The validated runner config: what the runner (or a host application reusing the file
+//! format) builds an engine, a plugin host and stacks from. Paths are resolved, defaults
+//! applied and references checked; nothing here can be wrong in a way the file could express.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use windlass::plugins::{Grants, Limits, PluginKind, PluginSpec};
+
+use windlass::EngineBuilder;
+use windlass::events::RetentionPolicy;
+use windlass::health::Thresholds;
+
+/// A validated `windlass.toml`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunnerConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// `[engine]`.
+    pub engine: EngineConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[runtime]`.
+    pub runtime: RuntimeConfig,
+    /// `[api]`.
+    pub api: ApiConfig,
+    /// `[health]`.
+    pub health: HealthConfig,
+    /// `[events]`.
+    pub events: EventsConfig,
+    /// `[[plugins]]`, in file order; names are unique.
+    pub plugins: Vec<PluginConfig>,
+    /// `[[stacks]]`, in file order; (org, name) pairs are unique and every template is a
+    /// stack-template plugin of [`RunnerConfig::plugins`].
+    pub stacks: Vec<StackConfig>,
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The engine id: scopes container ownership on a shared Docker engine.
+    pub id: String,
+    /// Where the engine keeps its files (the default SQLite store, compiled plugins), resolved
+    /// against the config file's directory. Default `.windlass`.
+    pub data_dir: PathBuf,
+}
+
+/// `[store]`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// `sqlite://…` (a relative path resolved against the config file's directory) or
+    /// `postgres://…`. Default `sqlite://<data_dir>/windlass.db`.
+    pub url: String,
+}
+
+impl StoreConfig {
+    /// The URL with its password masked, for logs and summaries.
+    pub fn redacted_url(&self) -> String {
+        windlass::redact_store_url(&self.url)
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.redacted_url())
+            .finish()
+    }
+}
+
+/// Where containers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeKind {
+    /// A Docker engine.
+    Docker,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// `type`: the only one so far is `docker`.
+    pub kind: RuntimeKind,
+    /// The Docker endpoint (`unix://…`, `tcp://…`, `http://…`); `None`: `DOCKER_HOST` or the
+    /// local socket.
+    pub endpoint: Option<String>,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// Where the HTTP API listens. Default `127.0.0.1:7878`.
+    pub listen: SocketAddr,
+}
+
+/// `[health]`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HealthConfig {
+    /// How often resource snapshots are taken. Default 60 s.
+    pub snapshot_interval: Duration,
+    /// How long snapshots are kept. Default 7 days.
+    pub snapshot_retention: Duration,
+    /// Where resource use turns `warning` and `critical`; warning is below critical.
+    pub thresholds: Thresholds,
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventsConfig {
+    /// How long, or how many, events are kept. Default: all of them.
+    pub retention: RetentionPolicy,
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PluginConfig {
+    /// The plugin's name, unique in the file.
+    pub name: String,
+    /// What the component must implement.
+    pub kind: PluginKind,
+    /// The component file, resolved against the config file's directory; it existed when the
+    /// file was validated.
+    pub source: PathBuf,
+    /// Memory, time and fuel per call (the host's defaults where the file says nothing).
+    pub limits: Limits,
+    /// What the plugin may reach beyond its memory.
+    pub grants: Grants,
+    /// Values the plugin reads with `config-get`.
+    pub config: BTreeMap<String, String>,
+}
+
+impl PluginConfig {
+    /// The spec to load this plugin with
+    /// ([`PluginHost::load`](windlass_host_api::PluginHost::load)).
+    pub fn plugin_spec(&self) -> PluginSpec {
+        let mut spec = PluginSpec::from_file(&self.name, &self.source)
+            .with_kind(self.kind)
+            .with_limits(self.limits.clone())
+            .with_grants(self.grants.clone());
+        spec.config = self.config.clone();
+        spec
+    }
+}
+
+/// One `[[stacks]]` entry: a stack rendered by a template plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StackConfig {
+    /// The organisation that owns the stack.
+    pub org: String,
+    /// The stack's name, unique in its org.
+    pub name: String,
+    /// The name of the stack-template plugin that renders it.
+    pub template: String,
+    /// The template's parameters, as written.
+    pub params: BTreeMap<String, String>,
+}
+
+impl StackConfig {
+    /// The parameters as the template's `render` takes them.
+    pub fn render_params(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+impl RunnerConfig {
+    /// An engine builder with everything the file says about the engine: id, store, Docker
+    /// endpoint, resource thresholds and event retention. The health snapshot settings are not
+    /// passed on yet: the builder has no setting for them.
+    pub fn engine_builder(&self) -> EngineBuilder {
+        let mut builder = windlass::Engine::builder()
+            .with_engine_id(&self.engine.id)
+            .with_store_url(&self.store.url)
+            .with_resource_thresholds(self.health.thresholds)
+            .with_event_retention(self.events.retention.clone());
+        if let Some(endpoint) = &self.runtime.endpoint {
+            builder = builder.with_docker_endpoint(endpoint);
+        }
+        builder
+            .with_snapshot_interval(self.health.snapshot_interval)
+            .with_snapshot_retention(self.health.snapshot_retention)
+    }
+
+    /// Where compiled plugins are cached: `<data_dir>/compiled`.
+    pub fn compile_cache_dir(&self) -> PathBuf {
+        self.engine.data_dir.join("compiled")
+    }
+
+    /// The plugin with this name.
+    pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+
+    /// The directory relative paths in the file start from.
+    pub fn base_dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new(""))
+    }
+}

@@ -1,0 +1,110 @@
+//! API errors: JSON bodies with a stable code, a message and the field at fault.
+//!
+//! `{"error": {"code": "validation", "message": "…", "field": "replicas"}}`. Codes are part of
+//! the API contract: clients match on them, never on messages.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use windlass::{EngineError, RuntimeError};
+
+/// An error answer of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable code: `unauthorized`, `forbidden`, `not-found`, `validation`, `conflict`,
+    /// `plugin-error`, `quota-exceeded`, `runtime-unavailable`, `internal`.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The request field at fault, if one is.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 401: no token, or not one the engine knows.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: the token's role or org does not allow this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 500: the API itself failed.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// 400, naming the field at fault.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "validation", message)
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::InvalidSpec(e) => Self::validation(e.field.clone(), e.message.clone()),
+            EngineError::InvalidStack(errors) => Self {
+                field: errors.errors().first().map(|e| e.field().to_owned()),
+                ..Self::new(StatusCode::BAD_REQUEST, "validation", errors.to_string())
+            },
+            EngineError::NotFound { what } => Self::not_found(what),
+            EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
+            EngineError::Config(message) => {
+                Self::new(StatusCode::BAD_REQUEST, "validation", message)
+            }
+            EngineError::Runtime(RuntimeError::NotFound { .. }) => Self::not_found("the container"),
+            EngineError::Runtime(
+                e @ (RuntimeError::Unreachable { .. } | RuntimeError::Timeout { .. }),
+            ) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "runtime-unavailable",
+                e.to_string(),
+            ),
+            other => {
+                tracing::error!(error = %other, "api request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    other.to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": { "code": self.code, "message": self.message, "field": self.field }
+        });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,116 @@
+//! `/v1/events`: paged history and a live SSE stream that resumes with `Last-Event-ID`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::{Stream, StreamExt as _};
+use serde::{Deserialize, Serialize};
+
+use super::extract::ApiQuery;
+use super::{ApiError, ApiState, Caller};
+use windlass::{Event, EventFilter};
+
+/// Filters of both event routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventQuery {
+    /// The first index wanted (default 0; the stream: `Last-Event-ID` + 1 wins).
+    from: Option<u64>,
+    /// History only: at most this many (default 1 000, at most 10 000).
+    limit: Option<u32>,
+    org: Option<String>,
+    stack: Option<String>,
+    kind: Option<String>,
+}
+
+impl EventQuery {
+    /// The filter for this caller: an org-scoped token sees only its org's events.
+    fn filter(&self, caller: &Caller, from: u64) -> Result<EventFilter, ApiError> {
+        let org = match (&self.org, caller.org.as_str()) {
+            (Some(org), _) => {
+                caller.require_org(org)?;
+                Some(org.clone())
+            }
+            (None, super::EVERY_ORG) => None,
+            (None, own) => Some(own.to_owned()),
+        };
+        if self.limit == Some(0) || self.limit > Some(EventFilter::MAX_QUERY_LIMIT) {
+            return Err(ApiError::validation(
+                "limit",
+                format!("limit must be 1..={}", EventFilter::MAX_QUERY_LIMIT),
+            ));
+        }
+        Ok(EventFilter {
+            org,
+            stack: self.stack.clone(),
+            kind: self.kind.clone(),
+            from_index: from,
+            limit: self.limit,
+        })
+    }
+}
+
+/// A page of history.
+#[derive(Debug, Serialize)]
+pub(super) struct EventPage {
+    events: Vec<Event>,
+    /// Where the next page starts.
+    next_from: u64,
+}
+
+pub(super) async fn history(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    let from = query.from.unwrap_or(0);
+    let filter = query.filter(&caller, from)?;
+    let events = state.engine.events(&filter).await?;
+    let next_from = events.last().map_or(from, |e| e.index + 1);
+    Ok(Json(EventPage { events, next_from }))
+}
+
+/// `text/event-stream`: each event's SSE id is its index, its SSE event name its kind, its data
+/// the event as JSON. A client that reconnects with `Last-Event-ID: N` continues at N + 1 with
+/// no gap and no duplicate.
+pub(super) async fn stream(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let resume = match headers.get("last-event-id") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::validation("Last-Event-ID", "not an event index"))?
+                + 1,
+        ),
+    };
+    let from = resume.or(query.from).unwrap_or(0);
+    let mut filter = query.filter(&caller, from)?;
+    filter.limit = None;
+    let events = state
+        .engine
+        .event_log()
+        .subscribe_filtered(filter)
+        .take_until(state.closed())
+        .map(|item| {
+            Ok(match item {
+                Ok(event) => SseEvent::default()
+                    .id(event.index.to_string())
+                    .event(event.kind.clone())
+                    .json_data(&event)
+                    .unwrap_or_else(|_| SseEvent::default().comment("unencodable event")),
+                Err(error) => SseEvent::default().event("error").data(error.to_string()),
+            })
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,53 @@
+//! `/v1/plugins`: the plugins the runner loaded, their status, and reloading one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
+use windlass::plugins::{Plugin, PluginStatus};
+
+fn find(state: &ApiState, name: &str) -> Result<Plugin, ApiError> {
+    state
+        .metrics
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| ApiError::not_found(format!("plugin {name}")))
+}
+
+/// Every loaded plugin's status (any token: plugins serve every org).
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    _caller: Caller,
+) -> Json<Vec<PluginStatus>> {
+    Json(state.metrics.plugins().iter().map(Plugin::status).collect())
+}
+
+pub(super) async fn status(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    Ok(Json(find(&state, &name)?.status()))
+}
+
+/// Recompiles the plugin from its source and swaps it in (in-flight calls finish on the old
+/// one); clears a failure policy's disablement. Needs an admin token of every org: plugins
+/// serve every org. A component that does not load is a 422 and the old one keeps serving.
+pub(super) async fn reload(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    caller.require(Role::Admin)?;
+    caller.require_org(EVERY_ORG)?;
+    let plugin = find(&state, &name)?;
+    plugin.reload().await.map_err(|e| ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "plugin-error",
+        message: e.to_string(),
+        field: None,
+    })?;
+    Ok(Json(plugin.status()))
+}

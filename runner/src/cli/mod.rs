@@ -1,0 +1,225 @@
+//! The `windlass` command line. `run` (with `config check`) is the runner and `demo` the demo;
+//! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health` — are
+//! one file each here. Each client command is a client of the runner's HTTP API (`--url`, `--token`, or `WINDLASS_URL`
+//! and `WINDLASS_TOKEN`), prints a table or text for people and the API's own JSON with
+//! `--json`, and turns an API error into `error [code] field: message` and exit code 1.
+//!
+//! The client commands must not reach into the engine: everything goes through the API, so
+//! the CLI sees exactly what any other client sees.
+
+mod client;
+pub(crate) mod demo;
+mod deploy;
+mod events;
+mod logs;
+mod ps;
+pub(crate) mod run;
+mod table;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+pub(crate) use client::Client;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "windlass",
+    version,
+    about = "An embeddable container orchestration engine with WebAssembly policies"
+)]
+pub(crate) struct Cli {
+    /// How log lines on stderr look: `text` for people (coloured only on a terminal), `json`
+    /// (one object a line) for log collectors. `RUST_LOG` picks what is logged.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WINDLASS_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Deploy the demo stack on the local Docker engine and follow its events.
+    Demo(demo::DemoArgs),
+    /// Run the engine as a config file says, until Ctrl-C or SIGTERM.
+    Run(run::RunArgs),
+    /// Work with config files.
+    #[command(subcommand)]
+    Config(run::ConfigCommand),
+    #[command(flatten)]
+    Client(ClientCommand),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The `windlass` binary: parses the command line, installs the log subscriber, runs the
+/// command on a multi-threaded tokio runtime.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the tokio runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Commands::Demo(args) => demo::demo(args).await.map(|()| ExitCode::SUCCESS),
+            Commands::Run(args) => run::run(args).await,
+            Commands::Config(run::ConfigCommand::Check { file }) => Ok(run::check(&file)),
+            Commands::Client(command) => Ok(command.run().await),
+            Commands::Completions { shell } => {
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "windlass",
+                    &mut std::io::stdout(),
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    outcome.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Logs go to stderr (stdout carries results), filtered by `RUST_LOG` (default: the
+/// engine's info, everything else's warnings). Colour only when stderr is a terminal, so a
+/// log file holds no escape sequences.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        "windlass=info,windlass_runner=info,windlass_host_api=info,warn".into()
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+}
+
+/// Why a client command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The API answered with an error.
+    #[error("error [{code}] {}{message}", field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API's stable code.
+        code: String,
+        /// The request field at fault.
+        field: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
+    /// The API could not be reached, or the connection broke.
+    #[error("error: cannot talk to the API: {0}")]
+    Connect(String),
+    /// The command line or a file it names is wrong.
+    #[error("error: {0}")]
+    Usage(String),
+    /// Anything else.
+    #[error("error: {0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+/// Where the API is and who is calling.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientArgs {
+    /// The runner's API.
+    #[arg(long, env = "WINDLASS_URL", default_value = "http://127.0.0.1:7878")]
+    url: String,
+    /// A token (the runner prints an admin token on its first start).
+    #[arg(long, env = "WINDLASS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl ClientArgs {
+    fn client(&self) -> Result<Client, CliError> {
+        Client::new(&self.url, self.token.clone())
+    }
+}
+
+/// The client commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// List containers: name, org/stack/service, state, ready, image.
+    Ps(ps::PsArgs),
+    /// List stacks with each service's replicas, running and ready.
+    Stacks(ps::StacksArgs),
+    /// Deploy a stack from a TOML file and wait until every service is ready.
+    Deploy(deploy::DeployArgs),
+    /// Set a service's replica count (the revision stays).
+    Scale(deploy::ScaleArgs),
+    /// Roll a service back to a kept revision, or list them (`--list`).
+    Rollback(deploy::RollbackArgs),
+    /// List the runner's plugins with their status, or reload one (`--reload NAME`).
+    Plugins(ps::PluginsArgs),
+    /// Print a container's output; `-f` follows it until the container stops.
+    Logs(logs::LogsArgs),
+    /// Print events (history, or `-f` to follow; a dropped stream resumes where it stopped).
+    Events(events::EventsArgs),
+    /// Show a container's health: resource use and checks.
+    Health(ps::HealthArgs),
+}
+
+impl ClientCommand {
+    /// Runs the command; errors are printed on stderr.
+    pub(crate) async fn run(self) -> ExitCode {
+        let outcome = match self {
+            Self::Ps(args) => ps::ps(args).await,
+            Self::Stacks(args) => ps::stacks(args).await,
+            Self::Deploy(args) => deploy::deploy(args).await,
+            Self::Scale(args) => deploy::scale(args).await,
+            Self::Rollback(args) => deploy::rollback(args).await,
+            Self::Plugins(args) => ps::plugins(args).await,
+            Self::Logs(args) => logs::logs(args).await,
+            Self::Events(args) => events::events(args).await,
+            Self::Health(args) => ps::health(args).await,
+        };
+        match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Prints the API's JSON as it came (pretty).
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+/// A string field of an API object, or `-`.
+fn text(value: &Value, key: &str) -> String {
+    match &value[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}

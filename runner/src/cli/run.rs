@@ -1,0 +1,209 @@
+//! `windlass run --config FILE` and `windlass config check FILE`: the runner (see
+//! `docs/runner.md`). It loads the plugins, renders and deploys the stacks, serves the HTTP
+//! API, then reconciles until Ctrl-C or SIGTERM.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use windlass::plugins::PluginHost;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The config file (see docs/runner.md).
+    #[arg(long, short, default_value = "windlass.toml")]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Validate a config file without running anything: exit 0 and a summary when it is
+    /// valid, exit 2 and the error (file:line:column: key: message) when it is not.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+/// The exit code for a config file that does not validate.
+pub(crate) const EXIT_BAD_CONFIG: u8 = 2;
+
+/// `windlass config check FILE`.
+pub(crate) fn check(file: &std::path::Path) -> ExitCode {
+    let config = match windlass_config::load(file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    println!("{}: valid", file.display());
+    println!(
+        "  engine   {} (data in {})",
+        config.engine.id,
+        config.engine.data_dir.display()
+    );
+    println!("  store    {}", config.store.redacted_url());
+    println!(
+        "  runtime  docker at {}",
+        config
+            .runtime
+            .endpoint
+            .as_deref()
+            .unwrap_or("DOCKER_HOST or the local socket")
+    );
+    let plugins: Vec<String> = config
+        .plugins
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.kind))
+        .collect();
+    println!("  plugins  {}: {}", plugins.len(), plugins.join(", "));
+    let stacks: Vec<String> = config
+        .stacks
+        .iter()
+        .map(|s| format!("{}/{} ({})", s.org, s.name, s.template))
+        .collect();
+    println!("  stacks   {}: {}", stacks.len(), stacks.join(", "));
+    ExitCode::SUCCESS
+}
+
+/// `windlass run --config FILE`: plugins, engine, stacks, then reconcile until a signal.
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = match windlass_config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+
+    let shutdown = shutdown_signal()?;
+
+    // 1. The plugins, before anything touches Docker: a plugin that does not load stops here.
+    let largest_memory = config
+        .plugins
+        .iter()
+        .map(|p| p.limits.memory_bytes)
+        .max()
+        .unwrap_or(0);
+    let host = PluginHost::builder()
+        .with_cache_dir(config.compile_cache_dir())
+        .with_fuel(config.plugins.iter().any(|p| p.limits.fuel.is_some()))
+        // The host's default cap is 256 MiB; a plugin granted more needs a bigger pool slot.
+        .with_max_memory_bytes(largest_memory.max(256 << 20))
+        .build()
+        .context("starting the plugin host")?;
+    let mut plugins = HashMap::new();
+    for plugin in &config.plugins {
+        let loaded = host
+            .load(plugin.plugin_spec())
+            .await
+            .with_context(|| format!("loading plugin `{}`", plugin.name))?;
+        tracing::info!(plugin = %plugin.name, kind = %plugin.kind, compiled = ?loaded.compile_source(), "plugin loaded");
+        plugins.insert(plugin.name.clone(), loaded);
+    }
+
+    // 2. The stacks, rendered before anything touches Docker: plugins are pure planners, and
+    //    a template that refuses its parameters stops the runner here.
+    let mut declared = Vec::new();
+    for stack in &config.stacks {
+        let name = format!("{}/{}", stack.org, stack.name);
+        let template = plugins
+            .get(&stack.template)
+            .and_then(|plugin| plugin.stack_template())
+            .with_context(|| {
+                format!(
+                    "stack {name}: `{}` is not a loaded stack template",
+                    stack.template
+                )
+            })?;
+        let rendered = template
+            .render(&stack.render_params())
+            .await
+            .with_context(|| format!("stack {name}: rendering with `{}`", stack.template))?
+            .map_err(|e| {
+                let field = e.field.map(|f| format!("{f}: ")).unwrap_or_default();
+                anyhow::anyhow!(
+                    "stack {name}: template `{}` refused the parameters: {field}{} ({})",
+                    stack.template,
+                    e.message,
+                    e.code
+                )
+            })?;
+        let spec = windlass::stacks::StackSpec::from_rendered(&rendered)
+            .map_err(|e| anyhow::anyhow!("stack {name}: the rendered stack cannot run:\n{e}"))?;
+        declared.push((stack, name, spec));
+    }
+
+    // 3. The engine, and the stacks' services declared to it.
+    let engine = config
+        .engine_builder()
+        .build()
+        .await
+        .context("starting the engine")?;
+    for (stack, name, spec) in declared {
+        let params = stack.render_params().into_iter().collect();
+        let deployment = engine
+            .deploy_stack(&stack.org, &stack.name, &spec, &params)
+            .await
+            .with_context(|| format!("stack {name}: deploying"))?;
+        tracing::info!(stack = %name, waves = ?deployment.waves, "stack deployed");
+    }
+
+    // 4. The HTTP API. On first start an admin token for every org is made and shown once.
+    let api = crate::api::ApiState::new(engine.clone());
+    api.metrics().watch_plugins(plugins.values().cloned());
+    if let Some(token) = api.tokens.ensure_admin().await? {
+        println!("admin token (shown once, store it now): {}", token.secret);
+    }
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("api.listen: cannot listen on {}", config.api.listen))?;
+    tracing::info!(listen = %config.api.listen, "serving the HTTP API");
+
+    // 5. Reconcile and serve until Ctrl-C or SIGTERM: the API stops accepting and finishes
+    //    in-flight requests, the engine flushes its event log; containers keep running.
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::api::serve(
+        listener,
+        crate::api::router(api.clone()),
+        async {
+            api_stopped.await.ok();
+        },
+    ));
+    engine.run(shutdown).await?;
+    // Followed streams (events, logs) end first, so that graceful shutdown is not held open
+    // by a client that never disconnects.
+    api.close_streams();
+    stop_api.send(()).ok();
+    server.await.context("the API server task")??;
+    drop(plugins);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal during startup is not lost (nor fatal): the
+/// engine stops after its first pass.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C: stopping");
+        })
+    }
+}

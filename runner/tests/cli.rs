@@ -1,0 +1,559 @@
+//! The `windlass` client commands against a real runner process: `windlass run --config` on a
+//! free loopback port with a temporary SQLite store, the admin token read from its first-start
+//! output, real Docker underneath. Each command runs as its own process, as an operator would
+//! run it.
+
+// A test that cannot go on panics with the reason: that is its failure report.
+#![allow(clippy::unwrap_used)]
+
+use windlass_test_support as common;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use common::docker::BUSYBOX;
+use common::engine::EngineScope;
+use serde_json::Value;
+
+/// A runner process serving the API on a loopback port; killed when dropped.
+struct Runner {
+    child: Child,
+    config: PathBuf,
+    url: String,
+    token: String,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Runner {
+    /// Writes a config (no plugins, no stacks) for `scope` in `dir` and starts the runner.
+    async fn start(scope: &EngineScope, dir: &Path) -> anyhow::Result<Self> {
+        common::docker::connect_with_busybox().await?;
+        let port = free_port()?;
+        let config = dir.join("windlass.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[engine]\nid = \"{}\"\ndata_dir = \"data\"\n\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+                scope.id
+            ),
+        )?;
+        let (child, token) = Self::spawn(&config, true)?;
+        let runner = Self {
+            child,
+            config,
+            url: format!("http://127.0.0.1:{port}"),
+            token: token.context("a first start prints the admin token")?,
+        };
+        runner.wait_serving()?;
+        Ok(runner)
+    }
+
+    /// Starts `windlass run`; on a first start, reads the admin token it prints.
+    fn spawn(config: &Path, first: bool) -> anyhow::Result<(Child, Option<String>)> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().unwrap();
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(token) = line.split("store it now): ").nth(1) {
+                    let _ = send.send(token.trim().to_owned());
+                }
+            }
+        });
+        if !first {
+            return Ok((child, None));
+        }
+        match receive.recv_timeout(Duration::from_secs(60)) {
+            Ok(token) => Ok((child, Some(token))),
+            Err(_) => {
+                let _ = child.kill();
+                let mut stderr = String::new();
+                child.stderr.take().unwrap().read_to_string(&mut stderr)?;
+                bail!("the runner printed no admin token:\n{stderr}")
+            }
+        }
+    }
+
+    fn wait_serving(&self) -> anyhow::Result<()> {
+        let address = self.url.trim_start_matches("http://");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(address).is_err() {
+            if Instant::now() >= deadline {
+                bail!("the runner does not listen on {address}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Stops the runner with SIGTERM and starts it again on the same config (same store,
+    /// same port; no token is printed the second time).
+    fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        let (child, token) = Self::spawn(&self.config, false)?;
+        assert!(token.is_none());
+        self.child = child;
+        self.wait_serving()
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                self.child.kill()?;
+                bail!("the runner did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// `windlass ARGS` against this runner, with its admin token.
+    fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &self.token)
+    }
+
+    fn cli_with(&self, args: &[&str], token: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .env("WINDLASS_URL", &self.url)
+            .env("WINDLASS_TOKEN", token)
+            .output()
+            .unwrap()
+    }
+
+    /// `windlass ARGS`, which must succeed: its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "windlass {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `windlass ARGS --json`, parsed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let text = self.ok(&args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}:\n{text}"))
+    }
+
+    /// Polls `windlass ps --json ARGS` until `done` holds.
+    fn wait_ps(&self, args: &[&str], done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let mut all = vec!["ps"];
+        all.extend_from_slice(args);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listed = self.json(&all);
+            let listed = listed.as_array().unwrap();
+            if done(listed) {
+                return listed.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ps {args:?} never got there: {listed:?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stack: an `echo` service that prints three lines and stays up, and a `web` service that
+/// waits for it and gets `${greeting}` injected.
+fn stack_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = dir.join("shop.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[[services]]
+name = "echo"
+image = "{BUSYBOX}"
+command = ["sh", "-c", "for i in 1 2 3; do echo hello $i; done; trap 'exit 0' TERM; while true; do sleep 1; done"]
+provides = {{ GREETING = "${{greeting}}" }}
+
+[[services]]
+name = "web"
+image = "{BUSYBOX}"
+command = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+depends_on = [{{ service = "echo" }}]
+"#
+        ),
+    )?;
+    Ok(path)
+}
+
+#[tokio::test]
+async fn deploy_ps_scale_logs_stacks_health_and_events_against_a_runner() -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let dir = tempfile::tempdir()?;
+    let runner = Runner::start(&scope, dir.path()).await?;
+
+    assert_eq!(runner.json(&["ps"]), Value::Array(vec![]));
+    let file = stack_file(dir.path())?;
+    let file = file.to_str().unwrap();
+    let out = runner.ok(&[
+        "deploy",
+        file,
+        "--org",
+        "acme",
+        "--stack",
+        "shop",
+        "--param",
+        "greeting=hi",
+        "--timeout",
+        "60",
+    ]);
+    assert!(
+        out.contains("deployed acme/shop: echo (revision 1), web (revision 1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("acme/shop is ready: echo 1/1, web 1/1"),
+        "{out}"
+    );
+
+    let table = runner.ok(&["ps"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("ORG/STACK/SERVICE"),
+        "{table}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains(" running ") && l.ends_with(BUSYBOX)),
+        "{table}"
+    );
+    assert!(lines.iter().any(|l| l.contains("acme/shop/web")), "{table}");
+    let listed = runner.json(&["ps", "--stack", "shop", "--service", "web"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["org"], "acme");
+
+    // Scale: the revision stays, a second replica appears.
+    let out = runner.ok(&["scale", "acme/shop/web", "2"]);
+    assert_eq!(
+        out.trim(),
+        "scaled acme/shop/web to 2 replicas (revision 1)"
+    );
+    runner.wait_ps(
+        &["--stack", "shop", "--service", "web", "--status", "running"],
+        |c| c.len() == 2,
+    );
+    let stacks = runner.ok(&["stacks"]);
+    assert!(
+        stacks
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["acme/shop", "web", "1", "2", "2", "2"]),
+        "{stacks}"
+    );
+
+    // Logs of the echo container: the last two lines, and the same as JSON.
+    let echo = runner.json(&["ps", "--stack", "shop", "--service", "echo"])[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let logs = runner.ok(&["logs", &echo, "--tail", "2"]);
+    let texts: Vec<&str> = logs
+        .lines()
+        .map(|l| l.split_once(" stdout ").unwrap().1)
+        .collect();
+    assert_eq!(texts, ["hello 2", "hello 3"], "{logs}");
+    let json_logs = runner.ok(&["logs", &echo, "--json"]);
+    let first: Value = serde_json::from_str(json_logs.lines().next().unwrap())?;
+    assert_eq!(
+        (&first["stream"], &first["text"]),
+        (&"stdout".into(), &"hello 1".into())
+    );
+
+    let health = runner.ok(&["health", &echo]);
+    assert!(health.contains("service    acme/shop/echo"), "{health}");
+    assert!(health.contains("checks     none"), "{health}");
+
+    // Events: history from an index, filtered by kind, as JSON lines and as text.
+    let events = runner.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--kind",
+        "stack-deployed",
+        "--json",
+    ]);
+    let deployed: Vec<Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(deployed.len(), 1, "{events}");
+    assert_eq!(deployed[0]["stack"], "shop");
+    let index = deployed[0]["index"].as_u64().unwrap();
+    let later = runner.ok(&[
+        "events",
+        "--since",
+        &(index + 1).to_string(),
+        "--org",
+        "acme",
+    ]);
+    assert!(!later.contains(" stack-deployed "), "{later}");
+    assert!(later.lines().all(|l| l.starts_with('#')), "{later}");
+    assert!(later.contains("container-started"), "{later}");
+
+    // A new revision (another greeting reaches web through echo's provides), then a rollback.
+    let out = runner.ok(&[
+        "deploy",
+        file,
+        "--org",
+        "acme",
+        "--stack",
+        "shop",
+        "--param",
+        "greeting=ho",
+        "--timeout",
+        "60",
+    ]);
+    assert!(out.contains("web (revision 2)"), "{out}");
+    let out = runner.ok(&["rollback", "acme/shop/web"]);
+    assert!(out.contains("back to revision 1"), "{out}");
+    let kept = runner.json(&["rollback", "acme/shop/web", "--list"]);
+    assert_eq!(kept["current"], 1, "{kept}");
+    let numbers: Vec<u64> = kept["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["revision"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1], "{kept}");
+
+    // This runner has no plugins; reloading one that does not exist is a not-found error.
+    assert_eq!(runner.json(&["plugins"]), Value::Array(vec![]));
+    let refused = runner.cli(&["plugins", "--reload", "nope"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error [not-found]"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn api_errors_print_their_code_and_field_and_exit_non_zero() -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let dir = tempfile::tempdir()?;
+    let runner = Runner::start(&scope, dir.path()).await?;
+    let file = stack_file(dir.path())?;
+    let file = file.to_str().unwrap();
+    // A stack that needs a parameter it is not given: refused, nothing stored.
+    let out = runner.cli(&["deploy", file, "--org", "acme", "--stack", "shop"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error [validation] spec.services[0].provides.GREETING: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("greeting"), "{stderr}");
+
+    let failures = [
+        (
+            vec!["scale", "acme/shop/web", "2"],
+            "error [not-found] service acme/shop/web not found\n",
+        ),
+        (vec!["health", "wl_nothing_here"], "error [not-found] "),
+        (
+            vec!["scale", "acme/shop", "2"],
+            "error: \"acme/shop\" is not ORG/STACK/SERVICE\n",
+        ),
+        (
+            vec!["ps", "--health", "sick"],
+            "error [validation] health: ",
+        ),
+    ];
+    for (args, expected) in failures {
+        let out = runner.cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = runner.cli_with(&["ps"], "wl_not_a_token");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error [unauthorized] unknown token\n"
+    );
+
+    // A stack file that is not valid TOML for a stack names its line and column.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[services]]\nname = \"web\"\nimage = \"x\"\nreplicas = \"two\"\n",
+    )?;
+    let out = runner.cli(&[
+        "deploy",
+        bad.to_str().unwrap(),
+        "--org",
+        "acme",
+        "--stack",
+        "s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bad.toml:4:12: "), "{stderr}");
+
+    // Nothing answers on this port: a connection error, exit 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["ps", "--url", &format!("http://127.0.0.1:{}", free_port()?)])
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error: cannot talk to the API: "),
+        "{out:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn logs_follow_until_the_container_stops_and_events_follow_resumes_across_a_restart()
+-> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let dir = tempfile::tempdir()?;
+    let mut runner = Runner::start(&scope, dir.path()).await?;
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"[[services]]
+name = "job"
+image = "{BUSYBOX}"
+command = ["sh", "-c", "echo started; sleep 2; echo finished"]
+restart = {{ mode = "never" }}
+"#
+        ),
+    )?;
+    let job = job.to_str().unwrap().to_owned();
+    runner.ok(&[
+        "deploy",
+        &job,
+        "--org",
+        "acme",
+        "--stack",
+        "jobs",
+        "--no-wait",
+    ]);
+    let listed = runner.wait_ps(&["--stack", "jobs"], |c| c.len() == 1);
+    let name = listed[0]["name"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let logs = runner.ok(&["logs", &name, "-f"]);
+    let texts: Vec<&str> = logs
+        .lines()
+        .map(|l| l.split_once(" stdout ").unwrap().1)
+        .collect();
+    assert_eq!(texts, ["started", "finished"], "{logs}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // Follow stack-deployed events while the runner restarts: the events of both runs arrive,
+    // each once, in order.
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["events", "-f", "--kind", "stack-deployed", "--json"])
+        .env("WINDLASS_URL", &runner.url)
+        .env("WINDLASS_TOKEN", &runner.token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = follower.stdout.take().unwrap();
+    let (send, receive) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(event) = serde_json::from_str(&line) {
+                let _ = send.send(event);
+            }
+        }
+    });
+    let next = |receive: &std::sync::mpsc::Receiver<Value>| {
+        receive
+            .recv_timeout(Duration::from_secs(30))
+            .context("no event within 30 s")
+    };
+    let first = next(&receive)?;
+    assert_eq!(first["stack"], "jobs");
+    runner.restart()?;
+    for stack in ["second", "third"] {
+        runner.ok(&[
+            "deploy",
+            &job,
+            "--org",
+            "acme",
+            "--stack",
+            stack,
+            "--no-wait",
+        ]);
+    }
+    let (second, third) = (next(&receive)?, next(&receive)?);
+    assert_eq!(
+        (&second["stack"], &third["stack"]),
+        (&"second".into(), &"third".into())
+    );
+    let indexes: Vec<u64> = [&first, &second, &third]
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert!(indexes.windows(2).all(|w| w[0] < w[1]), "{indexes:?}");
+    assert!(
+        receive.recv_timeout(Duration::from_millis(500)).is_err(),
+        "nothing is printed twice"
+    );
+    follower.kill()?;
+    let mut stderr = String::new();
+    follower
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)?;
+    let _ = follower.wait();
+    assert!(
+        stderr.contains(&format!("resuming after #{}", indexes[0])),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    let out = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("_windlass()"), "{script}");
+    for command in [
+        "deploy", "scale", "logs", "events", "health", "stacks", "ps",
+    ] {
+        assert!(script.contains(command), "{command} missing");
+    }
+}
