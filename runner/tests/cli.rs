@@ -375,7 +375,7 @@ async fn api_errors_print_their_code_and_field_and_exit_non_zero() -> anyhow::Re
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with(&format!(
-            "error: {file}:5:14: services[0].provides.GREETING: variable greeting is not set"
+            "error: {file}:5:25: services[0].provides.GREETING: variable greeting is not set"
         )),
         "{stderr}"
     );
@@ -667,7 +667,7 @@ async fn the_cli_talks_https_through_a_tls_proxy_trusting_the_given_ca() -> anyh
         (vec!["ps", "--url", https.as_str()], "UnknownIssuer"),
         (
             vec!["ps", "--url", &by_address, "--ca-cert", ca_arg],
-            "NotValidForName",
+            "not valid for name \"127.0.0.1\"",
         ),
     ];
     for (args, why) in refusals {

@@ -79,7 +79,13 @@ enum Commands {
 /// command on a multi-threaded tokio runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A client command reports its own outcome on stderr; the libraries under it (rustls'
+    // verifier logs every refused certificate as an error) would only say it twice.
+    let quiet = matches!(
+        cli.command,
+        Commands::Client(_) | Commands::Completions { .. }
+    );
+    init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -111,11 +117,15 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries results), filtered by `RUST_LOG` (default: the
-/// engine's info, everything else's warnings). Colour only when stderr is a terminal, so a
-/// log file holds no escape sequences.
-fn init_logging(format: LogFormat) {
+/// engine's info, everything else's warnings; nothing for a `quiet` client command). Colour
+/// only when stderr is a terminal, so a log file holds no escape sequences.
+fn init_logging(format: LogFormat, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        "windlass=info,windlass_runner=info,windlass_host_api=info,warn".into()
+        if quiet {
+            "off".into()
+        } else {
+            "windlass=info,windlass_runner=info,windlass_host_api=info,warn".into()
+        }
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
