@@ -31,7 +31,8 @@
 # (scripts/setup-docker.sh). Each freshly built image is smoke tested with `docker run`; an image
 # that fails its smoke test is removed.
 #
-# Environment: WINDLASS_CACHE_DIR, WINDLASS_DEBIAN_MIRROR (default: the mirror apt uses).
+# Environment: WINDLASS_CACHE_DIR, WINDLASS_DEBIAN_MIRROR (default: the mirror apt's own sources
+# name for the suite; no mirror is written into the project).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -305,7 +306,8 @@ debian_mirror() {
                 if ($(i + 1) == suite && $i ~ /^https?:\/\//) { print $i; exit }
             }')
     fi
-    echo "${m:-http://deb.debian.org/debian}"
+    [ -n "$m" ] || return 1
+    echo "$m"
 }
 
 # Debian bookworm minbase + $BASE_PACKAGES, debootstrapped once into $CACHE_DIR and trimmed.
@@ -324,7 +326,7 @@ ensure_base_rootfs() {
     apt_install debootstrap
     local mirror partial=$rootfs.partial attempt start=$SECONDS
     local unsafe_io=etc/dpkg/dpkg.cfg.d/windlass-unsafe-io
-    mirror=$(debian_mirror)
+    mirror=$(debian_mirror) || die "no Debian source for $SUITE in apt's configuration (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): add one, or set WINDLASS_DEBIAN_MIRROR to a mirror's URL"
     for attempt in 1 2; do
         remove_tree "$partial"
         # dpkg without an fsync per file: a tree that is thrown away if anything goes wrong

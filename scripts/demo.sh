@@ -10,9 +10,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+scripts/setup-toolchain.sh
 scripts/setup-docker.sh
 scripts/build-test-images.sh busybox postgres demo-api demo-web
-plugins_target=${WINDLASS_PLUGINS_TARGET_DIR:-$PWD/plugins/target}
-(cd plugins && CARGO_TARGET_DIR="$plugins_target" cargo build --release --locked)
-export WINDLASS_PLUGINS_DIR="$plugins_target/wasm32-wasip2/release"
+WINDLASS_PLUGINS_DIR=$(scripts/build-plugins.sh)
+export WINDLASS_PLUGINS_DIR
 exec cargo run --locked -p windlass-runner -- demo "$@"

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+scripts/setup-toolchain.sh
 scripts/setup-docker.sh
 scripts/build-test-images.sh busybox postgres demo-api demo-web
 echo "=== demo stack images, together (plain docker run)"
@@ -23,9 +24,9 @@ fi
 # The plugins build into their own target directory (they target wasm32-wasip2), which the
 # host tests find through WINDLASS_PLUGINS_DIR.
 plugins_target=${WINDLASS_PLUGINS_TARGET_DIR:-$PWD/plugins/target}
-export WINDLASS_PLUGINS_DIR="$plugins_target/wasm32-wasip2/release"
-echo "=== building plugins into $plugins_target"
-(cd plugins && CARGO_TARGET_DIR="$plugins_target" cargo build --release --locked)
+echo "=== building plugins"
+WINDLASS_PLUGINS_DIR=$(WINDLASS_PLUGINS_TARGET_DIR="$plugins_target" scripts/build-plugins.sh)
+export WINDLASS_PLUGINS_DIR
 
 host_triple=$(rustc -vV | sed -n 's/^host: //p')
 echo "=== plugins: unit tests ($host_triple)"

@@ -336,3 +336,100 @@ async fn volume_data_survives_a_redeploy_and_a_completed_job_gates_its_dependent
     run.abort();
     Ok(())
 }
+
+/// Docker's default address pools hold about 31 bridge networks: 40 stacks deployed and
+/// removed one after another must all succeed, and leave no network behind.
+#[tokio::test]
+async fn forty_stacks_deployed_and_removed_leave_no_network_behind() -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let engine = scope.engine().await?;
+    let runtime = common::docker::connect_with_busybox().await?;
+    let idle = ServiceSpec::new("app", BUSYBOX).with_command([
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 600 & wait",
+    ]);
+    for i in 0..40 {
+        let name = format!("s{i}");
+        let stack = StackSpec::new().with_service(idle.clone());
+        engine
+            .deploy_stack("acme", &name, &stack, &BTreeMap::new())
+            .await?;
+        let report = engine.reconcile().await?;
+        anyhow::ensure!(
+            report.created == 1 && report.errors.is_empty(),
+            "stack {i}: {report:?}"
+        );
+        engine.remove_stack("acme", &name).await?;
+        let report = engine.reconcile().await?;
+        anyhow::ensure!(
+            report.removed == 1 && report.networks_removed == 1,
+            "stack {i} removal: {report:?}"
+        );
+    }
+    let left = runtime
+        .list_networks(&[(windlass::labels::LABEL_ENGINE, scope.id.as_str())])
+        .await?;
+    assert!(left.is_empty(), "networks left behind: {left:?}");
+    let removed = events_of(&engine, "network-removed").await?;
+    assert_eq!(removed.len(), 40);
+    Ok(())
+}
+
+/// A removed service's containers (and DNS name) go while the stack keeps its network; the
+/// stack's volumes outlive its removal until they are removed on purpose.
+#[tokio::test]
+async fn a_stack_keeps_its_network_while_it_has_services_and_volumes_until_asked()
+-> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let engine = scope.engine().await?;
+    let runtime = common::docker::connect_with_busybox().await?;
+    let sleeper = |name: &str| {
+        ServiceSpec::new(name, BUSYBOX)
+            .with_command(["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"])
+            .with_volume("data", "/data", false)
+    };
+    let both = StackSpec::new()
+        .with_service(sleeper("a"))
+        .with_service(sleeper("b"))
+        .with_volume("data");
+    engine
+        .deploy_stack("acme", "keep", &both, &BTreeMap::new())
+        .await?;
+    engine.reconcile().await?;
+    let only_a = StackSpec::new()
+        .with_service(sleeper("a"))
+        .with_volume("data");
+    engine
+        .deploy_stack("acme", "keep", &only_a, &BTreeMap::new())
+        .await?;
+    let report = engine.reconcile().await?;
+    assert_eq!(
+        (report.removed, report.networks_removed),
+        (1, 0),
+        "{report:?}"
+    );
+    let engine_label = [(windlass::labels::LABEL_ENGINE, scope.id.as_str())];
+    assert_eq!(runtime.list_networks(&engine_label).await?.len(), 1);
+
+    // Volumes of a stack that still has services are refused.
+    let refused = engine
+        .remove_stack_volumes("acme", "keep")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "conflict", "{refused}");
+
+    engine.remove_stack("acme", "keep").await?;
+    engine.reconcile().await?;
+    assert!(runtime.list_networks(&engine_label).await?.is_empty());
+    assert_eq!(
+        runtime.list_volumes(&engine_label).await?.len(),
+        1,
+        "the data volume outlives the stack"
+    );
+    let removed = engine.remove_stack_volumes("acme", "keep").await?;
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(runtime.list_volumes(&engine_label).await?.is_empty());
+    assert_eq!(events_of(&engine, "volume-removed").await?.len(), 1);
+    Ok(())
+}

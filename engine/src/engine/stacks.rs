@@ -203,6 +203,60 @@ impl Engine {
         Ok(removed)
     }
 
+    /// Removes the named volumes of a stack that has no declared service any more (after
+    /// [`Engine::remove_stack`]), with the data they hold, and returns their Docker names.
+    /// Volumes outlive their containers on purpose — they hold data — so this is a step of its
+    /// own. A reconcile pass runs first so that the stack's containers are gone; a stack that
+    /// still has services is refused with a conflict, and so is a volume something still uses.
+    #[tracing::instrument(name = "engine.remove_stack_volumes", skip(self), fields(engine = %self.id()))]
+    pub async fn remove_stack_volumes(
+        &self,
+        org: &str,
+        stack: &str,
+    ) -> Result<Vec<String>, EngineError> {
+        let declared = self.services(Scope::Stack { org, stack }).await?;
+        if !declared.is_empty() {
+            let names: Vec<&str> = declared.iter().map(|s| s.service.as_str()).collect();
+            return Err(EngineError::Conflict {
+                what: format!(
+                    "stack {org}/{stack} still has services ({}): remove the stack first",
+                    names.join(", ")
+                ),
+            });
+        }
+        self.reconcile().await?;
+        let ctx = &self.inner.ctx;
+        let labels = ctx.stack_labels(org, stack);
+        let filter: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut removed = Vec::new();
+        for volume in ctx.runtime.list_volumes(&filter).await? {
+            match ctx.runtime.remove_volume(&volume.name, false).await {
+                Ok(()) | Err(crate::RuntimeError::NotFound { .. }) => {
+                    ctx.emit(
+                        NewEvent::new("volume-removed")
+                            .with_org(org)
+                            .with_stack(stack)
+                            .with_payload(serde_json::json!({ "volume": volume.name })),
+                    )
+                    .await;
+                    removed.push(volume.name);
+                }
+                Err(crate::RuntimeError::Conflict { message, .. }) => {
+                    return Err(EngineError::Conflict {
+                        what: format!("volume {} is still in use: {message}", volume.name),
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        // A redeploy must create them again (with their labels), not trust an old "ensured".
+        self.inner.reconciler.lock().await.forget_ensured(&removed);
+        Ok(removed)
+    }
+
     /// Re-applies a declared service's stored spec with `replicas` replicas. Scaling is not
     /// a change of configuration: the revision stays, and running replicas are not replaced.
     #[tracing::instrument(name = "engine.scale", skip(self), fields(engine = %self.id()))]

@@ -10,6 +10,7 @@
 //! label are never listed, so never touched.
 
 mod gates;
+mod networks;
 mod orphans;
 pub(crate) mod rollout;
 mod slot;
@@ -46,6 +47,8 @@ pub struct ReconcileReport {
     pub failed: u32,
     /// Containers removed: orphans, scaled-down replicas, removed services.
     pub removed: u32,
+    /// Networks removed: those of stacks that no longer have a declared service.
+    pub networks_removed: u32,
     /// Slots not created yet because their service waits for its dependencies.
     pub waiting: u32,
     /// Slots or orphans that could not be handled this pass (they are retried).
@@ -68,6 +71,7 @@ impl ReconcileReport {
         self.died += other.died;
         self.failed += other.failed;
         self.removed += other.removed;
+        self.networks_removed += other.networks_removed;
         self.waiting += other.waiting;
         self.errors.extend(other.errors);
         self.rollout.extend(other.rollout);
@@ -100,6 +104,9 @@ pub(crate) struct Reconciler {
     orphans_seen: HashMap<String, Instant>,
     /// Networks and volumes ensured by this process.
     ensured: HashSet<String>,
+    /// Owned networks of undeclared stacks not ensured by this process, by network id, with
+    /// when they were first seen (the grace period runs from then).
+    networks_seen: HashMap<String, Instant>,
     /// Services held back by their dependencies, with what they wait for (announced once).
     waiting: HashMap<(String, String, String), Vec<String>>,
     /// Services this process saw updating, so that it notices when they are done.
@@ -113,6 +120,7 @@ impl Reconciler {
             known: HashMap::new(),
             orphans_seen: HashMap::new(),
             ensured: HashSet::new(),
+            networks_seen: HashMap::new(),
             waiting: HashMap::new(),
             rolling: HashSet::new(),
         }
@@ -240,6 +248,12 @@ impl Reconciler {
                 }
             }
         }
+        // With the orphans gone, the networks of stacks nobody declares any more are free.
+        let wanted: HashSet<(String, String)> = desired
+            .iter()
+            .map(|d| (d.org.clone(), d.stack.clone()))
+            .collect();
+        self.prune_networks(&wanted, &mut report).await;
         for (service, spec, state, updating) in updates {
             let key = (
                 service.org.clone(),
@@ -347,6 +361,14 @@ impl Reconciler {
             })
             .collect();
         Ok((items, Some((service, spec, state, true))))
+    }
+
+    /// Forgets that these networks or volumes were ensured (they were removed), so the next
+    /// pass that needs them creates them again.
+    pub(crate) fn forget_ensured(&mut self, names: &[String]) {
+        for name in names {
+            self.ensured.remove(name);
+        }
     }
 
     /// Announces services that start or stop waiting for their dependencies.
