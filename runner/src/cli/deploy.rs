@@ -167,8 +167,9 @@ fn summary(status: &Value) -> String {
 /// How the wait shows on stderr.
 #[derive(Debug)]
 enum Progress {
-    /// On a terminal: one line redrawn in place, with a spinner and the time so far.
-    Spinner(ProgressBar),
+    /// On a terminal: one line redrawn in place, with a spinner and the time so far (ticking
+    /// from the first line on, so no empty line is drawn before it).
+    Spinner { bar: ProgressBar, ticking: bool },
     /// Elsewhere (a log file, CI): a line each time the summary changes, no escape codes.
     Lines { last: String },
 }
@@ -186,13 +187,21 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner())
                 .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
         );
-        bar.enable_steady_tick(Duration::from_millis(100));
-        Self::Spinner(bar)
+        Self::Spinner {
+            bar,
+            ticking: false,
+        }
     }
 
     fn show(&mut self, line: String) {
         match self {
-            Self::Spinner(bar) => bar.set_message(line),
+            Self::Spinner { bar, ticking } => {
+                bar.set_message(line);
+                if !*ticking {
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    *ticking = true;
+                }
+            }
             Self::Lines { last } => {
                 if *last != line {
                     eprintln!("{line}");
@@ -205,7 +214,7 @@ impl Progress {
     /// Ends the display: a spinner's line is cleared when `keep` is false (the result is
     /// printed on stdout next), left in place otherwise (beside the error that follows).
     fn finish(self, keep: bool) {
-        if let Self::Spinner(bar) = self {
+        if let Self::Spinner { bar, .. } = self {
             if keep {
                 bar.abandon();
             } else {
