@@ -18,6 +18,9 @@
 //! error is a [`ConfigError`] that reads `file:line:column: key: message`. `docs/runner.md`
 //! describes every key.
 //!
+//! [`from_toml`] and [`locate`] give other TOML files the same errors: the runner checks the
+//! stack files of `windlass deploy` with them before sending anything.
+//!
 //! The module is public so that a host application can read the same file format as the
 //! `windlass` runner (and build its engine with [`RunnerConfig::engine_builder`]) instead of
 //! inventing its own. It must not start anything: it reads one file and checks that the files
@@ -60,6 +63,31 @@ pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<RunnerConfig, ConfigE
     validate::validate(raw, text, path)
 }
 
+/// Reads `text` (the TOML file at `path`, named in errors) into any serde type with this
+/// crate's errors: `file:line:column: key: message`, in TOML's words. The runner reads the
+/// stack files of `windlass deploy` with it, so they are refused as precisely as its own file.
+pub fn from_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: impl AsRef<Path>,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| toml_error(&e, text, path.as_ref()))
+}
+
+/// Where the value at `key` (a key path as errors write it: `services[0].memory`,
+/// `config."log level"`) is in `text`, the TOML file at `path`: the value itself, or the
+/// deepest part of the path that is written (the `[[services]]` header of `services[0]` when
+/// it has no `memory` key). `None` when not even the path's first part is in the file, or the
+/// text is not TOML.
+pub fn locate(text: &str, path: impl AsRef<Path>, key: &str) -> Option<Location> {
+    let offset = position::offset_of(text, key)?;
+    let (line, column) = position::line_column(text, offset);
+    Some(Location {
+        file: path.as_ref().to_path_buf(),
+        line,
+        column,
+    })
+}
+
 /// Turns the toml crate's error (a message and a byte range) into a [`ConfigError`] with a
 /// line, a column and a key.
 fn toml_error(error: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
@@ -95,9 +123,23 @@ fn toml_error(error: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     {
         message.push_str(" (values here are strings: quote them, e.g. \"2\")");
     }
+    if message == "duplicate key" {
+        // The span is the last part of the key only: name the whole key.
+        if let Some(duplicate) = position::duplicate_key(text, &span) {
+            key = Some(duplicate);
+        }
+    }
     let key = key.unwrap_or_else(|| "(top level)".to_owned());
     if message == "duplicate key" {
-        message = format!("duplicate key: `{key}` is already defined above");
+        // Where the first one is, when the parser kept it (a table header written twice keeps
+        // the second header's position: "above" then).
+        let first = position::offset_of(text, &key)
+            .map(|first| position::line_column(text, first).0)
+            .filter(|first| *first < at.line || (*first == at.line && !header_line(text, &span)));
+        message = match first {
+            Some(line) => format!("duplicate key: `{key}` is already defined at line {line}"),
+            None => format!("duplicate key: `{key}` is already defined above"),
+        };
     }
     // The parser's own errors come before any key could be matched to a struct field.
     if toml::de::DeTable::parse(text).is_err() {
@@ -105,6 +147,15 @@ fn toml_error(error: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     } else {
         ConfigError::Schema { at, key, message }
     }
+}
+
+/// Whether the line of `span` is a table header (`[engine]`, `[[plugins]]`).
+fn header_line(text: &str, span: &std::ops::Range<usize>) -> bool {
+    let start = text
+        .get(..span.start)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    text[start..].trim_start().starts_with('[')
 }
 
 /// serde's words for types, in TOML's: `u64` is a whole number, a struct or map is a table, a

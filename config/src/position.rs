@@ -204,6 +204,167 @@ fn preceding(table: &DeTable<'_>, text: &str, offset: usize, path: &mut Vec<Step
     }
 }
 
+/// The full key path of a key the toml crate refused as a duplicate, whose last part is at
+/// `span` (the crate reports only that part: `id` of `[engine] id = …` written twice): the
+/// section or inline table it is in, the dotted parts before it on its line, and the part
+/// itself — `engine.id`, `plugins[0].limits.fuel`. A table header written twice is its whole
+/// name (`engine`). `None` when the text around the span is not a key.
+pub(crate) fn duplicate_key(text: &str, span: &Range<usize>) -> Option<String> {
+    let mut parts = vec![unquote(text.get(span.clone())?)];
+    let mut at = span.start;
+    // The dotted parts before it: `limits . fuel` → `limits`.
+    loop {
+        let before = text[..at].trim_end_matches([' ', '\t']);
+        let Some(rest) = before.strip_suffix('.') else {
+            at = before.len();
+            break;
+        };
+        let rest = rest.trim_end_matches([' ', '\t']);
+        let start = last_key_part(rest)?;
+        parts.push(unquote(&rest[start..]));
+        at = start;
+    }
+    parts.reverse();
+    let keys = || {
+        parts
+            .iter()
+            .map(|p| Step::Key(p.clone()))
+            .collect::<Vec<_>>()
+    };
+    let before = &text[..at];
+    let on_line = before.rsplit('\n').next().unwrap_or("").trim_start();
+    let prefix = match on_line.chars().last() {
+        // A key at the start of its line: the section it is written in.
+        None => section_before(text, at.saturating_sub(on_line.len())),
+        // A table header (`[a.b]`, `[[x]]`): its name is the whole key.
+        Some('[') if on_line.trim_start_matches('[').is_empty() => None,
+        // A key of an inline table: that table's path.
+        Some('{' | ',') => {
+            let brace = before.trim_end().len() - 1;
+            Some(key_at(text, &(brace..brace + 1))?)
+        }
+        Some(_) => return None,
+    };
+    let key = render(&keys());
+    Some(match prefix {
+        Some(prefix) => format!("{prefix}.{key}"),
+        None => key,
+    })
+}
+
+/// The path of the section (`[table]` or `[[array]]` element) whose header is the last one
+/// before `offset`; `None` at the top level.
+fn section_before(text: &str, offset: usize) -> Option<String> {
+    let mut line_end = offset;
+    loop {
+        let start = text[..line_end.saturating_sub(1)]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line = &text[start..line_end];
+        if line.trim_start().starts_with('[') {
+            let header = start + (line.len() - line.trim_start().len());
+            return key_at(text, &(header..header + 1));
+        }
+        if start == 0 {
+            return None;
+        }
+        line_end = start;
+    }
+}
+
+/// Where the last key part of `text` starts: a bare key (`a-z`, `0-9`, `_`, `-`) or a quoted
+/// one (`"log level"`, `'log level'`).
+fn last_key_part(text: &str) -> Option<usize> {
+    if let Some(quote) = text.chars().last().filter(|c| matches!(c, '"' | '\'')) {
+        return text[..text.len() - 1].rfind(quote);
+    }
+    let start = text
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .last()
+        .map(|(i, _)| i)?;
+    Some(start)
+}
+
+/// A key part as written, without its quotes (escapes in basic strings are left as written).
+fn unquote(part: &str) -> String {
+    let part = part.trim();
+    for quote in ['"', '\''] {
+        if let Some(inner) = part.strip_prefix(quote).and_then(|p| p.strip_suffix(quote)) {
+            return inner.to_owned();
+        }
+    }
+    part.to_owned()
+}
+
+/// Parses a key path as [`render`] writes it (`services[1].env.DATABASE_URL`,
+/// `config."log level"`); `None` when it is not one.
+fn parse_path(path: &str) -> Option<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']')?;
+            steps.push(Step::Index(inner[..end].parse().ok()?));
+            rest = &inner[end + 1..];
+            continue;
+        }
+        if !steps.is_empty() {
+            rest = rest.strip_prefix('.')?;
+        }
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut key = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') => break i,
+                    (_, '\\') => key.push(chars.next()?.1),
+                    (_, c) => key.push(c),
+                }
+            };
+            steps.push(Step::Key(key));
+            rest = &quoted[end + 1..];
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(Step::Key(rest[..end].to_owned()));
+            rest = &rest[end..];
+        }
+    }
+    Some(steps)
+}
+
+/// The byte offset in `text` of the value at key path `path` (`services[0].memory`), or of
+/// the deepest part of the path the text has (`services[0]` when it has no `memory`): the
+/// value for a key, the header for a section, the element for an array entry. `None` when
+/// the path is not a key path or not even its first part is there. A text with errors is
+/// read as far as the parser recovers (the first of two duplicate keys is there).
+pub(crate) fn offset_of(text: &str, path: &str) -> Option<usize> {
+    let steps = parse_path(path)?;
+    // Recoverable, so that a duplicate key's first definition is found in a refused text.
+    let (table, _errors) = DeTable::parse_recoverable(text);
+    let root = Spanned::new(table.span(), DeValue::Table(table.into_inner()));
+    let mut current = &root;
+    let mut found = None;
+    for step in &steps {
+        let next = match (step, current.get_ref()) {
+            (Step::Key(key), DeValue::Table(table)) => table
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key.as_str())
+                .map(|(_, v)| v),
+            (Step::Index(i), DeValue::Array(array)) => array.get(*i),
+            _ => None,
+        };
+        let Some(next) = next else { break };
+        found = Some(next.span().start);
+        current = next;
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +409,57 @@ mod tests {
             key_at(text, &(second..second + 11)).as_deref(),
             Some("plugins[1]")
         );
+    }
+
+    fn duplicate(text: &str) -> Option<String> {
+        let error = toml::from_str::<toml::Table>(text).unwrap_err();
+        assert_eq!(error.message(), "duplicate key", "{text}");
+        duplicate_key(text, &error.span().unwrap())
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_with_its_whole_path() {
+        let cases = [
+            ("[engine]\nid = \"a\"\nid = \"b\"\n", "engine.id"),
+            ("[engine]\nid = \"a\"\n\n[engine]\nid = \"b\"\n", "engine"),
+            ("[a.b]\n[a . b]\n", "a.b"),
+            (
+                "[engine]\nlimits.x = 1\nlimits . x = 2\n",
+                "engine.limits.x",
+            ),
+            ("engine = { id = \"a\", id = \"b\" }\n", "engine.id"),
+            (
+                "[engine]\n\"log level\" = 1\n'log level' = 2\n",
+                "engine.\"log level\"",
+            ),
+            ("[engine]\nx = 1\n[engine.x]\n", "engine.x"),
+            ("top = 1\ntop = 2\n", "top"),
+            (
+                "[[plugins]]\nname = \"a\"\n[[plugins]]\nname = \"b\"\nlimits = { fuel = 1, fuel = 2 }\n",
+                "plugins[1].limits.fuel",
+            ),
+            (
+                "[[plugins]]\nname = \"a\"\n\n[plugins.config]\nk = \"1\"\n  k = \"2\"\n",
+                "plugins[0].config.k",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(duplicate(text).as_deref(), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_key_path_leads_to_its_value_or_to_the_deepest_part_written() {
+        let text = "volumes = [\"data\"]\n\n[[services]]\nname = \"web\"\n\n[[services]]\nname = \"db\"\nmemory = \"lots\"\nenv = { \"A B\" = \"1\" }\n";
+        let at = |path: &str| offset_of(text, path).map(|o| line_column(text, o));
+        assert_eq!(at("services[1].memory"), Some((8, 10)));
+        assert_eq!(at("services[1].env.\"A B\""), Some((9, 17)));
+        assert_eq!(at("services[1].image"), Some((6, 1)));
+        assert_eq!(at("services[0]"), Some((3, 1)));
+        assert_eq!(at("volumes[0]"), Some((1, 12)));
+        assert_eq!(at("params.x"), None);
+        assert_eq!(at("services[x]"), None);
+        assert_eq!(offset_of("not = [toml", "other"), None);
     }
 
     #[test]

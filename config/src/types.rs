@@ -179,8 +179,8 @@ impl StackConfig {
 
 impl RunnerConfig {
     /// An engine builder with everything the file says about the engine: id, store, Docker
-    /// endpoint, resource thresholds and event retention. The health snapshot settings are not
-    /// passed on yet: the builder has no setting for them.
+    /// endpoint, resource thresholds, event retention, and the health snapshot interval and
+    /// retention.
     pub fn engine_builder(&self) -> EngineBuilder {
         let mut builder = windlass::Engine::builder()
             .with_engine_id(&self.engine.id)

@@ -9,4 +9,4 @@
 pub mod api;
 mod cli;
 
-pub use cli::main;
+pub use cli::{Cli, main};

@@ -617,6 +617,10 @@ async fn a_refused_stack_names_the_field_in_the_body_and_stores_nothing() -> any
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}: {answer:?}");
         assert_eq!(answer.body["error"]["code"], "validation");
         assert_eq!(answer.body["error"]["field"], field, "{body}: {answer:?}");
+        // The field is said once, in `field`; the message does not repeat it.
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        let path = field.trim_start_matches("spec.");
+        assert!(!message.starts_with(path), "{body}: {answer:?}");
     }
     assert!(
         server

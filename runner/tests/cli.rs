@@ -368,15 +368,19 @@ async fn api_errors_print_their_code_and_field_and_exit_non_zero() -> anyhow::Re
     let runner = Runner::start(&scope, dir.path()).await?;
     let file = stack_file(dir.path())?;
     let file = file.to_str().unwrap();
-    // A stack that needs a parameter it is not given: refused, nothing stored.
+    // A stack that needs a parameter it is not given: refused here, with the file position of
+    // the value that uses it, before anything is sent (nothing is stored).
     let out = runner.cli(&["deploy", file, "--org", "acme", "--stack", "shop"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("error [validation] spec.services[0].provides.GREETING: "),
+        stderr.starts_with(&format!(
+            "error: {file}:5:25: services[0].provides.GREETING: variable greeting is not set"
+        )),
         "{stderr}"
     );
-    assert!(stderr.contains("greeting"), "{stderr}");
+    assert_eq!(stderr.matches("provides.GREETING").count(), 1, "{stderr}");
+    assert_eq!(runner.json(&["stacks"]), Value::Array(vec![]));
 
     let failures = [
         (
@@ -538,6 +542,234 @@ restart = {{ mode = "never" }}
     assert!(
         stderr.contains(&format!("resuming after #{}", indexes[0])),
         "{stderr}"
+    );
+    Ok(())
+}
+
+/// A private CA and a certificate it issued for `localhost` (not for 127.0.0.1), made here.
+struct TestPki {
+    ca_pem: String,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+fn test_pki() -> anyhow::Result<TestPki> {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "windlass test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate()?)?;
+    let leaf_key = rcgen::KeyPair::generate()?;
+    let leaf =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.signed_by(&leaf_key, &ca)?;
+    Ok(TestPki {
+        ca_pem: ca.pem(),
+        cert: leaf.der().clone(),
+        key: rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    })
+}
+
+/// A TLS-terminating proxy on a loopback port in front of the plain-HTTP `upstream`, as an
+/// operator would put one in front of the API: its port. Runs until the runtime ends.
+async fn tls_proxy(pki: &TestPki, upstream: String) -> anyhow::Result<u16> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![pki.cert.clone()], pki.key.clone_key())?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                // A refused handshake (the client does not trust us) just ends here.
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    Ok(port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_talks_https_through_a_tls_proxy_trusting_the_given_ca() -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let dir = tempfile::tempdir()?;
+    let runner = Runner::start(&scope, dir.path()).await?;
+    let pki = test_pki()?;
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem)?;
+    let port = tls_proxy(&pki, runner.url.trim_start_matches("http://").to_owned()).await?;
+    let https = format!("https://localhost:{port}");
+    let ca_arg = ca.to_str().unwrap();
+
+    // Trusting the CA: JSON calls, a deploy (a PUT with a body) and the event stream.
+    assert_eq!(
+        runner.json(&["ps", "--url", &https, "--ca-cert", ca_arg]),
+        Value::Array(vec![])
+    );
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[[services]]\nname = \"job\"\nimage = \"{BUSYBOX}\"\ncommand = [\"true\"]\nrestart = {{ mode = \"never\" }}\n"
+        ),
+    )?;
+    let out = runner.ok(&[
+        "deploy",
+        job.to_str().unwrap(),
+        "--org",
+        "acme",
+        "--stack",
+        "tls",
+        "--no-wait",
+        "--url",
+        &https,
+        "--ca-cert",
+        ca_arg,
+    ]);
+    assert!(out.contains("deployed acme/tls: job (revision 1)"), "{out}");
+    let events = runner.ok(&[
+        "events",
+        "--kind",
+        "stack-deployed",
+        "--json",
+        "--url",
+        &https,
+        "--ca-cert",
+        ca_arg,
+    ]);
+    assert!(events.contains("\"stack\":\"tls\""), "{events}");
+    // The same CA from the environment.
+    let out = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["stacks", "--url", &https])
+        .env("WINDLASS_TOKEN", &runner.token)
+        .env("WINDLASS_CA_CERT", &ca)
+        .output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("acme/tls"),
+        "{out:?}"
+    );
+
+    // Refused: without the CA (the system's roots do not know it), and for a name the
+    // certificate is not for.
+    let by_address = format!("https://127.0.0.1:{port}");
+    let refusals = [
+        (vec!["ps", "--url", https.as_str()], "UnknownIssuer"),
+        (
+            vec!["ps", "--url", &by_address, "--ca-cert", ca_arg],
+            "not valid for name \"127.0.0.1\"",
+        ),
+    ];
+    for (args, why) in refusals {
+        let out = runner.cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot talk to the API: GET /v1/containers: "),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("certificate") && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_deploy_wait_is_a_spinner_on_a_terminal_and_plain_lines_elsewhere() -> anyhow::Result<()>
+{
+    let scope = EngineScope::new();
+    let dir = tempfile::tempdir()?;
+    let runner = Runner::start(&scope, dir.path()).await?;
+    // Ready about two seconds after it starts, so the wait shows a few states.
+    let slow = dir.path().join("slow.toml");
+    std::fs::write(
+        &slow,
+        format!(
+            r#"[[services]]
+name = "slow"
+image = "{BUSYBOX}"
+command = ["sh", "-c", "sleep 2; touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 1; done"]
+health_checks = [{{ kind = "readiness", probe = {{ type = "exec", command = ["test", "-f", "/tmp/ready"] }}, interval_ms = 250 }}]
+"#
+        ),
+    )?;
+    let slow = slow.to_str().unwrap();
+
+    // Not a terminal: a line per change, no escape codes, the result on stdout.
+    let out = runner.cli(&[
+        "deploy",
+        slow,
+        "--org",
+        "acme",
+        "--stack",
+        "plain",
+        "--timeout",
+        "60",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("acme/plain is ready: slow 1/1"), "{stdout}");
+    assert!(stderr.lines().count() >= 1, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with("waiting for acme/plain: slow ")),
+        "{stderr}"
+    );
+    let mut seen = stderr.lines().collect::<Vec<_>>();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        stderr.lines().count(),
+        "a line per change: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+
+    // On a terminal (a pseudo-terminal from `script`): a spinner redrawn in place, cleared
+    // when the stack is ready.
+    let command = format!(
+        "{} deploy {slow} --org acme --stack tty --timeout 60",
+        env!("CARGO_BIN_EXE_windlass")
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("WINDLASS_URL", &runner.url)
+        .env("WINDLASS_TOKEN", &runner.token)
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .context("`script` (util-linux) gives the command a terminal")?;
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen:?}");
+    assert!(screen.contains("acme/tty is ready: slow 1/1"), "{screen:?}");
+    let spinner = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    assert!(
+        spinner
+            .iter()
+            .any(|frame| screen.contains(&format!("{frame} waiting for acme/tty: slow 0/1"))),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains('\r') || screen.contains("\x1b["),
+        "redrawn in place: {screen:?}"
     );
     Ok(())
 }

@@ -69,26 +69,16 @@ impl DockerRuntime {
 /// Bytes in the regular files under `dir` (symbolic links are not followed), or `None` when
 /// the directory cannot be read from here. Blocking: run it on a blocking thread.
 pub(crate) fn directory_bytes(dir: &Path) -> Option<u64> {
-    let mut total = 0u64;
-    let mut pending = vec![dir.to_path_buf()];
-    let mut first = true;
-    while let Some(next) = pending.pop() {
-        let entries = match std::fs::read_dir(&next) {
-            Ok(entries) => entries,
-            // The top directory must be readable; a subdirectory vanishing meanwhile is fine.
-            Err(_) if first => return None,
-            Err(_) => continue,
-        };
-        first = false;
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() {
-                total = total.saturating_add(meta.len());
-            }
-        }
-    }
+    // The top directory must be readable (walkdir reports it first, at depth 0); an entry
+    // below it that vanishes or cannot be read meanwhile is skipped.
+    std::fs::read_dir(dir).ok()?;
+    let total = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| entry.metadata().ok())
+        .fold(0u64, |total, meta| total.saturating_add(meta.len()));
     Some(total)
 }
 
@@ -103,6 +93,13 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub").join("b"), [0u8; 23]).unwrap();
         assert_eq!(directory_bytes(dir.path()), Some(123));
+        // A link to a file outside is not followed (nor counted), and a file is not a directory.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), [0u8; 1000]).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("big"), dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("dirlink")).unwrap();
+        assert_eq!(directory_bytes(dir.path()), Some(123));
+        assert_eq!(directory_bytes(&dir.path().join("a")), None);
         assert_eq!(directory_bytes(&dir.path().join("missing")), None);
     }
 }

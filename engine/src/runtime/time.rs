@@ -1,85 +1,25 @@
-//! Docker's RFC 3339 timestamps (`2024-05-07T21:09:36.123456789Z`) into [`SystemTime`].
-//!
-//! Owns only that conversion (the crate has no date library). Docker's "never" value
-//! (`0001-01-01T00:00:00Z`) and anything before the Unix epoch become `None`.
+//! Docker's RFC 3339 timestamps (`2024-05-07T21:09:36.123456789Z`) into [`SystemTime`], with
+//! `jiff`'s parser. Docker's "never" value (`0001-01-01T00:00:00Z`) and anything up to the Unix
+//! epoch become `None`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; `None` for malformed, pre-epoch or
-/// zero times.
+use jiff::Timestamp;
+
+/// Parses an RFC 3339 time with an offset (`Z` or `±HH:MM`, up to nanoseconds); `None` for
+/// malformed, zero or pre-epoch times.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    let at: Timestamp = s.parse().ok()?;
+    if at <= Timestamp::UNIX_EPOCH {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(range)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos: u32 = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        // Keep nanosecond precision; ignore finer digits.
-        let kept = &frac[..digits.min(9)];
-        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
-        rest = &frac[digits..];
-    }
-    let offset_secs = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let (sign, hm) = match rest.as_bytes().first() {
-                Some(b'+') => (1, &rest[1..]),
-                Some(b'-') => (-1, &rest[1..]),
-                _ => return None,
-            };
-            let (h, m) = hm.split_once(':')?;
-            if h.len() != 2 || m.len() != 2 {
-                return None;
-            }
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    if secs < 0 || (secs == 0 && nanos == 0) {
-        return None;
-    }
-    UNIX_EPOCH.checked_add(Duration::new(u64::try_from(secs).ok()?, nanos))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    SystemTime::try_from(at).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn secs(s: &str) -> Option<(u64, u32)> {
         parse_rfc3339(s)

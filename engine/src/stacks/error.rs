@@ -268,6 +268,22 @@ impl StackError {
     }
 }
 
+impl StackError {
+    /// What is wrong, without the field: `Display` writes `field: message`, and a caller that
+    /// shows the field on its own (the API's `{"field", "message"}`, a file position) would
+    /// otherwise print the path twice.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        match text
+            .strip_prefix(self.field())
+            .and_then(|t| t.strip_prefix(": "))
+        {
+            Some(message) => message.to_owned(),
+            None => text,
+        }
+    }
+}
+
 fn display_cycle(cycle: &[String]) -> String {
     let mut names: Vec<&str> = cycle.iter().map(String::as_str).collect();
     if let Some(first) = cycle.first() {
@@ -381,6 +397,7 @@ mod tests {
             "services[0].depends_on[0].service: dependency cycle: api -> worker -> api"
         );
         assert_eq!(error.field(), "services[0].depends_on[0].service");
+        assert_eq!(error.message(), "dependency cycle: api -> worker -> api");
     }
 
     #[test]

@@ -71,10 +71,21 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::InvalidSpec(e) => Self::validation(e.field.clone(), e.message.clone()),
-            EngineError::InvalidStack(errors) => Self {
-                field: errors.errors().first().map(|e| e.field().to_owned()),
-                ..Self::new(StatusCode::BAD_REQUEST, "validation", errors.to_string())
-            },
+            EngineError::InvalidStack(errors) => {
+                // The first error's field is the answer's `field`: its message says it once;
+                // every further error keeps its own path.
+                let mut all = errors.errors().iter();
+                let first = all.next();
+                let mut message = first.map(|e| e.message()).unwrap_or_default();
+                for other in all {
+                    message.push('\n');
+                    message.push_str(&other.to_string());
+                }
+                Self {
+                    field: first.map(|e| e.field().to_owned()),
+                    ..Self::new(StatusCode::BAD_REQUEST, "validation", message)
+                }
+            }
             EngineError::NotFound { what } => Self::not_found(what),
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
             EngineError::Config(message) => {

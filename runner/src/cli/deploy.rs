@@ -1,20 +1,25 @@
 //! `windlass deploy FILE` and `windlass scale ORG/STACK/SERVICE N`.
 //!
-//! `deploy` reads a stack in TOML (the format of `windlass::stacks::StackSpec`), checks that
-//! it parses before anything is sent, deploys it, then polls the stack's status until every
-//! service runs all its replicas and they are ready, showing progress on stderr (a spinner on
-//! a terminal, a line per change otherwise), or fails after `--timeout`.
+//! `deploy` reads a stack in TOML (the format of `windlass::stacks::StackSpec`) and checks it
+//! here first as the runner would — the TOML (with `windlass-config`'s errors), then the
+//! stack's validation and `${…}` interpolation with the `--param` values (the engine's own
+//! `StackSpec::resolve`) — so a mistake is reported as `file:line:column: field: message`
+//! before anything is sent. It then deploys it and polls the stack's status until every
+//! service runs all its replicas and they are ready, showing progress on stderr (an
+//! `indicatif` spinner on a terminal, a line per change otherwise), or fails after `--timeout`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hyper::Method;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reqwest::Method;
 use serde_json::{Value, json};
-use windlass::stacks::StackSpec;
+use windlass::stacks::{StackErrors, StackSpec, Variables};
 
+use super::client::encode;
 use super::{CliError, ClientArgs, print_json, text};
 
 /// `windlass deploy`.
@@ -53,32 +58,59 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Reads and parses a stack file; the error names the file, line and column.
-fn read_stack(path: &PathBuf) -> Result<StackSpec, CliError> {
+/// Reads a stack file and checks it as the runner's `deploy_stack` will: the TOML, the org
+/// and stack names, then validation and interpolation with `params`. Every error names the
+/// file, line and column (of the field's value, or of the deepest part of its path that the
+/// file has) and the field.
+fn check_stack(
+    path: &Path,
+    org: &str,
+    stack: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<StackSpec, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| {
-        let position = e.span().map(|span| {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("{line}:{column}: ")
-        });
-        CliError::Usage(format!(
-            "{}:{}{}",
-            path.display(),
-            position.unwrap_or_else(|| " ".to_owned()),
-            e.message()
-        ))
-    })
+    let spec: StackSpec =
+        windlass_config::from_toml(&text, path).map_err(|e| CliError::Usage(e.to_string()))?;
+    for (flag, name) in [("--org", org), ("--stack", stack)] {
+        windlass::validate_name(flag, name).map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let mut vars = Variables::for_stack(org, stack);
+    for (name, value) in params {
+        vars.insert(&format!("params.{name}"), name, value)
+            .map_err(|e| CliError::Usage(format!("--param {name}: {}", e.message())))?;
+    }
+    spec.resolve(&vars)
+        .map_err(|errors| CliError::Usage(stack_errors(&errors, &text, path)))?;
+    Ok(spec)
+}
+
+/// One line per error, each `file:line:column: field: message` (`error: ` before every line
+/// but the first, which [`CliError::Usage`] prefixes).
+fn stack_errors(errors: &StackErrors, text: &str, path: &Path) -> String {
+    errors
+        .errors()
+        .iter()
+        .map(
+            |error| match windlass_config::locate(text, path, error.field()) {
+                Some(at) => format!("{at}: {error}"),
+                None => format!("{}: {error}", path.display()),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\nerror: ")
 }
 
 /// `windlass deploy FILE --org O --stack S`.
 pub(crate) async fn deploy(args: DeployArgs) -> Result<(), CliError> {
-    let spec = read_stack(&args.file)?;
-    let client = args.client.client()?;
     let params: BTreeMap<String, String> = args.params.into_iter().collect();
-    let path = format!("/v1/orgs/{}/stacks/{}", args.org, args.stack);
+    let spec = check_stack(&args.file, &args.org, &args.stack, &params)?;
+    let client = args.client.client()?;
+    let path = format!(
+        "/v1/orgs/{}/stacks/{}",
+        encode(&args.org),
+        encode(&args.stack)
+    );
     let body = json!({ "spec": spec, "params": params });
     let deployment = client.call(Method::PUT, &path, Some(&body)).await?;
     let name = format!("{}/{}", args.org, args.stack);
@@ -132,6 +164,66 @@ fn summary(status: &Value) -> String {
         .join(", ")
 }
 
+/// How the wait shows on stderr.
+#[derive(Debug)]
+enum Progress {
+    /// On a terminal: one line redrawn in place, with a spinner and the time so far (ticking
+    /// from the first line on, so no empty line is drawn before it).
+    Spinner { bar: ProgressBar, ticking: bool },
+    /// Elsewhere (a log file, CI): a line each time the summary changes, no escape codes.
+    Lines { last: String },
+}
+
+impl Progress {
+    fn new() -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self::Lines {
+                last: String::new(),
+            };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
+        );
+        Self::Spinner {
+            bar,
+            ticking: false,
+        }
+    }
+
+    fn show(&mut self, line: String) {
+        match self {
+            Self::Spinner { bar, ticking } => {
+                bar.set_message(line);
+                if !*ticking {
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    *ticking = true;
+                }
+            }
+            Self::Lines { last } => {
+                if *last != line {
+                    eprintln!("{line}");
+                    *last = line;
+                }
+            }
+        }
+    }
+
+    /// Ends the display: a spinner's line is cleared when `keep` is false (the result is
+    /// printed on stdout next), left in place otherwise (beside the error that follows).
+    fn finish(self, keep: bool) {
+        if let Self::Spinner { bar, .. } = self {
+            if keep {
+                bar.abandon();
+            } else {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
 /// Polls the stack's status until it is ready or `timeout` passes, showing progress.
 async fn wait_ready(
     client: &super::Client,
@@ -139,42 +231,29 @@ async fn wait_ready(
     name: &str,
     timeout: Duration,
 ) -> Result<Value, CliError> {
-    const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-    let terminal = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let mut last_line = String::new();
-    let mut frame = 0;
+    let mut progress = Progress::new();
     loop {
-        let status = client.get(path).await?;
-        let line = format!("waiting for {name}: {}", summary(&status));
-        if status["ready"] == json!(true) {
-            if terminal {
-                eprint!("\r\x1b[2K");
+        let status = match client.get(path).await {
+            Ok(status) => status,
+            Err(error) => {
+                progress.finish(true);
+                return Err(error);
             }
+        };
+        if status["ready"] == json!(true) {
+            progress.finish(false);
             return Ok(status);
         }
+        progress.show(format!("waiting for {name}: {}", summary(&status)));
         if started.elapsed() >= timeout {
-            if terminal {
-                eprintln!();
-            }
+            progress.finish(true);
             return Err(CliError::Other(anyhow::anyhow!(
                 "{name} is not ready after {} s: {} (ready/wanted); the deployment stays in place",
                 timeout.as_secs(),
                 summary(&status)
             )));
         }
-        if terminal {
-            eprint!(
-                "\r\x1b[2K{} {line} ({} s)",
-                FRAMES[frame % FRAMES.len()],
-                started.elapsed().as_secs()
-            );
-            let _ = std::io::stderr().flush();
-            frame += 1;
-        } else if line != last_line {
-            eprintln!("{line}");
-        }
-        last_line = line;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -203,7 +282,12 @@ pub(crate) async fn scale(args: ScaleArgs) -> Result<(), CliError> {
             args.service
         )));
     };
-    let path = format!("/v1/orgs/{org}/stacks/{stack}/services/{service}/scale");
+    let path = format!(
+        "/v1/orgs/{}/stacks/{}/services/{}/scale",
+        encode(org),
+        encode(stack),
+        encode(service)
+    );
     let answer = args
         .client
         .client()?
@@ -254,7 +338,12 @@ pub(crate) async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
             args.service
         )));
     };
-    let base = format!("/v1/orgs/{org}/stacks/{stack}/services/{service}");
+    let base = format!(
+        "/v1/orgs/{}/stacks/{}/services/{}",
+        encode(org),
+        encode(stack),
+        encode(service)
+    );
     let client = args.client.client()?;
     if args.list {
         let answer = client.get(&format!("{base}/revisions")).await?;
@@ -297,19 +386,86 @@ pub(crate) async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_bad_stack_file_names_its_line_and_column() {
+    fn check(toml: &str, params: &[(&str, &str)]) -> Result<StackSpec, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stack.toml");
-        std::fs::write(
-            &path,
+        std::fs::write(&path, toml).unwrap();
+        let params = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        check_stack(&path, "acme", "shop", &params).map_err(|e| {
+            let text = e.to_string();
+            text.replace(&format!("{}", path.display()), "stack.toml")
+        })
+    }
+
+    #[test]
+    fn a_bad_stack_file_names_its_line_column_and_key() {
+        let error = check(
             "[[services]]\nname = \"web\"\nimage = \"busybox\"\nreplicaz = 2\n",
+            &[],
         )
-        .unwrap();
-        let error = read_stack(&path).unwrap_err().to_string();
-        assert!(error.contains("stack.toml:4:1: "), "{error}");
-        assert!(error.contains("replicaz"), "{error}");
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "error: stack.toml:4:1: services[0].replicaz: unknown key `replicaz`, expected one of \
+             `name`, `image`, `command`, `env`, `ports`, `volumes`, `cpu`, `memory`, `restart`, \
+             `replicas`, `health_checks`, `depends_on`, `provides`, `update`"
+        );
+        let error = check(
+            "[[services]]\nname = \"web\"\nimage = \"x\"\nreplicas = \"two\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("error: stack.toml:4:12: services[0].replicas: invalid type: string \"two\", expected a whole number"),
+            "{error}"
+        );
         assert_eq!(parse_param("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_param("=x").is_err());
+    }
+
+    #[test]
+    fn a_stack_the_runner_would_refuse_is_refused_here_with_each_position_and_the_path_once() {
+        let toml = "volumes = [\"data\"]\n\n[[services]]\nname = \"web\"\nimage = \"busybox\"\nmemory = \"lots\"\nenv = { GREETING = \"${greeting}\" }\n\n[[services]]\nname = \"db\"\nimage = \"busybox\"\ndepends_on = [{ service = \"cache\" }]\n";
+        let error = check(toml, &[]).unwrap_err();
+        let lines: Vec<&str> = error.lines().collect();
+        assert_eq!(lines.len(), 2, "{error}");
+        assert!(
+            lines.iter().all(|l| l.starts_with("error: stack.toml:")),
+            "{error}"
+        );
+        let memory = lines
+            .iter()
+            .find(|l| l.contains("services[0].memory"))
+            .unwrap();
+        assert!(
+            memory.starts_with("error: stack.toml:6:10: services[0].memory: "),
+            "{error}"
+        );
+        assert_eq!(memory.matches("services[0].memory").count(), 1, "{memory}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "error: stack.toml:12:27: services[1].depends_on[0].service: unknown service \"cache\""
+            )),
+            "{error}"
+        );
+        // Interpolation with the parameters, as the runner does it.
+        let fixed = toml
+            .replace("\"lots\"", "\"64Mi\"")
+            .replace("\"cache\"", "\"web\"");
+        let error = check(&fixed, &[]).unwrap_err();
+        assert!(
+            error.starts_with(
+                "error: stack.toml:7:20: services[0].env.GREETING: variable greeting is not set"
+            ),
+            "{error}"
+        );
+        let spec = check(&fixed, &[("greeting", "hi")]).unwrap();
+        assert_eq!(spec.services.len(), 2);
+        let error = check(&fixed, &[("greeting", "hi"), ("WINDLASS_X", "1")]).unwrap_err();
+        assert!(error.starts_with("error: --param WINDLASS_X: "), "{error}");
+        assert!(!error.contains("params.WINDLASS_X"), "{error}");
     }
 }

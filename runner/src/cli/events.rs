@@ -4,15 +4,20 @@
 //! client reconnects with `Last-Event-ID` set to the last index it printed, and the API
 //! continues right after it, so nothing is missed or printed twice. An answer that is an API
 //! error (a bad token, a forbidden org) is not retried.
+//!
+//! The stream is split into messages by `sse-stream` over the raw bytes, and a field is
+//! decoded as UTF-8 only once its line is whole, so a character split between two chunks of
+//! the body arrives intact; bytes that are not UTF-8 end the stream with an error instead of
+//! being replaced.
 
 use std::time::Duration;
 
 use clap::Args;
-use http_body_util::BodyExt as _;
+use futures::{Stream, StreamExt as _, TryStream};
 use serde_json::Value;
 
-use super::client::query;
-use super::{CliError, ClientArgs, text};
+use super::client::{chain, query};
+use super::{CliError, ClientArgs, text, time};
 
 /// History is read in pages of this many events.
 const PAGE: usize = 1000;
@@ -94,29 +99,24 @@ async fn follow(client: &super::Client, args: &EventsArgs) -> Result<(), CliErro
             .map(|id| vec![("last-event-id", id.to_string())])
             .unwrap_or_default();
         let why = match client.stream(&path, &headers).await {
-            Ok(mut body) => {
-                let mut parser = SseParser::default();
+            Ok(response) => {
+                let mut messages = std::pin::pin!(messages(response.bytes_stream()));
                 loop {
-                    match body.frame().await {
+                    match messages.next().await {
                         None => break "the server closed the stream".to_owned(),
-                        Some(Err(e)) => break e.to_string(),
-                        Some(Ok(frame)) => {
-                            let Ok(data) = frame.into_data() else {
+                        Some(Err(why)) => break why,
+                        Some(Ok(message)) => {
+                            if message.event.as_deref() == Some("error") {
+                                eprintln!("warning: the server reported: {}", message.data);
                                 continue;
-                            };
-                            for message in parser.push(&String::from_utf8_lossy(&data)) {
-                                if message.event.as_deref() == Some("error") {
-                                    eprintln!("warning: the server reported: {}", message.data);
-                                    continue;
-                                }
-                                let Some(id) = message.id else { continue };
-                                match serde_json::from_str::<Value>(&message.data) {
-                                    Ok(event) => print_event(&event, args.json),
-                                    Err(_) => println!("{}", message.data),
-                                }
-                                last_id = Some(id);
-                                delay = Duration::from_millis(250);
                             }
+                            let Some(id) = message.id else { continue };
+                            match serde_json::from_str::<Value>(&message.data) {
+                                Ok(event) => print_event(&event, args.json),
+                                Err(_) => println!("{}", message.data),
+                            }
+                            last_id = Some(id);
+                            delay = Duration::from_millis(250);
                         }
                     }
                 }
@@ -151,7 +151,9 @@ fn print_event(event: &Value, json: bool) {
     println!(
         "#{:<6} {}  {:<22} {:<28} {} {}",
         text(event, "index"),
-        event["ts_ms"].as_i64().map_or_else(|| "-".to_owned(), utc),
+        event["ts_ms"]
+            .as_i64()
+            .map_or_else(|| "-".to_owned(), time::utc_millis),
         text(event, "kind"),
         if scope.is_empty() {
             "-".to_owned()
@@ -163,105 +165,105 @@ fn print_event(event: &Value, json: bool) {
     )
 }
 
-/// `ms` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
-fn utc(ms: i64) -> String {
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Days to a civil date (Howard Hinnant's algorithm, in eras of 400 years).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000
-    )
-}
-
-/// One server-sent event.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// One server-sent event, as this client uses it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct SseMessage {
+    /// The SSE id: the event's index (`None` when absent or not a number).
     id: Option<u64>,
+    /// The SSE event name: the event's kind, or `error` for a message from the server.
     event: Option<String>,
+    /// The data lines, joined with `\n`.
     data: String,
 }
 
-/// Splits a `text/event-stream` body, arriving in arbitrary chunks, into messages.
-#[derive(Debug, Default)]
-struct SseParser {
-    buffer: String,
-}
-
-impl SseParser {
-    /// Adds a chunk and returns the messages it completed (comments and keep-alives skipped).
-    fn push(&mut self, chunk: &str) -> Vec<SseMessage> {
-        self.buffer.push_str(&chunk.replace("\r\n", "\n"));
-        let mut messages = Vec::new();
-        while let Some(end) = self.buffer.find("\n\n") {
-            let block: String = self.buffer.drain(..end + 2).collect();
-            let mut message = SseMessage::default();
-            let mut data = Vec::new();
-            for line in block.lines() {
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                match field {
-                    "id" => message.id = value.trim().parse().ok(),
-                    "event" => message.event = Some(value.to_owned()),
-                    "data" => data.push(value),
-                    _ => {} // a comment (`: keep-alive`) or a field we do not use
-                }
-            }
-            if data.is_empty() && message.id.is_none() {
-                continue;
-            }
-            message.data = data.join("\n");
-            messages.push(message);
+/// The messages of a `text/event-stream` body arriving as byte chunks of any size; an `Err`
+/// says why the stream cannot go on (the connection broke, or the bytes are not UTF-8) and
+/// ends it. Blocks without data or id (a `retry:` alone) are skipped.
+fn messages<S>(body: S) -> impl Stream<Item = Result<SseMessage, String>>
+where
+    S: TryStream,
+    S::Ok: bytes::Buf,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    sse_stream::SseByteStream::new(body).filter_map(|block| async move {
+        match block {
+            Ok(block) if block.data.is_none() && block.id.is_none() => None,
+            Ok(block) => Some(Ok(SseMessage {
+                id: block.id.and_then(|id| id.trim().parse().ok()),
+                event: block.event,
+                data: block.data.unwrap_or_default(),
+            })),
+            Err(error) => Some(Err(chain(&error))),
         }
-        messages
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The messages of `body` delivered in the given chunks.
+    fn parse(chunks: &[&[u8]]) -> Vec<Result<SseMessage, String>> {
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = chunks
+            .iter()
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        futures::executor::block_on(messages(futures::stream::iter(chunks)).collect())
+    }
+
     #[test]
     fn messages_split_across_chunks_are_put_back_together() {
-        let mut parser = SseParser::default();
-        assert!(
-            parser
-                .push("id: 7\nevent: container-started\nda")
-                .is_empty()
-        );
-        let messages = parser.push("ta: {\"index\":7}\n\n:\n\nid: 8\r\ndata: a\r\ndata: b\r\n\r\n");
+        let messages = parse(&[
+            b"id: 7\nevent: container-started\nda",
+            b"ta: {\"index\":7}\n\n:\n\nid: 8\r\ndata: a\r\ndata: b\r\n\r\nretry: 5\n\n",
+        ]);
         assert_eq!(
             messages,
             [
-                SseMessage {
+                Ok(SseMessage {
                     id: Some(7),
                     event: Some("container-started".into()),
                     data: "{\"index\":7}".into(),
-                },
-                SseMessage {
+                }),
+                Ok(SseMessage {
                     id: Some(8),
                     event: None,
                     data: "a\nb".into(),
-                },
+                }),
             ]
         );
     }
 
     #[test]
-    fn timestamps_are_utc() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(utc(1_796_112_527_584), "2026-12-01T08:08:47.584Z");
+    fn a_character_split_between_chunks_arrives_whole_at_every_split_point() {
+        let body = "id: 3\nevent: stack-deployed\ndata: {\"note\":\"café – 日本 🚢\"}\n\n";
+        let bytes = body.as_bytes();
+        let expected = SseMessage {
+            id: Some(3),
+            event: Some("stack-deployed".into()),
+            data: "{\"note\":\"café – 日本 🚢\"}".into(),
+        };
+        // Every split point, including the ones inside `é`, `–`, `日`, `本` and `🚢`.
+        for split in 1..bytes.len() {
+            let (a, b) = bytes.split_at(split);
+            assert_eq!(
+                parse(&[a, b]),
+                [Ok(expected.clone())],
+                "split at byte {split}"
+            );
+        }
+        // One byte a chunk: every character arrives in pieces.
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(parse(&singles), [Ok(expected)]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_end_the_stream_with_an_error() {
+        let messages =
+            parse(&[b"id: 1\ndata: ok\n\nid: 2\ndata: \xff\xfe\n\nid: 3\ndata: later\n\n"]);
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[0].as_ref().map(|m| m.id), Ok(Some(1)));
+        let error = messages[1].as_ref().unwrap_err();
+        assert!(error.contains("utf8"), "{error}");
     }
 }

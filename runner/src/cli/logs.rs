@@ -3,10 +3,10 @@
 use std::io::Write as _;
 
 use clap::Args;
-use http_body_util::BodyExt as _;
+use futures::StreamExt as _;
 
-use super::client::{encode, query};
-use super::{CliError, ClientArgs};
+use super::client::{chain, encode, query};
+use super::{CliError, ClientArgs, time};
 
 /// `windlass logs`.
 #[derive(Debug, Args)]
@@ -21,8 +21,9 @@ pub(crate) struct LogsArgs {
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     tail: Option<u64>,
-    /// Only lines written at or after this time (seconds since the Unix epoch).
-    #[arg(long, value_name = "UNIX_SECONDS")]
+    /// Only lines written at or after this time: seconds since the Unix epoch, or an RFC 3339
+    /// time (`2026-01-01T00:00:00Z`).
+    #[arg(long, value_name = "TIME", value_parser = time::parse_since)]
     since: Option<i64>,
     /// One JSON object per line (`timestamp`, `stream`, `text`) instead of text.
     #[arg(long)]
@@ -41,17 +42,16 @@ pub(crate) async fn logs(args: LogsArgs) -> Result<(), CliError> {
             ("format", args.json.then(|| "json".to_owned())),
         ])
     );
-    let mut body = args.client.client()?.stream(&path, &[]).await?;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| CliError::Connect(format!("{path}: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(&data).and_then(|()| stdout.flush()) {
-                Ok(()) => {}
-                // `windlass logs … | head`: the reader has seen enough.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                Err(e) => return Err(CliError::Other(e.into())),
-            }
+    let response = args.client.client()?.stream(&path, &[]).await?;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let data = chunk.map_err(|e| CliError::Connect(format!("GET {path}: {}", chain(&e))))?;
+        let mut stdout = std::io::stdout().lock();
+        match stdout.write_all(&data).and_then(|()| stdout.flush()) {
+            Ok(()) => {}
+            // `windlass logs … | head`: the reader has seen enough.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(CliError::Other(e.into())),
         }
     }
     Ok(())

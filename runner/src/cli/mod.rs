@@ -1,8 +1,12 @@
 //! The `windlass` command line. `run` (with `config check`) is the runner and `demo` the demo;
 //! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health` — are
-//! one file each here. Each client command is a client of the runner's HTTP API (`--url`, `--token`, or `WINDLASS_URL`
-//! and `WINDLASS_TOKEN`), prints a table or text for people and the API's own JSON with
-//! `--json`, and turns an API error into `error [code] field: message` and exit code 1.
+//! one file each here. Each client command is a client of the runner's HTTP API (`--url`,
+//! `--token`, `--ca-cert`, or `WINDLASS_URL`, `WINDLASS_TOKEN`, `WINDLASS_CA_CERT`), prints a
+//! table or text for people and the API's own JSON with `--json`, and turns an API error into
+//! `error [code] field: message` and exit code 1.
+//!
+//! Well-kept crates do the generic work: reqwest + rustls (`client`), sse-stream (`events`),
+//! comfy-table (`table`), indicatif (`deploy`'s wait), jiff (`time`), percent-encoding.
 //!
 //! The client commands must not reach into the engine: everything goes through the API, so
 //! the CLI sees exactly what any other client sees.
@@ -15,8 +19,10 @@ mod logs;
 mod ps;
 pub(crate) mod run;
 mod table;
+mod time;
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
@@ -24,13 +30,16 @@ use serde_json::Value;
 
 pub(crate) use client::Client;
 
+/// The `windlass` command line. Public so that tools and tests can check a command line
+/// against the real parser (`Cli::try_parse_from(["windlass", "ps", "--json"])`); running it
+/// is [`main`]'s.
 #[derive(Debug, Parser)]
 #[command(
     name = "windlass",
     version,
     about = "An embeddable container orchestration engine with WebAssembly policies"
 )]
-pub(crate) struct Cli {
+pub struct Cli {
     /// How log lines on stderr look: `text` for people (coloured only on a terminal), `json`
     /// (one object a line) for log collectors. `RUST_LOG` picks what is logged.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WINDLASS_LOG_FORMAT")]
@@ -70,7 +79,13 @@ enum Commands {
 /// command on a multi-threaded tokio runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A client command reports its own outcome on stderr; the libraries under it (rustls'
+    // verifier logs every refused certificate as an error) would only say it twice.
+    let quiet = matches!(
+        cli.command,
+        Commands::Client(_) | Commands::Completions { .. }
+    );
+    init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -102,11 +117,15 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries results), filtered by `RUST_LOG` (default: the
-/// engine's info, everything else's warnings). Colour only when stderr is a terminal, so a
-/// log file holds no escape sequences.
-fn init_logging(format: LogFormat) {
+/// engine's info, everything else's warnings; nothing for a `quiet` client command). Colour
+/// only when stderr is a terminal, so a log file holds no escape sequences.
+fn init_logging(format: LogFormat, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        "windlass=info,windlass_runner=info,windlass_host_api=info,warn".into()
+        if quiet {
+            "off".into()
+        } else {
+            "windlass=info,windlass_runner=info,windlass_host_api=info,warn".into()
+        }
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -146,17 +165,21 @@ pub(crate) enum CliError {
 /// Where the API is and who is calling.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ClientArgs {
-    /// The runner's API.
+    /// The runner's API: `http://HOST:PORT`, or `https://…` through a TLS-terminating proxy.
     #[arg(long, env = "WINDLASS_URL", default_value = "http://127.0.0.1:7878")]
     url: String,
     /// A token (the runner prints an admin token on its first start).
     #[arg(long, env = "WINDLASS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// For `https`: trust only the CA certificates in this PEM file (default: the system's
+    /// trusted roots).
+    #[arg(long, env = "WINDLASS_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 impl ClientArgs {
     fn client(&self) -> Result<Client, CliError> {
-        Client::new(&self.url, self.token.clone())
+        Client::new(&self.url, self.token.clone(), self.ca_cert.as_deref())
     }
 }
 

@@ -221,7 +221,7 @@ pub(crate) async fn plugins(args: PluginsArgs) -> Result<(), CliError> {
     let answer = match &args.reload {
         Some(name) => {
             let path = format!("/v1/plugins/{}/reload", encode(name));
-            client.call(hyper::Method::POST, &path, None).await?
+            client.call(reqwest::Method::POST, &path, None).await?
         }
         None => client.get("/v1/plugins").await?,
     };
