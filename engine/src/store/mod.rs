@@ -27,6 +27,7 @@ mod error;
 pub(crate) mod events;
 mod health;
 mod meta;
+mod origins;
 mod rollouts;
 mod scope;
 mod tokens;

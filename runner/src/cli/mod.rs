@@ -15,6 +15,7 @@ mod client;
 pub(crate) mod demo;
 mod deploy;
 mod events;
+mod file_stacks;
 mod logs;
 mod ps;
 pub(crate) mod run;
