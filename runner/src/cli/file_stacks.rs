@@ -8,7 +8,6 @@
 //! `[[stacks]]` at run time: the engine, store, API and plugins are set up once, at start.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
