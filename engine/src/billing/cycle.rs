@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use windlass_host_api::types::{BillingPeriod, Invoice, Resources, UsageRecord};
 
-use super::{BillingState, GracePolicy, StoredInvoice, StoredLine, UsageInterval};
+use super::{GracePolicy, StoredInvoice, StoredLine, UsageInterval};
 use crate::engine::Engine;
 use crate::store::{NotCharged, Scope};
 use crate::{EngineError, NewEvent};

@@ -20,6 +20,7 @@ pub(crate) mod cycle;
 pub(crate) mod meter;
 pub(crate) mod quota;
 mod types;
+pub(crate) mod utilisation;
 
 pub use cycle::CycleReport;
 pub use meter::MeterReport;
@@ -166,6 +167,7 @@ pub(crate) struct BillingState {
     pub sessions: tokio::sync::Mutex<BTreeMap<String, windlass_host_api::BillingSession>>,
     pub meter: tokio::sync::Mutex<meter::MeterState>,
     pub cycles: tokio::sync::Mutex<cycle::CycleState>,
+    pub levels: tokio::sync::Mutex<utilisation::Levels>,
 }
 
 impl BillingState {
@@ -175,6 +177,7 @@ impl BillingState {
             sessions: tokio::sync::Mutex::default(),
             meter: tokio::sync::Mutex::default(),
             cycles: tokio::sync::Mutex::default(),
+            levels: tokio::sync::Mutex::default(),
         }
     }
 }

@@ -48,6 +48,14 @@ impl Engine {
         crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &[change]).await
     }
 
+    /// Recalculates every org's quota utilisation now and announces each new crossing of 80 %
+    /// or 90 % of a limit (`quota-threshold-crossed`); the engine does this every 30 s while
+    /// it runs. Returns how many crossings were announced.
+    pub async fn recalculate_utilisation(&self) -> Result<usize, EngineError> {
+        let mut levels = self.inner.billing.levels.lock().await;
+        crate::billing::utilisation::recalculate(self, &mut levels).await
+    }
+
     /// The billing configuration the engine was built with.
     pub fn billing_config(&self) -> &BillingConfig {
         &self.inner.billing.config
@@ -182,10 +190,20 @@ pub(crate) async fn meter_and_bill(inner: Arc<Inner>) {
         .max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut utilisation = tokio::time::interval(crate::billing::utilisation::EVERY);
+    utilisation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
-        if let Err(error) = engine.run_billing_cycles().await {
-            tracing::warn!(%error, "metering or billing failed; retrying");
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(error) = engine.run_billing_cycles().await {
+                    tracing::warn!(%error, "metering or billing failed; retrying");
+                }
+            }
+            _ = utilisation.tick() => {
+                if let Err(error) = engine.recalculate_utilisation().await {
+                    tracing::warn!(%error, "quota utilisation failed; retrying");
+                }
+            }
         }
     }
 }

@@ -13,11 +13,11 @@ use super::{CliError, ClientArgs, print_json, text};
 pub(crate) struct BillingArgs {
     #[command(flatten)]
     client: ClientArgs,
-    /// The org.
-    #[arg(long)]
-    org: String,
+    /// The org (required).
+    #[arg(long, global = true)]
+    org: Option<String>,
     /// Print the API's JSON.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: BillingCommand,
@@ -58,7 +58,11 @@ fn money(minor: &Value, currency: &str) -> String {
 /// `windlass billing --org ORG …`.
 pub(crate) async fn billing(args: BillingArgs) -> Result<(), CliError> {
     let client = args.client.client()?;
-    let base = format!("/v1/orgs/{}", encode(&args.org));
+    let org = args
+        .org
+        .clone()
+        .ok_or_else(|| CliError::Usage("--org ORG is required".into()))?;
+    let base = format!("/v1/orgs/{}", encode(&org));
     let answer = match &args.command {
         BillingCommand::Invoices { .. } => client.get(&format!("{base}/billing/invoices")).await?,
         BillingCommand::Usage => client.get(&format!("{base}/billing/usage")).await?,
@@ -150,16 +154,12 @@ pub(crate) async fn billing(args: BillingArgs) -> Result<(), CliError> {
         BillingCommand::Balance | BillingCommand::TopUp { .. } => {
             let account = &answer["account"];
             if account.is_null() {
-                println!(
-                    "org {}: no account yet (no cycle has run, no top-up)",
-                    args.org
-                );
+                println!("org {org}: no account yet (no cycle has run, no top-up)");
                 return Ok(());
             }
             let currency = text(account, "currency");
             println!(
-                "org {}: balance {}{}",
-                args.org,
+                "org {org}: balance {}{}",
                 money(&account["balance_minor"], &currency),
                 if account["grace_started_ms"].is_null() {
                     String::new()
