@@ -20,6 +20,7 @@ use crate::runtime::labels::{LABEL_ENGINE, LABEL_MANAGED, LABEL_ORG, LABEL_STACK
 use crate::store::{Scope, Store};
 use crate::{ContainerStatus, NewEvent};
 
+mod billing;
 mod builder;
 mod declare;
 mod logs;
@@ -50,6 +51,8 @@ pub(crate) struct Settings {
     pub probes: crate::health::ProbeMode,
     /// The image of in-network probe containers.
     pub probe_image: String,
+    /// The length of a metering interval.
+    pub metering_interval: Duration,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             snapshot_retention: Duration::from_secs(7 * 24 * 3600),
             probes: crate::health::ProbeMode::Auto,
             probe_image: crate::health::DEFAULT_PROBE_IMAGE.to_owned(),
+            metering_interval: Duration::from_secs(60),
         }
     }
 }
@@ -80,6 +84,8 @@ pub(crate) struct Ctx {
     pub clock: Arc<dyn crate::Clock>,
     /// Runs probes from where they can reach the containers.
     pub prober: crate::health::route::Prober,
+    /// Usage counted from the stats streams, between metering closes.
+    pub meter: crate::billing::meter::UsageMeter,
 }
 
 impl Ctx {
@@ -134,6 +140,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
+    pub(crate) billing: crate::billing::BillingState,
     monitor: crate::health::monitor::Monitor,
     sampler: crate::health::sampler::Sampler,
     wake: Notify,

@@ -256,6 +256,8 @@ impl FileStacks {
             ("[api]", old.api != config.api),
             ("[health]", old.health != config.health),
             ("[events]", old.events != config.events),
+            ("[billing]", old.billing != config.billing),
+            ("[quotas]", old.quotas != config.quotas),
             ("[[plugins]]", old.plugins != config.plugins),
         ]
         .into_iter()

@@ -121,8 +121,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // 3. The engine, the file's stacks deployed to it, and those it no longer lists pruned
     //    after the grace period (unless --no-prune).
+    let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
     let engine = config
         .engine_builder()
+        .with_billing(billing)
         .build()
         .await
         .context("starting the engine")?;
