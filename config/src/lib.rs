@@ -37,6 +37,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use duration::parse_duration;
 pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
