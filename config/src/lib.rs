@@ -30,6 +30,7 @@ mod check;
 mod duration;
 mod error;
 mod plugins;
+mod policy;
 mod position;
 mod raw;
 mod types;

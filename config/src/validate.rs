@@ -126,6 +126,8 @@ pub(crate) fn validate(
         stacks.push(stack);
     }
 
+    let policy = super::policy::policy(&c, raw.policy)?;
+
     Ok(RunnerConfig {
         file: file.to_path_buf(),
         engine: EngineConfig { id, data_dir },
@@ -136,6 +138,7 @@ pub(crate) fn validate(
         events: EventsConfig { retention },
         plugins,
         stacks,
+        policy,
     })
 }
 

@@ -10,11 +10,12 @@ use windlass_test_support as common;
 
 mod process;
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use common::docker::BUSYBOX;
 use common::engine::EngineScope;
 use process::{Runner, free_port};

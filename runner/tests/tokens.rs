@@ -45,7 +45,14 @@ fn refused(out: &Output, code: &str) -> String {
 fn deploy(runner: &Runner, file: &str, org: &str, token: &str) -> Output {
     runner.cli_with(
         &[
-            "deploy", file, "--org", org, "--stack", "app", "--timeout", "60",
+            "deploy",
+            file,
+            "--org",
+            org,
+            "--stack",
+            "app",
+            "--timeout",
+            "60",
         ],
         token,
     )
@@ -71,7 +78,10 @@ async fn a_cli_token_is_scoped_to_its_org_and_role_and_stops_when_revoked_or_exp
     ]);
     let secret = created["secret"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
-    assert!(secret.starts_with("wl_") && id.starts_with("tok_"), "{created}");
+    assert!(
+        secret.starts_with("wl_") && id.starts_with("tok_"),
+        "{created}"
+    );
     assert_eq!(
         (&created["org"], &created["role"], &created["name"]),
         (&"globex".into(), &"read".into(), &"viewer".into())
@@ -82,7 +92,10 @@ async fn a_cli_token_is_scoped_to_its_org_and_role_and_stops_when_revoked_or_exp
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["org"], "globex");
-    refused(&runner.cli_with(&["ps", "--org", "acme"], &secret), "forbidden");
+    refused(
+        &runner.cli_with(&["ps", "--org", "acme"], &secret),
+        "forbidden",
+    );
 
     // It may not deploy (403), and the refused deploy created nothing.
     let out = deploy(&runner, &file, "globex", &secret);
@@ -124,7 +137,10 @@ async fn a_cli_token_is_scoped_to_its_org_and_role_and_stops_when_revoked_or_exp
         .iter()
         .find(|t| t["name"] == "initial admin")
         .unwrap();
-    assert_eq!((&initial["org"], &initial["role"]), (&"*".into(), &"admin".into()));
+    assert_eq!(
+        (&initial["org"], &initial["role"]),
+        (&"*".into(), &"admin".into())
+    );
 
     // Revoked: refused with its own code, on every route.
     let out = runner.ok(&["tokens", "revoke", &id]);
@@ -140,18 +156,37 @@ async fn a_cli_token_is_scoped_to_its_org_and_role_and_stops_when_revoked_or_exp
         .find(|t| t["id"] == id.as_str())
         .unwrap();
     assert!(viewer["revoked_ms"].as_i64().is_some(), "{viewer}");
-    assert!(runner.ok(&["tokens", "ls"]).lines().any(|l| l.contains(&id) && l.ends_with("revoked")));
+    assert!(
+        runner
+            .ok(&["tokens", "ls"])
+            .lines()
+            .any(|l| l.contains(&id) && l.ends_with("revoked"))
+    );
 
     // Expiring: works until its time, then is refused with its own code.
     let short = runner.json(&[
-        "tokens", "create", "--org", "globex", "--role", "read", "--name", "brief", "--expires",
+        "tokens",
+        "create",
+        "--org",
+        "globex",
+        "--role",
+        "read",
+        "--name",
+        "brief",
+        "--expires",
         "3s",
     ]);
     let short_secret = short["secret"].as_str().unwrap().to_owned();
     let expires_ms = short["expires_ms"].as_i64().unwrap();
     assert!(expires_ms > short["created_ms"].as_i64().unwrap());
     let listed = runner.json_with(&["ps"], &short_secret);
-    assert!(listed.as_array().unwrap().iter().all(|c| c["org"] == "globex"));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["org"] == "globex")
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = runner.cli_with(&["ps"], &short_secret);
@@ -163,7 +198,14 @@ async fn a_cli_token_is_scoped_to_its_org_and_role_and_stops_when_revoked_or_exp
         std::thread::sleep(Duration::from_millis(250));
     }
     let out = runner.cli(&[
-        "tokens", "create", "--role", "read", "--name", "x", "--expires", "soon",
+        "tokens",
+        "create",
+        "--role",
+        "read",
+        "--name",
+        "x",
+        "--expires",
+        "soon",
     ]);
     assert!(
         String::from_utf8_lossy(&out.stderr).starts_with("error: --expires: bad duration"),
@@ -196,7 +238,10 @@ async fn an_org_admin_manages_only_its_org_tokens(db: &TestDb) -> anyhow::Result
         &["tokens", "create", "--role", "deploy", "--name", "ci"],
         &globex_admin,
     );
-    assert_eq!((&own["org"], &own["role"]), (&"globex".into(), &"deploy".into()));
+    assert_eq!(
+        (&own["org"], &own["role"]),
+        (&"globex".into(), &"deploy".into())
+    );
     for org in ["acme", "*"] {
         let out = runner.cli_with(
             &[
@@ -254,7 +299,10 @@ async fn login_keeps_a_private_profile_that_commands_use_until_logout() -> anyho
     let secret = reader["secret"].as_str().unwrap();
 
     // Without a profile and without a token: 401.
-    let out = runner.command().args(["ps", "--url", &runner.url]).output()?;
+    let out = runner
+        .command()
+        .args(["ps", "--url", &runner.url])
+        .output()?;
     refused(&out, "unauthorized");
 
     let out = runner
@@ -324,7 +372,10 @@ async fn login_keeps_a_private_profile_that_commands_use_until_logout() -> anyho
     let out = runner.command().args(["logout"]).output()?;
     assert!(out.status.success(), "{out:?}");
     assert!(!runner.profile.exists());
-    let out = runner.command().args(["ps", "--url", &runner.url]).output()?;
+    let out = runner
+        .command()
+        .args(["ps", "--url", &runner.url])
+        .output()?;
     refused(&out, "unauthorized");
     // A wrong token is not saved.
     let out = runner

@@ -20,6 +20,7 @@ impl Engine {
         validate_name("stack", stack)?;
         spec.validate()?;
         let ctx = &self.inner.ctx;
+        ctx.settings.policy.check(org, &spec)?;
         let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
         let previous = ctx
             .store

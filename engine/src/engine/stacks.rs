@@ -90,8 +90,13 @@ impl Engine {
         let resolved = spec.resolve(&vars).map_err(EngineError::InvalidStack)?;
         let waves = resolved.graph().waves().to_vec();
         let previous = self.services(Scope::Stack { org, stack }).await?;
+        // Every service is checked before the first is stored: a refused stack changes nothing.
+        let resolved = resolved.into_services();
+        for service in &resolved {
+            self.inner.ctx.settings.policy.check(org, service)?;
+        }
         let mut services = Vec::new();
-        for service in resolved.into_services() {
+        for service in resolved {
             services.push(self.apply(org, stack, service).await?);
         }
         let mut removed = Vec::new();

@@ -15,7 +15,7 @@ use windlass::{EngineError, RuntimeError};
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The stable code: `unauthorized`, `token-expired`, `token-revoked`, `forbidden`, `not-found`, `validation`, `conflict`,
+    /// The stable code: `unauthorized`, `token-expired`, `token-revoked`, `forbidden`, `policy-denied`, `not-found`, `validation`, `conflict`,
     /// `plugin-error`, `quota-exceeded`, `runtime-unavailable`, `internal`.
     pub code: &'static str,
     /// What went wrong, for people.
@@ -97,6 +97,10 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::NotFound { what } => Self::not_found(what),
+            // The message names the rule (a config key), e.g. `refused by policy.images: …`.
+            EngineError::PolicyDenied(denied) => {
+                Self::new(StatusCode::FORBIDDEN, "policy-denied", denied.to_string())
+            }
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
             EngineError::Config(message) => {
                 Self::new(StatusCode::BAD_REQUEST, "validation", message)

@@ -263,7 +263,7 @@ fn build() -> Value {
                     "required": ["code", "message"],
                     "properties": {
                         "code": {"type": "string", "enum": [
-                            "unauthorized", "token-expired", "token-revoked", "forbidden", "not-found", "validation", "conflict",
+                            "unauthorized", "token-expired", "token-revoked", "forbidden", "policy-denied", "not-found", "validation", "conflict",
                             "plugin-error", "quota-exceeded", "runtime-unavailable", "internal"
                         ]},
                         "message": {"type": "string"},

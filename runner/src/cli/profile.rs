@@ -2,8 +2,8 @@
 //! client commands work without `WINDLASS_TOKEN` in the environment. `windlass logout` deletes
 //! it.
 //!
-//! The file is `$WINDLASS_PROFILE`, else `$XDG_CONFIG_HOME/windlass/profile.toml`, else
-//! `~/.config/windlass/profile.toml`. It holds a bearer token, so it is written with mode 0600
+//! The file is `$WINDLASS_PROFILE`, else `$XDG_CONFIG_HOME/windlass/profile.json`, else
+//! `~/.config/windlass/profile.json`. It holds a bearer token, so it is written with mode 0600
 //! in a directory created 0700, and a profile that others can read or write is refused
 //! rather than used (as ssh refuses a private key others can read).
 //!
@@ -22,7 +22,7 @@ use super::CliError;
 /// The environment variable naming the profile file.
 pub(crate) const PROFILE_VAR: &str = "WINDLASS_PROFILE";
 
-/// What `windlass login` saves.
+/// What `windlass login` saves, as JSON.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Profile {
@@ -55,7 +55,7 @@ pub(crate) fn path() -> Option<PathBuf> {
     let config = var("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| var("HOME").map(|home| Path::new(&home).join(".config")))?;
-    Some(config.join("windlass").join("profile.toml"))
+    Some(config.join("windlass").join("profile.json"))
 }
 
 /// The saved profile, `None` when there is none; one others may read or write is an error.
@@ -70,9 +70,9 @@ pub(crate) fn load() -> Result<Option<Profile>, CliError> {
         Err(e) => return Err(usage(e.to_string())),
     };
     check_private(&file).map_err(usage)?;
-    toml::from_str(&text)
+    serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| usage(format!("not a profile: {}", e.message())))
+        .map_err(|e| usage(format!("not a profile: {e}")))
 }
 
 /// Refuses a file whose mode lets its group or others in.
@@ -113,7 +113,8 @@ pub(crate) fn save(profile: &Profile) -> Result<PathBuf, CliError> {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(failed)?;
     }
-    let text = toml::to_string(profile).map_err(|e| CliError::Other(e.into()))?;
+    let mut text = serde_json::to_string_pretty(profile).map_err(|e| CliError::Other(e.into()))?;
+    text.push('\n');
     // A new file under a temporary name, created 0600 before a byte is written, then renamed
     // over the old one: the token is never in a file others could open.
     let tmp = file.with_extension(format!("tmp-{}", std::process::id()));

@@ -126,7 +126,14 @@ async fn ls(args: LsArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let mut table = Table::new(&[
-        "ID", "NAME", "ORG", "ROLE", "CREATED", "EXPIRES", "LAST USED", "STATE",
+        "ID",
+        "NAME",
+        "ORG",
+        "ROLE",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "STATE",
     ]);
     let now = now_ms();
     for token in tokens.as_array().into_iter().flatten() {

@@ -64,7 +64,7 @@ impl Runner {
             config,
             url: format!("http://127.0.0.1:{port}"),
             token: token.context("a first start prints the admin token")?,
-            profile: dir.join("cli-profile").join("profile.toml"),
+            profile: dir.join("cli-profile").join("profile.json"),
         };
         runner.wait_serving()?;
         Ok(runner)
