@@ -168,7 +168,7 @@ mod tests {
         // `HashInput::v` on purpose if it must change.
         assert_eq!(
             h,
-            "62902fb990c8cbddd0d84fe530a0a467590426f5f0f09742b75e555d687d0141"
+            "e6d8b17ab7529065aefb38b170b04f9d3d448f44eca52402ff8c9c18b42da743"
         );
     }
 
