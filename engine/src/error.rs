@@ -33,6 +33,9 @@ pub enum EngineError {
     /// The operator's policy does not allow the service; names the rule.
     #[error(transparent)]
     PolicyDenied(#[from] crate::policy::PolicyDenied),
+    /// A request does not fit the org's quota; nothing was stored.
+    #[error(transparent)]
+    QuotaExceeded(crate::billing::QuotaDenial),
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -53,6 +56,7 @@ impl EngineError {
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
             Self::PolicyDenied(_) => "policy-denied",
+            Self::QuotaExceeded(_) => "quota-exceeded",
         }
     }
 }
