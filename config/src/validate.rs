@@ -155,6 +155,8 @@ pub(crate) fn validate(
         stacks.push(stack);
     }
 
+    let policy = super::policy::policy(&c, raw.policy)?;
+
     Ok(RunnerConfig {
         file: file.to_path_buf(),
         engine: EngineConfig {
@@ -173,6 +175,7 @@ pub(crate) fn validate(
         quotas,
         plugins,
         stacks,
+        policy,
     })
 }
 

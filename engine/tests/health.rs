@@ -125,6 +125,7 @@ async fn judge_a_real_container(engine: &windlass::Engine) -> anyhow::Result<Str
         .probe(&name, &Probe::http(8080, "/healthz"), TIMEOUT)
         .await?;
     assert!(ok.healthy && ok.detail == "HTTP 200", "{ok:?}");
+    eprintln!("HTTP probe took {:?}", ok.took);
     let missing = engine
         .probe(&name, &Probe::http(8080, "/nope"), TIMEOUT)
         .await?;

@@ -51,6 +51,8 @@ pub(crate) struct Settings {
     pub probes: crate::health::ProbeMode,
     /// The image of in-network probe containers.
     pub probe_image: String,
+    /// What tenants may deploy, and how their containers are hardened.
+    pub policy: crate::policy::Policy,
     /// The length of a metering interval.
     pub metering_interval: Duration,
 }
@@ -69,6 +71,7 @@ impl Default for Settings {
             snapshot_retention: Duration::from_secs(7 * 24 * 3600),
             probes: crate::health::ProbeMode::Auto,
             probe_image: crate::health::DEFAULT_PROBE_IMAGE.to_owned(),
+            policy: crate::policy::Policy::default(),
             metering_interval: Duration::from_secs(60),
         }
     }

@@ -9,8 +9,9 @@
 //!
 //! One probe container per stack network (`<network>_probe`, labelled `dev.windlass.probe`),
 //! created on the first in-network probe from the configured image (BusyBox: `sh`, `printf`,
-//! `nc`), idle otherwise. It is not a service: the reconciler leaves it alone, and removes it
-//! with its network. This module must not judge answers: `probe` does.
+//! `nc`), idle otherwise, with a read-only root, 16 MiB and 64 processes. It is not a service:
+//! the reconciler leaves it alone, and the network pruning removes it with its network. This
+//! module must not judge answers: `probe` does.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -196,6 +197,9 @@ impl Prober {
                 ]);
                 spec.network = Some(network.clone());
                 spec.memory = crate::resources::MemoryBytes::new(16 << 20);
+                // Hardened like a tenant's, and more: it writes nothing.
+                spec.hardening.read_only_root = true;
+                spec.hardening.pids_limit = Some(64);
                 spec.labels
                     .insert(LABEL_MANAGED.to_owned(), "true".to_owned());
                 spec.labels
