@@ -35,6 +35,7 @@ mod call;
 mod contract;
 mod error;
 mod events;
+mod guest_log;
 mod host;
 mod kinds;
 mod plugin;

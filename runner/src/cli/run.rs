@@ -95,6 +95,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_max_memory_bytes(largest_memory.max(256 << 20))
         .build()
         .context("starting the plugin host")?;
+    if let Some(reason) = host.pooling_unavailable() {
+        println!(
+            "  plugins  pooling allocator unavailable, allocating instances on demand (limits hold; \
+             instantiation is slower): {reason}"
+        );
+    }
+    // Subscribed before the first load, so every plugin's `plugin-loaded` reaches the log.
+    let plugin_events = host.events();
     let mut plugins = HashMap::new();
     for plugin in &config.plugins {
         let loaded = host
@@ -143,6 +151,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .await
         .context("starting the engine")?;
+    crate::api::forward_plugin_events(&host, plugin_events, engine.clone());
     for (stack, name, spec) in declared {
         let params = stack.render_params().into_iter().collect();
         let deployment = engine
@@ -155,6 +164,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // 4. The HTTP API. On first start an admin token for every org is made and shown once.
     let api = crate::api::ApiState::new(engine.clone());
     api.metrics().watch_plugins(plugins.values().cloned());
+    for stack in &config.stacks {
+        api.templated().remember(
+            &stack.org,
+            &stack.name,
+            &stack.template,
+            stack.render_params().into_iter().collect(),
+        );
+    }
     if let Some(token) = api.tokens.ensure_admin().await? {
         println!("admin token (shown once, store it now): {}", token.secret);
     }
