@@ -26,4 +26,7 @@ for wat in plugins/hostile/wat/*.wat; do
         mv "$wasm.tmp" "$wasm"
     fi
 done
+
+# Plugins in Python and JavaScript (componentize-py, componentize-js), cached by input hash.
+scripts/build-foreign-plugins.sh "$out"
 echo "$out"

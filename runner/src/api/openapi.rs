@@ -161,7 +161,7 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
         "post",
         "/v1/templates/{name}/render",
         "Preview what a stack template renders: {\"params\": {..}} -> {\"template\", \"spec\"}",
-        "read",
+        "deploy",
         &[],
     ),
     (

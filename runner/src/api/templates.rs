@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Caller, extract};
+use super::{ApiError, ApiState, Caller, Role, extract};
 use windlass::plugins::{CallError, Plugin, PluginKind};
 use windlass::stacks::StackSpec;
 
@@ -173,13 +173,16 @@ pub(super) struct Rendered {
     spec: StackSpec,
 }
 
-/// Renders a template without deploying anything (any token: templates serve every org).
+/// Renders a template without deploying anything. Needs a deploy token (of any org: templates
+/// serve every org): a render runs an untrusted plugin, and its failures count towards the
+/// template's failure policy, so a read token must not be able to disable a template.
 pub(super) async fn preview(
     State(state): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Rendered>, ApiError> {
+    caller.require(Role::Deploy)?;
     let body: RenderBody = if body.is_empty() {
         RenderBody::default()
     } else {
