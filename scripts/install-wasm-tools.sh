@@ -9,7 +9,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-VERSION=1.240.0
+VERSION=1.262.0
 bin="${CARGO_HOME:-$HOME/.cargo}/bin/wasm-tools"
 for candidate in "$(command -v wasm-tools || true)" "$bin"; do
     if [ -n "$candidate" ] && [ -x "$candidate" ] \

@@ -51,6 +51,7 @@ pub struct PluginHostBuilder {
     epoch_tick: Duration,
     max_concurrent_instances: u32,
     max_memory_bytes: u64,
+    release_memory: bool,
 }
 
 impl Default for PluginHostBuilder {
@@ -62,6 +63,7 @@ impl Default for PluginHostBuilder {
             epoch_tick: Duration::from_millis(1),
             max_concurrent_instances: 256,
             max_memory_bytes: 256 << 20,
+            release_memory: true,
         }
     }
 }
@@ -105,6 +107,13 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Whether to hand the compiler's freed memory back to the OS after every compilation
+    /// (default on; glibc only). Off keeps it in the allocator, as measured by `benches/rss.rs`.
+    pub fn with_memory_release(mut self, enabled: bool) -> Self {
+        self.release_memory = enabled;
+        self
+    }
+
     /// Builds the host: creates the engine, the linkers and the epoch ticker.
     pub fn build(self) -> Result<PluginHost, HostBuildError> {
         let (engine, pool_unavailable) = self.engine()?;
@@ -138,6 +147,7 @@ impl PluginHostBuilder {
                 fuel: self.fuel,
                 pooling,
                 pool_unavailable,
+                release_memory: self.release_memory,
                 epoch_tick: self.epoch_tick,
             }),
         })
@@ -224,6 +234,8 @@ pub(crate) struct HostInner {
     pub pooling: bool,
     /// Why the pooling allocator asked for (`Auto`) could not be had.
     pub pool_unavailable: Option<String>,
+    /// Whether compilations end with [`crate::memory::release_free_memory`].
+    pub release_memory: bool,
     pub epoch_tick: Duration,
 }
 

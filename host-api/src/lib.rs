@@ -38,6 +38,7 @@ mod events;
 mod guest_log;
 mod host;
 mod kinds;
+mod memory;
 mod plugin;
 mod sandbox;
 mod spec;

@@ -341,9 +341,17 @@ async fn compile(
             .into(),
     };
     let host = host.clone();
-    // Compiling is CPU-bound and can take a second: keep it off the async workers.
-    tokio::task::spawn_blocking(move || compile_blocking(&host, plugin, &bytes, expected))
-        .await
+    // Compiling is CPU-bound and can take a second: keep it off the async workers. What the
+    // compiler freed is handed back to the OS at once (`memory`).
+    tokio::task::spawn_blocking(move || {
+        let loaded = compile_blocking(&host, plugin, &bytes, expected);
+        drop(bytes);
+        if host.inner.release_memory {
+            crate::memory::release_free_memory();
+        }
+        loaded
+    })
+    .await
         .map_err(|e| LoadError::Compile {
             plugin: spec.name.clone(),
             reason: format!("compilation task failed: {e}"),
