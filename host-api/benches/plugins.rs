@@ -71,8 +71,14 @@ async fn run() -> anyhow::Result<()> {
     // (componentize-js) components, ~18 MB and ~12 MB, instantiated fresh for every call.
     let site_params = params(&[("image", "local/windlass-demo-web:1"), ("replicas", "2")]);
     for (label, name) in [
-        ("stack-template render, Python (componentize-py)", "py-static-site"),
-        ("stack-template render, JavaScript (componentize-js)", "js-static-site"),
+        (
+            "stack-template render, Python (componentize-py)",
+            "py-static-site",
+        ),
+        (
+            "stack-template render, JavaScript (componentize-js)",
+            "js-static-site",
+        ),
     ] {
         let started = Instant::now();
         let plugin = load(

@@ -125,7 +125,10 @@ mod tests {
         let mut bytes = LogBudget::new("p".into(), "host.log", 15, 100, counter.clone());
         assert!(bytes.take(10));
         assert!(!bytes.take(10));
-        assert!(!bytes.take(1), "nothing after the marker, even if it would fit");
+        assert!(
+            !bytes.take(1),
+            "nothing after the marker, even if it would fit"
+        );
         assert_eq!(counter.load(Ordering::Relaxed), 2);
     }
 }

@@ -352,10 +352,10 @@ async fn compile(
         loaded
     })
     .await
-        .map_err(|e| LoadError::Compile {
-            plugin: spec.name.clone(),
-            reason: format!("compilation task failed: {e}"),
-        })?
+    .map_err(|e| LoadError::Compile {
+        plugin: spec.name.clone(),
+        reason: format!("compilation task failed: {e}"),
+    })?
 }
 
 fn compile_blocking(

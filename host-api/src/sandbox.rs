@@ -70,10 +70,7 @@ impl Limiter {
 
     /// Grants growing one memory or table from `current` to `desired` bytes, or traps.
     fn grow(&mut self, current: u64, desired: u64) -> wasmtime::Result<bool> {
-        let total = self
-            .used
-            .saturating_sub(current)
-            .saturating_add(desired);
+        let total = self.used.saturating_sub(current).saturating_add(desired);
         if total > self.memory_bytes {
             self.hit = Some(total);
             // Trap at once rather than report a failed grow: a guest that ignores the failure
@@ -157,7 +154,11 @@ mod tests {
         assert!(limiter.table_growing(12, 13, None).is_err());
         // A table past its element cap fails to grow, without trapping.
         let mut limiter = Limiter::new(u64::MAX);
-        assert!(!limiter.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
+        assert!(
+            !limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
     }
 }
 
@@ -320,11 +321,21 @@ impl host::Host for CallState {
         let plugin = &*self.spec.plugin;
         let text = escape(&message);
         match level {
-            LogLevel::Trace => tracing::trace!(target: "windlass::plugin", plugin, text = %text, "plugin log"),
-            LogLevel::Debug => tracing::debug!(target: "windlass::plugin", plugin, text = %text, "plugin log"),
-            LogLevel::Info => tracing::info!(target: "windlass::plugin", plugin, text = %text, "plugin log"),
-            LogLevel::Warn => tracing::warn!(target: "windlass::plugin", plugin, text = %text, "plugin log"),
-            LogLevel::Error => tracing::error!(target: "windlass::plugin", plugin, text = %text, "plugin log"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
         }
         Ok(())
     }

@@ -53,9 +53,9 @@ async fn expect_memory_limit(allocator: &str, host: &PluginHost, name: &str, mem
             assert!(requested_bytes > memory_bytes, "{allocator}");
         }
         Err(other) => panic!("{allocator}: {name}: expected the memory budget, got {other}"),
-        Ok(answer) => panic!(
-            "{allocator}: {name} rendered past a {memory_bytes}-byte budget: {answer:?}"
-        ),
+        Ok(answer) => {
+            panic!("{allocator}: {name} rendered past a {memory_bytes}-byte budget: {answer:?}")
+        }
     }
     // The trapped instance is gone; the next call starts from a fresh budget.
     assert!(!template.describe().await.unwrap().name.is_empty());

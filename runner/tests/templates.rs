@@ -57,7 +57,13 @@ struct Server {
 async fn server(plugins: Vec<PluginSpec>) -> anyhow::Result<Server> {
     let scope = EngineScope::new();
     let engine = scope.engine().await?;
-    let host = PluginHost::builder().with_pooling(Pooling::Off).build()?;
+    // One compile cache for every run of these tests: compiling the ~18 MB Python and ~12 MB
+    // JavaScript components takes seconds each, and entries are keyed by the component's hash
+    // and the engine's, so sharing them is safe.
+    let host = PluginHost::builder()
+        .with_pooling(Pooling::Off)
+        .with_cache_dir(std::env::temp_dir().join("windlass-test-compiled"))
+        .build()?;
     let events = host.events();
     let mut loaded: Vec<Plugin> = Vec::new();
     for spec in plugins {
@@ -66,7 +72,11 @@ async fn server(plugins: Vec<PluginSpec>) -> anyhow::Result<Server> {
     windlass_runner::api::forward_plugin_events(&host, events, engine.clone());
     let state = ApiState::new(engine.clone());
     state.metrics().watch_plugins(loaded);
-    let deployer = state.tokens.create("ci", "acme", Role::Deploy).await?.secret;
+    let deployer = state
+        .tokens
+        .create("ci", "acme", Role::Deploy)
+        .await?
+        .secret;
     let admin = state
         .tokens
         .create("ops", EVERY_ORG, Role::Admin)
@@ -147,7 +157,11 @@ async fn python_and_javascript_templates_preview_and_deploy_stacks_with_their_la
                 Some(&json!({ "params": { "replicas": "99" } })),
             )
             .await?;
-        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{refused:?}");
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{refused:?}"
+        );
         assert_eq!(refused.body["error"]["code"], "template-refused");
         assert_eq!(refused.body["error"]["field"], "params.replicas");
     }
@@ -203,8 +217,7 @@ async fn a_service_label_under_the_reserved_prefix_is_refused_naming_it() -> any
 }
 
 #[tokio::test]
-async fn a_hostile_template_answers_its_request_and_the_policy_disables_it() -> anyhow::Result<()>
-{
+async fn a_hostile_template_answers_its_request_and_the_policy_disables_it() -> anyhow::Result<()> {
     let server = server(vec![
         template("spinner", "hostile_wat_loop.wasm")
             .with_limits(Limits {
@@ -276,11 +289,7 @@ async fn a_hostile_template_answers_its_request_and_the_policy_disables_it() -> 
             None,
         )
         .await?;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{answer:?}"
-    );
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{answer:?}");
     assert_eq!(answer.body["error"]["code"], "plugin-disabled");
     let event = wait_event(
         &server.engine,
@@ -339,10 +348,16 @@ async fn reloading_a_template_rerenders_the_stacks_made_from_it() -> anyhow::Res
             })
             .await
             .unwrap();
-        let title = services[0].spec["env"]["SITE_TITLE"].as_str().unwrap().to_owned();
+        let title = services[0].spec["env"]["SITE_TITLE"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         (services[0].revision, title)
     };
-    assert_eq!(env(server.engine.clone()).await, (1, "py-static-site".into()));
+    assert_eq!(
+        env(server.engine.clone()).await,
+        (1, "py-static-site".into())
+    );
 
     std::fs::copy(component("js_static_site.wasm"), &file)?;
     let reloaded = server
@@ -355,7 +370,10 @@ async fn reloading_a_template_rerenders_the_stacks_made_from_it() -> anyhow::Res
         json!([{ "org": "acme", "stack": "site" }]),
         "{reloaded:?}"
     );
-    assert_eq!(env(server.engine.clone()).await, (2, "js-static-site".into()));
+    assert_eq!(
+        env(server.engine.clone()).await,
+        (2, "js-static-site".into())
+    );
     wait_event(
         &server.engine,
         "stack-rerendered",

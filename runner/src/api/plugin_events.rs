@@ -84,7 +84,10 @@ pub fn forward_plugin_events(
             let event = match events.recv().await {
                 Ok(event) => event,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "plugin events dropped before reaching the event log");
+                    tracing::warn!(
+                        missed,
+                        "plugin events dropped before reaching the event log"
+                    );
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,

@@ -115,7 +115,11 @@ pub(super) async fn deploy(
     };
     if spec.services.is_empty() {
         return Err(ApiError::validation(
-            if body.template.is_some() { "template" } else { "spec.services" },
+            if body.template.is_some() {
+                "template"
+            } else {
+                "spec.services"
+            },
             "a stack needs at least one service (DELETE removes a stack)",
         ));
     }

@@ -88,7 +88,10 @@ fn template(state: &ApiState, name: &str) -> Result<Plugin, ApiError> {
     if plugin.kind() != PluginKind::StackTemplate {
         return Err(ApiError::validation(
             "template",
-            format!("plugin `{name}` is a {}, not a stack template", plugin.kind()),
+            format!(
+                "plugin `{name}` is a {}, not a stack template",
+                plugin.kind()
+            ),
         ));
     }
     Ok(plugin)
@@ -221,9 +224,9 @@ pub(super) async fn rerender(state: &ApiState, template: &str) -> Vec<Rerendered
                 .map_err(ApiError::from),
             Err(error) => Err(error),
         };
-        let error = result.err().map(|e| {
-            serde_json::json!({ "code": e.code, "message": e.message, "field": e.field })
-        });
+        let error = result
+            .err()
+            .map(|e| serde_json::json!({ "code": e.code, "message": e.message, "field": e.field }));
         let kind = if error.is_some() {
             "stack-rerender-failed"
         } else {

@@ -1,8 +1,8 @@
 //! `hostile-log-flood`: a stack template whose `render` floods the host's log.
 //!
-//! `render` calls `host.log` a million times (about 100 MB), every message carrying a newline
-//! followed by a line forged to look like the runner's own (an "admin token" notice), then
-//! writes the same to stdout and returns an error value. Host tests use it to prove that the
+//! `render` calls `host.log` 10,000 times with 10 KB messages (about 100 MB), every message
+//! carrying a newline followed by a line forged to look like the runner's own (an "admin token"
+//! notice), then writes 10,000 such lines to stdout and returns an error value. Host tests use it to prove that the
 //! log budget holds and that no plugin text starts a log line of its own.
 
 use windlass_plugin_sdk::log::LogLevel;
@@ -26,8 +26,11 @@ impl windlass_plugin_sdk::StackTemplate for Flood {
     }
 
     fn render(_params: Vec<(String, String)>) -> Result<StackSpec, PluginError> {
-        let message = format!("flooding\n{FORGED}");
-        for _ in 0..1_000_000 {
+        let mut message = format!("flooding\n{FORGED} ");
+        while message.len() < 10_000 {
+            message.push('x');
+        }
+        for _ in 0..10_000 {
             windlass_plugin_sdk::log::log(LogLevel::Warn, &message);
         }
         for _ in 0..10_000 {
