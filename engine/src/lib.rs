@@ -46,6 +46,7 @@ mod error;
 pub mod health;
 pub mod lifecycle;
 mod naming;
+pub mod policy;
 mod reconcile;
 mod spec;
 pub mod stacks;
@@ -64,9 +65,9 @@ pub mod resources;
 pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
-    ExecOutput, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec,
-    Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot,
-    VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
+    ExecOutput, Hardening, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec,
+    PortSpec, Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream,
+    StatsSnapshot, VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 
 pub mod events;
