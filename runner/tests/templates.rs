@@ -328,7 +328,9 @@ async fn reloading_a_template_rerenders_the_stacks_made_from_it() -> anyhow::Res
     std::fs::copy(component("py_static_site.wasm"), &file)?;
     let spec = PluginSpec::new("site", PluginSource::File(file.clone()))
         .with_kind(PluginKind::StackTemplate);
-    let server = server(vec![spec]).await?;
+    // The JavaScript component is loaded once beside it, so the reload finds it compiled (a
+    // compile of ~12 MB inside the request could outlast the client's 30 s on a busy machine).
+    let server = server(vec![spec, template("js-warm", "js_static_site.wasm")]).await?;
     let params = json!({ "image": BUSYBOX });
     let answer = server
         .api
