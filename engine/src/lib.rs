@@ -45,6 +45,8 @@ mod error;
 pub mod health;
 pub mod lifecycle;
 mod naming;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod reconcile;
 mod spec;
 pub mod stacks;

@@ -37,6 +37,9 @@ mod error;
 mod events;
 mod host;
 mod kinds;
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+pub mod openapi;
 mod plugin;
 mod sandbox;
 mod spec;

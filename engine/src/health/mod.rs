@@ -17,7 +17,7 @@ pub(crate) mod sampler;
 pub(crate) mod snapshot;
 
 pub use check::{CheckKind, HealthCheck};
-pub use monitor::{CheckState, CheckStatus, ContainerHealth, ProbeStats};
+pub use monitor::{CheckState, CheckStatus, ContainerHealth, LAG_BUCKETS, ProbeStats};
 pub use probe::{Probe, ProbeOutcome};
 pub use resources::{ResourceSample, ResourceStatus, Thresholds};
 pub use snapshot::{CheckSummary, HealthReport, HealthSnapshot, SnapshotReport};
