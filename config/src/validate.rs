@@ -105,6 +105,9 @@ pub(crate) fn validate(
         plugins.push(plugin(&c, i, entry)?);
     }
 
+    let billing = super::billing::billing(&c, raw.billing, &plugins)?;
+    let quotas = super::billing::quotas(&c, raw.quotas)?;
+
     let mut stacks = Vec::with_capacity(raw.stacks.len());
     let mut stack_names: HashMap<(String, String), (usize, Range<usize>)> = HashMap::new();
     for (i, entry) in raw.stacks.iter().enumerate() {
@@ -134,6 +137,8 @@ pub(crate) fn validate(
         api,
         health,
         events: EventsConfig { retention },
+        billing,
+        quotas,
         plugins,
         stacks,
     })

@@ -30,6 +30,9 @@ pub enum EngineError {
     /// A stack was refused; every problem, each with its field.
     #[error("invalid stack:\n{0}")]
     InvalidStack(crate::stacks::StackErrors),
+    /// A request does not fit the org's quota; nothing was stored.
+    #[error(transparent)]
+    QuotaExceeded(crate::billing::QuotaDenial),
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -49,6 +52,7 @@ impl EngineError {
             Self::Runtime(_) => "runtime",
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
+            Self::QuotaExceeded(_) => "quota-exceeded",
         }
     }
 }

@@ -24,6 +24,7 @@ pub struct EngineBuilder {
     settings: Settings,
     event_log: EventLogConfig,
     clock: Arc<dyn crate::Clock>,
+    billing: crate::billing::BillingConfig,
 }
 
 impl Default for EngineBuilder {
@@ -35,6 +36,7 @@ impl Default for EngineBuilder {
             settings: Settings::default(),
             event_log: EventLogConfig::default(),
             clock: Arc::new(crate::SystemClock),
+            billing: crate::billing::BillingConfig::default(),
         }
     }
 }
@@ -124,6 +126,19 @@ impl EngineBuilder {
         self
     }
 
+    /// Billing rules, quotas, the billing period, grace and its policy (see [`crate::billing`]).
+    /// Default: no rule (nothing is priced) and no limits.
+    pub fn with_billing(mut self, billing: crate::billing::BillingConfig) -> Self {
+        self.billing = billing;
+        self
+    }
+
+    /// The length of a metering interval of the engine's clock (default 1 min).
+    pub fn with_metering_interval(mut self, interval: Duration) -> Self {
+        self.settings.metering_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// How long events are kept.
     pub fn with_event_retention(mut self, retention: RetentionPolicy) -> Self {
         self.event_log = self.event_log.with_retention(retention);
@@ -160,10 +175,12 @@ impl EngineBuilder {
             events,
             settings: self.settings,
             clock: self.clock,
+            meter: crate::billing::meter::UsageMeter::default(),
         });
         Ok(Engine {
             inner: Arc::new(Inner {
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
+                billing: crate::billing::BillingState::new(self.billing),
                 monitor: crate::health::monitor::Monitor::new(ctx.clone()),
                 sampler: crate::health::sampler::Sampler::new(ctx.clone()),
                 wake: Notify::new(),

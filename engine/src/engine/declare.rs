@@ -19,6 +19,22 @@ impl Engine {
         validate_name("org", org)?;
         validate_name("stack", stack)?;
         spec.validate()?;
+        let change = crate::billing::quota::Change {
+            stack: stack.to_owned(),
+            service: spec.name.clone(),
+            after: Some((crate::billing::meter::per_replica_of(&spec), spec.replicas)),
+        };
+        crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &[change]).await?;
+        self.store_service(org, stack, spec).await
+    }
+
+    /// [`Engine::apply`] after its checks (names, spec, quota).
+    pub(crate) async fn store_service(
+        &self,
+        org: &str,
+        stack: &str,
+        spec: ServiceSpec,
+    ) -> Result<DesiredService, EngineError> {
         let ctx = &self.inner.ctx;
         let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
         let previous = ctx

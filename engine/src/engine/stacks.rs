@@ -93,9 +93,33 @@ impl Engine {
         let resolved = spec.resolve(&vars).map_err(EngineError::InvalidStack)?;
         let waves = resolved.graph().waves().to_vec();
         let previous = self.services(Scope::Stack { org, stack }).await?;
+        let resolved = resolved.into_services();
+        for service in &resolved {
+            service.validate()?;
+        }
+        // One quota check for the whole stack, before anything is stored.
+        let mut changes: Vec<_> = resolved
+            .iter()
+            .map(|s| crate::billing::quota::Change {
+                stack: stack.to_owned(),
+                service: s.name.clone(),
+                after: Some((crate::billing::meter::per_replica_of(s), s.replicas)),
+            })
+            .collect();
+        changes.extend(
+            previous
+                .iter()
+                .filter(|old| !resolved.iter().any(|s| s.name == old.service))
+                .map(|old| crate::billing::quota::Change {
+                    stack: stack.to_owned(),
+                    service: old.service.clone(),
+                    after: None,
+                }),
+        );
+        crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &changes).await?;
         let mut services = Vec::new();
-        for service in resolved.into_services() {
-            services.push(self.apply(org, stack, service).await?);
+        for service in resolved {
+            services.push(self.store_service(org, stack, service).await?);
         }
         let mut removed = Vec::new();
         for old in previous {

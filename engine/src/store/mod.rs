@@ -26,10 +26,12 @@ mod desired;
 mod error;
 pub(crate) mod events;
 mod health;
+mod invoices;
 mod meta;
 mod rollouts;
 mod scope;
 mod tokens;
+mod usage;
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -39,6 +41,7 @@ pub use desired::DesiredService;
 pub use error::StoreError;
 pub use error::redact_url;
 pub(crate) use events::EventSink;
+pub(crate) use invoices::NotCharged;
 pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;
 pub(crate) use tokens::TokenRow;

@@ -156,6 +156,14 @@ impl From<EngineError> for ApiError {
             }
             EngineError::NotFound { what } => Self::not_found(what),
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
+            EngineError::QuotaExceeded(denial) => Self {
+                field: Some(denial.resource.clone()),
+                ..Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "quota-exceeded",
+                    denial.to_string(),
+                )
+            },
             EngineError::Config(message) => {
                 Self::new(StatusCode::BAD_REQUEST, "validation", message)
             }

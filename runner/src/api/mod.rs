@@ -4,7 +4,8 @@
 //! restart, health and its history), `logs` (a container's output, streamed), `services`
 //! (apply and remove), `stacks` (list, deploy, status, remove, scale, revisions, rollback),
 //! `plugins`, `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
-//! `openapi` (the document describing all of them, generated from the handlers' attributes).
+//! `billing` (invoices, usage, balance, top-ups, quotas), `openapi` (the document describing
+//! all of them, generated from the handlers' attributes).
 //! `auth` owns tokens and who may do what; `error` the JSON error body and its codes; `extract`
 //! and `params` what handlers take from a request (queries, paths, bodies read after the role
 //! check); `limits` what is refused before a handler runs; `cache` the short-lived container
@@ -12,6 +13,7 @@
 //! the caller, then calls one `Engine` method.
 
 mod auth;
+mod billing;
 mod cache;
 mod containers;
 mod error;
@@ -119,6 +121,11 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(stacks::scale))
         .routes(routes!(stacks::revisions))
         .routes(routes!(stacks::rollback))
+        .routes(routes!(billing::invoices))
+        .routes(routes!(billing::usage))
+        .routes(routes!(billing::balance))
+        .routes(routes!(billing::top_up))
+        .routes(routes!(billing::quotas))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::status))
         .routes(routes!(plugins::reload))

@@ -69,6 +69,10 @@ const BODY_ERRORS: &[(&str, &str)] = &[
         "`conflict`: the change conflicts with the current state",
     ),
     ("413", "`payload-too-large`: the body is over 2 MiB"),
+    (
+        "507",
+        "`quota-exceeded`: the change would pass the org's quota (the field names the resource)",
+    ),
 ];
 
 /// Completes the document the router collected (see the module docs).

@@ -1,5 +1,6 @@
 //! The `windlass` command line. `run` (with `config check`) is the runner and `demo` the demo;
-//! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health` — are
+//! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health`,
+//! `billing`, `quota` — are
 //! one file each here. Each client command is a client of the runner's HTTP API (`--url`,
 //! `--token`, `--ca-cert`, or `WINDLASS_URL`, `WINDLASS_TOKEN`, `WINDLASS_CA_CERT`), prints a
 //! table or text for people and the API's own JSON with `--json`, and turns an API error into
@@ -11,6 +12,7 @@
 //! The client commands must not reach into the engine: everything goes through the API, so
 //! the CLI sees exactly what any other client sees.
 
+mod billing;
 mod client;
 pub(crate) mod demo;
 mod deploy;
@@ -204,6 +206,10 @@ pub(crate) enum ClientCommand {
     Events(events::EventsArgs),
     /// Show a container's health: resource use and checks.
     Health(ps::HealthArgs),
+    /// An org's invoices, usage so far, balance, or a top-up.
+    Billing(billing::BillingArgs),
+    /// An org's limits beside what it holds.
+    Quota(billing::QuotaArgs),
 }
 
 impl ClientCommand {
@@ -219,6 +225,8 @@ impl ClientCommand {
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
+            Self::Billing(args) => billing::billing(args).await,
+            Self::Quota(args) => billing::quota(args).await,
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
