@@ -129,6 +129,8 @@ pub(crate) fn validate(
         stacks.push(stack);
     }
 
+    let policy = super::policy::policy(&c, raw.policy)?;
+
     Ok(RunnerConfig {
         file: file.to_path_buf(),
         engine: EngineConfig { id, data_dir },
@@ -141,6 +143,7 @@ pub(crate) fn validate(
         quotas,
         plugins,
         stacks,
+        policy,
     })
 }
 

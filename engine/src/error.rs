@@ -30,6 +30,9 @@ pub enum EngineError {
     /// A stack was refused; every problem, each with its field.
     #[error("invalid stack:\n{0}")]
     InvalidStack(crate::stacks::StackErrors),
+    /// The operator's policy does not allow the service; names the rule.
+    #[error(transparent)]
+    PolicyDenied(#[from] crate::policy::PolicyDenied),
     /// A request does not fit the org's quota; nothing was stored.
     #[error(transparent)]
     QuotaExceeded(crate::billing::QuotaDenial),
@@ -52,6 +55,7 @@ impl EngineError {
             Self::Runtime(_) => "runtime",
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
+            Self::PolicyDenied(_) => "policy-denied",
             Self::QuotaExceeded(_) => "quota-exceeded",
         }
     }

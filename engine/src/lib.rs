@@ -48,6 +48,7 @@ pub mod lifecycle;
 mod naming;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod policy;
 mod reconcile;
 mod spec;
 pub mod stacks;
@@ -66,9 +67,9 @@ pub mod resources;
 pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
-    ExecOutput, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec,
-    Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot,
-    VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
+    ExecOutput, Hardening, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec,
+    PortSpec, Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream,
+    StatsSnapshot, VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 
 pub mod events;

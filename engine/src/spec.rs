@@ -82,6 +82,13 @@ pub struct ServiceSpec {
         skip_serializing_if = "crate::lifecycle::UpdatePolicy::is_default"
     )]
     pub update: crate::lifecycle::UpdatePolicy,
+    /// How its containers are locked down beyond the operator's defaults, within the
+    /// operator's limits ([`crate::policy`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::policy::HardeningSpec::is_default"
+    )]
+    pub hardening: crate::policy::HardeningSpec,
 }
 
 fn one() -> u32 {
@@ -151,6 +158,7 @@ impl ServiceSpec {
             depends_on: Vec::new(),
             provides: BTreeMap::new(),
             update: crate::lifecycle::UpdatePolicy::default(),
+            hardening: crate::policy::HardeningSpec::default(),
         }
     }
 
@@ -322,6 +330,7 @@ impl ServiceSpec {
                 ));
             }
         }
+        self.hardening.validate()?;
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ impl Engine {
         validate_name("org", org)?;
         validate_name("stack", stack)?;
         spec.validate()?;
+        self.inner.ctx.settings.policy.check(org, &spec)?;
         let change = crate::billing::quota::Change {
             stack: stack.to_owned(),
             service: spec.name.clone(),
@@ -28,7 +29,7 @@ impl Engine {
         self.store_service(org, stack, spec).await
     }
 
-    /// [`Engine::apply`] after its checks (names, spec, quota).
+    /// [`Engine::apply`] after its checks (names, spec, policy, quota).
     pub(crate) async fn store_service(
         &self,
         org: &str,

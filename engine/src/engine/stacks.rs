@@ -94,8 +94,10 @@ impl Engine {
         let waves = resolved.graph().waves().to_vec();
         let previous = self.services(Scope::Stack { org, stack }).await?;
         let resolved = resolved.into_services();
+        // Every service is checked before the first is stored: a refused stack changes nothing.
         for service in &resolved {
             service.validate()?;
+            self.inner.ctx.settings.policy.check(org, service)?;
         }
         // One quota check for the whole stack, before anything is stored.
         let mut changes: Vec<_> = resolved

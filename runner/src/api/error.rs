@@ -26,7 +26,10 @@ pub struct ApiError {
 /// Every stable code an error answer may carry (the document lists them as an enum).
 pub const CODES: &[&str] = &[
     "unauthorized",
+    "token-expired",
+    "token-revoked",
     "forbidden",
+    "policy-denied",
     "not-found",
     "validation",
     "conflict",
@@ -78,6 +81,16 @@ impl ApiError {
     /// 401: no token, or not one the engine knows.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 401: the token expired.
+    pub fn token_expired(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "token-expired", message)
+    }
+
+    /// 401: the token was revoked.
+    pub fn token_revoked(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "token-revoked", message)
     }
 
     /// 403: the token's role or org does not allow this.
@@ -155,6 +168,10 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::NotFound { what } => Self::not_found(what),
+            // The message names the rule (a config key), e.g. `refused by policy.images: …`.
+            EngineError::PolicyDenied(denied) => {
+                Self::new(StatusCode::FORBIDDEN, "policy-denied", denied.to_string())
+            }
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
             EngineError::QuotaExceeded(denial) => Self {
                 field: Some(denial.resource.clone()),

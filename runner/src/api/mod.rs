@@ -3,7 +3,7 @@
 //! Routes live with their resource: `containers` (list with filters, inspect, start, stop,
 //! restart, health and its history), `logs` (a container's output, streamed), `services`
 //! (apply and remove), `stacks` (list, deploy, status, remove, scale, revisions, rollback),
-//! `plugins`, `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
+//! `tokens` (create, list, revoke, the caller's own), `plugins`, `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
 //! `billing` (invoices, usage, balance, top-ups, quotas), `openapi` (the document describing
 //! all of them, generated from the handlers' attributes).
 //! `auth` owns tokens and who may do what; `error` the JSON error body and its codes; `extract`
@@ -27,6 +27,7 @@ mod params;
 mod plugins;
 mod services;
 mod stacks;
+mod tokens;
 
 use std::future::Future;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub use error::{ApiError, CODES};
 pub use extract::MAX_BODY;
 pub use limits::MAX_URI;
 pub use metrics::Metrics;
-pub use windlass::tokens::{EVERY_ORG, NewToken, Role, Tokens};
+pub use windlass::tokens::{EVERY_ORG, NewToken, Role, TokenInfo, Tokens};
 
 use windlass::Engine;
 
@@ -129,6 +130,9 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::status))
         .routes(routes!(plugins::reload))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::current))
+        .routes(routes!(tokens::revoke))
         .routes(routes!(events::history))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::page))
