@@ -35,8 +35,10 @@ mod call;
 mod contract;
 mod error;
 mod events;
+mod guest_log;
 mod host;
 mod kinds;
+mod memory;
 #[cfg(feature = "openapi")]
 #[doc(hidden)]
 pub mod openapi;

@@ -3,7 +3,8 @@
 //! Routes live with their resource: `containers` (list with filters, inspect, start, stop,
 //! restart, health and its history), `logs` (a container's output, streamed), `services`
 //! (apply and remove), `stacks` (list, deploy, status, remove, scale, revisions, rollback),
-//! `tokens` (create, list, revoke, the caller's own), `plugins`, `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
+//! `tokens` (create, list, revoke, the caller's own), `plugins`, `templates` (render a stack
+//! template; re-render after a reload), `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
 //! `billing` (invoices, usage, balance, top-ups, quotas), `openapi` (the document describing
 //! all of them, generated from the handlers' attributes).
 //! `auth` owns tokens and who may do what; `error` the JSON error body and its codes; `extract`
@@ -24,9 +25,11 @@ mod logs;
 mod metrics;
 mod openapi;
 mod params;
+mod plugin_events;
 mod plugins;
 mod services;
 mod stacks;
+mod templates;
 mod tokens;
 
 use std::future::Future;
@@ -43,6 +46,8 @@ pub use error::{ApiError, CODES};
 pub use extract::MAX_BODY;
 pub use limits::MAX_URI;
 pub use metrics::Metrics;
+pub use plugin_events::forward_plugin_events;
+pub use templates::TemplatedStacks;
 pub use windlass::tokens::{EVERY_ORG, NewToken, Role, TokenInfo, Tokens};
 
 use windlass::Engine;
@@ -56,6 +61,8 @@ pub struct ApiState {
     pub tokens: Tokens,
     metrics: Metrics,
     containers: cache::ContainerCache,
+    /// The stacks deployed from a template, re-rendered when it is reloaded.
+    templated: TemplatedStacks,
     /// Set by [`ApiState::close_streams`]: streamed responses end when it is.
     closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -69,6 +76,7 @@ impl ApiState {
             tokens,
             metrics: Metrics::default(),
             containers: cache::ContainerCache::new(cache::DEFAULT_TTL),
+            templated: TemplatedStacks::default(),
             closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -98,6 +106,12 @@ impl ApiState {
     /// What `/metrics` reports beyond the engine's own figures (register plugins here).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The stacks deployed from a template: the runner registers its configuration's stacks
+    /// here, so that reloading their template re-renders them.
+    pub fn templated(&self) -> &TemplatedStacks {
+        &self.templated
     }
 }
 
@@ -130,6 +144,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::status))
         .routes(routes!(plugins::reload))
+        .routes(routes!(templates::preview))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::current))
         .routes(routes!(tokens::revoke))

@@ -46,7 +46,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("500", "`internal`: the runner failed"),
     (
         "503",
-        "`runtime-unavailable`: Docker did not answer in time",
+        "`runtime-unavailable`: Docker did not answer in time; `plugin-disabled`: a plugin is disabled by its failure policy",
     ),
 ];
 
@@ -69,6 +69,14 @@ const BODY_ERRORS: &[(&str, &str)] = &[
         "`conflict`: the change conflicts with the current state",
     ),
     ("413", "`payload-too-large`: the body is over 2 MiB"),
+    (
+        "422",
+        "`template-refused`, `template-unsupported`: a stack template refused its parameters",
+    ),
+    (
+        "502",
+        "`plugin-trap`, `plugin-timeout`…: a plugin failed in its sandbox",
+    ),
     (
         "507",
         "`quota-exceeded`: the change would pass the org's quota (the field names the resource)",

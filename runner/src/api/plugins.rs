@@ -52,18 +52,30 @@ pub(super) async fn status(
     Ok(Json(find(&state, &name)?.status()))
 }
 
+/// What a reload answers: the plugin's new status, and for a stack template every stack made
+/// from it, re-rendered by the new version.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Reloaded {
+    #[serde(flatten)]
+    status: PluginStatus,
+    /// Stacks re-rendered from a reloaded stack template.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rerendered: Vec<super::templates::Rerendered>,
+}
+
 /// Reload a plugin from its source.
 ///
 /// Needs an admin token of every org (`*`): plugins serve every org. Recompiles the plugin
 /// and swaps it in (in-flight calls finish on the old one); clears a failure policy's
-/// disablement. A component that does not load is a 422 and the old one keeps serving.
+/// disablement. A component that does not load is a 422 and the old one keeps serving. A
+/// reloaded stack template re-renders and redeploys every stack deployed from it.
 #[utoipa::path(
     post,
     path = "/v1/plugins/{name}/reload",
     tag = "plugins",
     params(PluginPath),
     responses(
-        (status = 200, description = "The reloaded plugin's status", body = PluginStatus),
+        (status = 200, description = "The reloaded plugin's status, and the stacks re-rendered from a reloaded template", body = Reloaded),
         (status = 422, description = "`plugin-error`: the new component did not load; the old one keeps serving", body = super::error::ErrorBody),
     ),
 )]
@@ -71,7 +83,7 @@ pub(super) async fn reload(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(PluginPath { name }): ApiPath<PluginPath>,
-) -> Result<Json<PluginStatus>, ApiError> {
+) -> Result<Json<Reloaded>, ApiError> {
     caller.require(Role::Admin)?;
     caller.require_org(EVERY_ORG)?;
     let plugin = find(&state, &name)?;
@@ -81,5 +93,13 @@ pub(super) async fn reload(
         message: e.to_string(),
         field: None,
     })?;
-    Ok(Json(plugin.status()))
+    let rerendered = if plugin.kind() == windlass::plugins::PluginKind::StackTemplate {
+        super::templates::rerender(&state, &name).await
+    } else {
+        Vec::new()
+    };
+    Ok(Json(Reloaded {
+        status: plugin.status(),
+        rerendered,
+    }))
 }
