@@ -16,6 +16,7 @@ use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 #[into_params(parameter_in = Path)]
 pub(super) struct OrgPath {
     /// The org.
+    #[param(pattern = "^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")]
     org: String,
 }
 
@@ -45,6 +46,7 @@ pub(super) async fn invoices(
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
+    check_org(&org)?;
     let invoices = state
         .engine
         .invoices(
@@ -75,6 +77,7 @@ pub(super) async fn usage(
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
+    check_org(&org)?;
     let account = state.engine.account(&org).await?;
     let from = window
         .from_ms
@@ -133,6 +136,7 @@ pub(super) async fn balance(
     ApiPath(OrgPath { org }): ApiPath<OrgPath>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
+    check_org(&org)?;
     let account = state.engine.account(&org).await?;
     let movements = state.engine.balance_movements(&org).await?;
     Ok(Json(
@@ -145,6 +149,8 @@ pub(super) async fn balance(
 #[serde(deny_unknown_fields)]
 pub(super) struct TopUp {
     /// The credit, in minor units of the currency.
+    #[serde(deserialize_with = "super::extract::whole_i64")]
+    #[schema(minimum = 1)]
     amount_minor: i64,
     /// A reference for the movement.
     #[serde(default)]
@@ -194,8 +200,15 @@ pub(super) async fn quotas(
     ApiPath(OrgPath { org }): ApiPath<OrgPath>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
+    check_org(&org)?;
     let (limits, allocation) = state.engine.quota_status(&org).await?;
     Ok(Json(
         json!({ "org": org, "limits": limits, "allocation": allocation }),
     ))
+}
+
+/// The path's org has the shape of a name (as the document's `pattern` says): a malformed one
+/// is a 400, not an empty account.
+fn check_org(org: &str) -> Result<(), ApiError> {
+    windlass::validate_name("org", org).map_err(|e| ApiError::validation(e.field, e.message))
 }

@@ -21,6 +21,7 @@ use windlass::{Event, EventFilter};
 #[serde(deny_unknown_fields)]
 pub(super) struct EventQuery {
     /// The first index wanted (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807u64)]
     from: Option<u64>,
     /// At most this many (default 1 000).
     #[param(minimum = 1, maximum = 10_000)]
@@ -39,6 +40,7 @@ pub(super) struct EventQuery {
 #[serde(deny_unknown_fields)]
 pub(super) struct StreamQuery {
     /// The first index wanted (default 0; `Last-Event-ID` + 1 wins).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807u64)]
     from: Option<u64>,
     /// Only this org's (a token of one org may name only its own).
     org: Option<String>,
@@ -108,7 +110,7 @@ pub(super) async fn history(
     caller: Caller,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let from = query.from.unwrap_or(0);
+    let from = checked_from(query.from)?;
     let filter = query.filter(&caller, from)?;
     let events = state.engine.events(&filter).await?;
     let next_from = events.last().map_or(from, |e| e.index + 1);
@@ -147,7 +149,7 @@ pub(super) async fn stream(
                 })?,
         ),
     };
-    let from = resume.or(query.from).unwrap_or(0);
+    let from = checked_from(resume.or(query.from))?;
     let history = EventQuery {
         from: None,
         limit: None,
@@ -172,4 +174,18 @@ pub(super) async fn stream(
             })
         });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The largest `from` the document allows: event indexes are `int64` on the wire.
+const MAX_FROM: u64 = i64::MAX as u64;
+
+/// `from` (default 0), refused past [`MAX_FROM`] as the document says.
+fn checked_from(from: Option<u64>) -> Result<u64, ApiError> {
+    match from.unwrap_or(0) {
+        from if from > MAX_FROM => Err(ApiError::validation(
+            "from",
+            format!("`from` is at most {MAX_FROM}"),
+        )),
+        from => Ok(from),
+    }
 }

@@ -72,3 +72,50 @@ pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::validation("body", format!("the JSON body does not fit: {e}")))
 }
+
+/// No body, or a JSON `null`: an optional body left out.
+pub(super) fn no_body(body: &[u8]) -> bool {
+    let body = body.trim_ascii();
+    body.is_empty() || body == b"null"
+}
+
+/// A `u32` also written as a whole JSON float (`3.0`): JSON Schema's `integer` allows both.
+pub(super) fn whole_u32<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error> {
+    use serde::Deserialize as _;
+    let number = serde_json::Number::deserialize(de)?;
+    number
+        .as_u64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                .map(|f| f as u64)
+        })
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{number}` is not a whole number from 0 to {}",
+                u32::MAX
+            ))
+        })
+}
+
+/// An `i64` also written as a whole JSON float (`3.0`), as JSON Schema's `integer` allows.
+pub(super) fn whole_i64<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    use serde::Deserialize as _;
+    let number = serde_json::Number::deserialize(de)?;
+    number
+        .as_i64()
+        .or_else(|| {
+            // 2^63 is exactly representable; anything below it is an `i64`.
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= -(2f64.powi(63)) && *f < 2f64.powi(63))
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{number}` is not a whole number that fits 64 bits"
+            ))
+        })
+}

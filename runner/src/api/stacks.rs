@@ -35,6 +35,8 @@ pub(super) struct DeployBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct ScaleBody {
     /// Replicas wanted from now on.
+    #[serde(deserialize_with = "super::extract::whole_u32")]
+    #[schema(minimum = 0, maximum = 4_294_967_295u64)]
     replicas: u32,
 }
 
@@ -335,7 +337,7 @@ pub(super) async fn rollback(
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     let body = extract::read(body).await?;
-    let body: RollbackBody = if body.is_empty() {
+    let body: RollbackBody = if extract::no_body(&body) {
         RollbackBody::default()
     } else {
         extract::parse(&body)?

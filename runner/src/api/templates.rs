@@ -205,7 +205,7 @@ pub(super) async fn preview(
 ) -> Result<Json<Rendered>, ApiError> {
     caller.require(Role::Deploy)?;
     let body = extract::read(body).await?;
-    let body: RenderBody = if body.is_empty() {
+    let body: RenderBody = if extract::no_body(&body) {
         RenderBody::default()
     } else {
         extract::parse(&body)?

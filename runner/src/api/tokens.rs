@@ -25,8 +25,14 @@ const MAX_EXPIRES_IN_SECONDS: u64 = 10 * 365 * 86_400;
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateRequest {
     /// What the token is for.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
     /// Its org; default: the caller's.
+    #[schema(pattern = "^(\\*|[a-z]([a-z0-9-]{0,38}[a-z0-9])?)$")]
     org: Option<String>,
     /// `read`, `deploy` or `admin`.
     role: Role,
