@@ -1,7 +1,7 @@
 //! The OpenAPI document against the router it describes and against outside checks: every
 //! route the router serves is documented and refuses a missing token; the document passes an
-//! OpenAPI 3.1 validator (openapi-spec-validator); schemathesis with every check finds no
-//! failure against a running runner (added with the API fixes it found). The tools come from `scripts/setup-api-checks.sh`.
+//! OpenAPI 3.1 validator (openapi-spec-validator). schemathesis against a running runner is in
+//! `schemathesis.rs`. The tools come from `scripts/setup-api-checks.sh`.
 
 #![allow(clippy::unwrap_used)]
 
