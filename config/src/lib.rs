@@ -40,7 +40,7 @@ use std::path::Path;
 pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
-    RuntimeKind, StackConfig, StoreConfig,
+    RuntimeKind, SecretsKeySource, SecretsSection, StackConfig, StoreConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

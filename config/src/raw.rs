@@ -25,6 +25,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub events: Option<RawEvents>,
     #[serde(default)]
+    pub secrets: Option<RawSecrets>,
+    #[serde(default)]
     pub plugins: Vec<RawPlugin>,
     #[serde(default)]
     pub stacks: Vec<RawStack>,
@@ -45,6 +47,20 @@ pub(crate) struct RawEngine {
 pub(crate) struct RawStore {
     #[serde(default)]
     pub url: Option<Spanned<String>>,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecrets {
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub runtime_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retention: Option<Spanned<String>>,
 }
 
 /// `[runtime]`.

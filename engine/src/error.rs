@@ -30,6 +30,9 @@ pub enum EngineError {
     /// A stack was refused; every problem, each with its field.
     #[error("invalid stack:\n{0}")]
     InvalidStack(crate::stacks::StackErrors),
+    /// A secrets operation failed (never with a value in the message).
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -49,6 +52,7 @@ impl EngineError {
             Self::Runtime(_) => "runtime",
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
+            Self::Secret(e) => e.code(),
         }
     }
 }

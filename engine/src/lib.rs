@@ -46,6 +46,7 @@ pub mod health;
 pub mod lifecycle;
 mod naming;
 mod reconcile;
+pub mod secrets;
 mod spec;
 pub mod stacks;
 pub mod tokens;
@@ -64,7 +65,7 @@ pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
     ExecOutput, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec,
-    Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot,
+    Protocol, RuntimeAction, SecretMount, RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot,
     VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 

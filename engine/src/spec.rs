@@ -81,6 +81,10 @@ pub struct ServiceSpec {
         skip_serializing_if = "crate::lifecycle::UpdatePolicy::is_default"
     )]
     pub update: crate::lifecycle::UpdatePolicy,
+    /// Secrets injected into every replica, as files under `/run/secrets` (default) or as
+    /// environment variables; see [`crate::secrets`]. Left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::secrets::SecretRef>,
 }
 
 fn one() -> u32 {
@@ -150,7 +154,14 @@ impl ServiceSpec {
             depends_on: Vec::new(),
             provides: BTreeMap::new(),
             update: crate::lifecycle::UpdatePolicy::default(),
+            secrets: Vec::new(),
         }
+    }
+
+    /// Injects a secret (see [`crate::secrets::SecretRef`]).
+    pub fn with_secret(mut self, secret: crate::secrets::SecretRef) -> Self {
+        self.secrets.push(secret);
+        self
     }
 
     /// Waits for another service of the stack to reach `condition` before starting.
@@ -312,6 +323,7 @@ impl ServiceSpec {
                 _ => {}
             }
         }
+        crate::secrets::validate_refs(&self.secrets, &self.env)?;
         for (i, mount) in self.volumes.iter().enumerate() {
             validate_name(&format!("volumes[{i}].volume"), &mount.volume)?;
             if !mount.path.starts_with('/') {

@@ -88,6 +88,8 @@ pub struct TokenHolder {
     pub org: String,
     /// Its role.
     pub role: Role,
+    /// The token's name: the actor recorded in audit events.
+    pub name: String,
 }
 
 /// Why a presented secret was not accepted.
@@ -166,6 +168,7 @@ impl Tokens {
             token_id: row.id,
             org: row.org,
             role,
+            name: row.name,
         }))
     }
 }

@@ -19,6 +19,19 @@ impl Engine {
         validate_name("org", org)?;
         validate_name("stack", stack)?;
         spec.validate()?;
+        let mut spec = spec;
+        self.bind_secrets(org, &mut spec).await?;
+        self.store_desired(org, stack, spec).await
+    }
+
+    /// Stores a validated spec whose secret references are bound: a new revision when it
+    /// changed, kept for rollbacks, announced, and the reconciler woken.
+    pub(crate) async fn store_desired(
+        &self,
+        org: &str,
+        stack: &str,
+        spec: ServiceSpec,
+    ) -> Result<DesiredService, EngineError> {
         let ctx = &self.inner.ctx;
         let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
         let previous = ctx

@@ -25,7 +25,10 @@ mod declare;
 mod logs;
 mod observe;
 mod run;
+mod secrets;
 mod stacks;
+
+pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
 pub use logs::LogStream;
@@ -70,6 +73,8 @@ pub(crate) struct Ctx {
     pub events: EventLog,
     pub settings: Settings,
     pub clock: Arc<dyn crate::Clock>,
+    /// The key ring and secrets settings; `None` when the engine was built without a key.
+    pub secrets: Option<Arc<crate::secrets::Vault>>,
 }
 
 impl Ctx {

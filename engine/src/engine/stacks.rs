@@ -90,8 +90,20 @@ impl Engine {
         let resolved = spec.resolve(&vars).map_err(EngineError::InvalidStack)?;
         let waves = resolved.graph().waves().to_vec();
         let previous = self.services(Scope::Stack { org, stack }).await?;
+        let resolved = resolved.into_services();
+        // Every secret reference is checked before anything is stored.
+        for service in &resolved {
+            let mut probe = service.clone();
+            self.bind_secrets(org, &mut probe).await.map_err(|e| match e {
+                EngineError::InvalidSpec(e) => EngineError::InvalidSpec(crate::SpecError {
+                    field: format!("services.{}.{}", service.name, e.field),
+                    message: e.message,
+                }),
+                other => other,
+            })?;
+        }
         let mut services = Vec::new();
-        for service in resolved.into_services() {
+        for service in resolved {
             services.push(self.apply(org, stack, service).await?);
         }
         let mut removed = Vec::new();

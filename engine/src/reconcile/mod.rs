@@ -140,6 +140,12 @@ impl Reconciler {
             .runtime
             .list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
             .await?;
+        if let Some(vault) = &ctx.secrets {
+            // Secret files of containers that are gone go with them. Containers are only
+            // created inside passes, so none made after this listing can lose its files.
+            let alive: HashSet<&str> = actual.iter().map(|c| c.name.as_str()).collect();
+            crate::secrets::inject::sweep(&vault.runtime_dir, &alive);
+        }
         let mut records = ctx.records_by_name().await?;
         let mut by_name: HashMap<String, ContainerSummary> =
             actual.into_iter().map(|c| (c.name.clone(), c)).collect();

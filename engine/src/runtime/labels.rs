@@ -85,6 +85,9 @@ struct HashInput<'a> {
     volumes: Vec<&'a VolumeMount>,
     cpu_millis: Option<u32>,
     memory_bytes: Option<u64>,
+    /// Left out when empty so the hash of every container without secrets is unchanged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<&'a crate::runtime::SecretMount>,
 }
 
 /// A hex sha256 over everything that defines the container: image, command, env (sorted),
@@ -123,6 +126,11 @@ pub fn config_hash(spec: &ContainerSpec) -> String {
         volumes,
         cpu_millis: spec.cpu.map(|c| c.millis()),
         memory_bytes: spec.memory.map(|m| m.bytes()),
+        secrets: {
+            let mut secrets: Vec<_> = spec.secrets.iter().collect();
+            secrets.sort_unstable();
+            secrets
+        },
     };
     // Serialising plain structs, strings and integers cannot fail; the fallback keeps the
     // function total without a panic path.

@@ -29,6 +29,7 @@ mod health;
 mod meta;
 mod rollouts;
 mod scope;
+pub(crate) mod secrets;
 mod tokens;
 
 use sqlx::{PgPool, SqlitePool};

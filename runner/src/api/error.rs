@@ -87,6 +87,23 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::NotFound { what } => Self::not_found(what),
+            EngineError::Secret(e) => {
+                use windlass::secrets::SecretError;
+                let status = match &e {
+                    SecretError::InUse { .. } | SecretError::NotRotatable(_) => StatusCode::CONFLICT,
+                    SecretError::InvalidValue(_) => StatusCode::BAD_REQUEST,
+                    SecretError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => {
+                        tracing::error!(error = %e, "secrets request failed");
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                };
+                let field = matches!(e, SecretError::InvalidValue(_)).then(|| "value".to_owned());
+                Self {
+                    field,
+                    ..Self::new(status, e.code(), e.to_string())
+                }
+            }
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
             EngineError::Config(message) => {
                 Self::new(StatusCode::BAD_REQUEST, "validation", message)

@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod plugins;
+mod secrets;
 mod services;
 mod stacks;
 
@@ -131,6 +132,12 @@ pub fn router(state: ApiState) -> Router {
             "/v1/orgs/{org}/stacks/{stack}/services/{service}/rollback",
             post(stacks::rollback),
         )
+        .route("/v1/orgs/{org}/secrets", get(secrets::list))
+        .route(
+            "/v1/orgs/{org}/secrets/{name}",
+            get(secrets::show).put(secrets::set).delete(secrets::remove),
+        )
+        .route("/v1/secrets/rotate-key", post(secrets::rotate_key))
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/plugins/{name}", get(plugins::status))
         .route("/v1/plugins/{name}/reload", post(plugins::reload))

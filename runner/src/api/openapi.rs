@@ -178,6 +178,41 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
         "admin",
         &[],
     ),
+    (
+        "get",
+        "/v1/orgs/{org}/secrets",
+        "List an org's secrets: names, versions, times and the services using them (never values)",
+        "read",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/secrets/{name}",
+        "Show one secret (never its value)",
+        "read",
+        &[],
+    ),
+    (
+        "put",
+        "/v1/orgs/{org}/secrets/{name}",
+        "Set a secret's value (a new version); services following it are rolled",
+        "deploy",
+        &[],
+    ),
+    (
+        "delete",
+        "/v1/orgs/{org}/secrets/{name}",
+        "Delete a secret and its versions (409 secret-in-use while services use it)",
+        "deploy",
+        &[],
+    ),
+    (
+        "post",
+        "/v1/secrets/rotate-key",
+        "Re-encrypt every secret under a new key, in one transaction (admin of every org)",
+        "admin",
+        &[],
+    ),
 ];
 
 pub(super) async fn document() -> Json<Value> {
@@ -207,12 +242,18 @@ fn build() -> Value {
         if *method != "get" {
             responses["409"] = json!({"$ref": "#/components/responses/Error"});
         }
-        let operation = json!({
+        let mut operation = json!({
             "summary": summary,
             "description": format!("Needs the `{role}` role."),
             "parameters": parameters,
             "responses": responses,
         });
+        if *method == "put" && *path == "/v1/orgs/{org}/secrets/{name}" {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SecretValue"}}}
+            });
+        }
         let entry = paths.entry((*path).to_owned()).or_insert_with(|| json!({}));
         entry[*method] = operation;
     }
@@ -227,7 +268,17 @@ fn build() -> Value {
                 "description": "An error with a stable code",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
             }},
-            "schemas": {"Error": {
+            "schemas": {"SecretValue": {
+                "type": "object",
+                "required": ["value"],
+                "additionalProperties": false,
+                "properties": {"value": {
+                    "type": "string",
+                    "writeOnly": true,
+                    "maxLength": 65536,
+                    "description": "The value. Write-only: no answer of the API ever contains it."
+                }}
+            }, "Error": {
                 "type": "object",
                 "required": ["error"],
                 "properties": {"error": {
@@ -236,7 +287,9 @@ fn build() -> Value {
                     "properties": {
                         "code": {"type": "string", "enum": [
                             "unauthorized", "forbidden", "not-found", "validation", "conflict",
-                            "plugin-error", "quota-exceeded", "runtime-unavailable", "internal"
+                            "plugin-error", "quota-exceeded", "runtime-unavailable", "internal",
+                            "secret-in-use", "secret-corrupted", "secrets-not-configured",
+                            "secrets-key", "secret-injection"
                         ]},
                         "message": {"type": "string"},
                         "field": {"type": ["string", "null"]}

@@ -18,6 +18,7 @@ mod events;
 mod logs;
 mod ps;
 pub(crate) mod run;
+mod secrets;
 mod table;
 mod time;
 
@@ -204,6 +205,8 @@ pub(crate) enum ClientCommand {
     Events(events::EventsArgs),
     /// Show a container's health: resource use and checks.
     Health(ps::HealthArgs),
+    /// Manage an org's secrets: `set` (value from stdin or a file), `ls`, `rm`, `rotate-key`.
+    Secrets(secrets::SecretsArgs),
 }
 
 impl ClientCommand {
@@ -219,6 +222,7 @@ impl ClientCommand {
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
+            Self::Secrets(args) => secrets::secrets(args).await,
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,94 @@
+//! `/v1/orgs/{org}/secrets`: set (a new version), list, show, delete; `/v1/secrets/rotate-key`.
+//!
+//! A value only ever comes in (the `value` of a PUT body, deserialised straight into a
+//! `SecretString`); no answer carries one. A delete refused because services use the secret is
+//! a 409 `secret-in-use` whose message names them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use windlass::secrets::{KeyRotation, SecretInfo, SecretSet};
+
+use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
+
+/// The body of a PUT: the value, and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetBody {
+    value: SecretString,
+}
+
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Vec<SecretInfo>>, ApiError> {
+    caller.require_org(&org)?;
+    Ok(Json(state.engine.secrets(&org).await?))
+}
+
+pub(super) async fn show(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> Result<Json<SecretInfo>, ApiError> {
+    caller.require_org(&org)?;
+    Ok(Json(state.engine.secret(&org, &name).await?))
+}
+
+/// Sets a value: `{"value": "…"}`. 200 with the new version and the services it rolls.
+pub(super) async fn set(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<SecretSet>, ApiError> {
+    caller.require(Role::Deploy)?;
+    caller.require_org(&org)?;
+    if body.is_empty() {
+        return Err(ApiError::validation("body", "a JSON body `{\"value\": \"…\"}` is required"));
+    }
+    // serde_json's messages quote what they could not read; a value must never be echoed, so
+    // the error says only what shape was expected.
+    let parsed: SetBody = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::validation(
+            "body",
+            "the body must be a JSON object `{\"value\": \"…\"}` with a string value and no other field",
+        )
+    })?;
+    drop(body);
+    Ok(Json(
+        state
+            .engine
+            .set_secret(&org, &name, parsed.value, &caller.name)
+            .await?,
+    ))
+}
+
+pub(super) async fn remove(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Deploy)?;
+    caller.require_org(&org)?;
+    state.engine.delete_secret(&org, &name, &caller.name).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+/// Re-encrypts every value under a new key. Needs an admin token of every org (`*`).
+pub(super) async fn rotate_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<KeyRotation>, ApiError> {
+    caller.require(Role::Admin)?;
+    if caller.org != EVERY_ORG {
+        return Err(ApiError::forbidden(
+            "rotating the secrets key needs an admin token of every org (`*`)",
+        ));
+    }
+    Ok(Json(state.engine.rotate_secrets_key(&caller.name).await?))
+}
