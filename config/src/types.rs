@@ -22,7 +22,26 @@ pub struct RunnerConfig {
     pub file: PathBuf,
     /// `[engine]`.
     pub engine: EngineConfig,
-    /// `[secrets]`: the key that encrypts secret values at rest and where secret files go.
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[runtime]`.
+    pub runtime: RuntimeConfig,
+    /// `[api]`.
+    pub api: ApiConfig,
+    /// `[health]`.
+    pub health: HealthConfig,
+    /// `[events]`.
+    pub events: EventsConfig,
+    /// `[secrets]`.
+    pub secrets: SecretsSection,
+    /// `[[plugins]]`, in file order; names are unique.
+    pub plugins: Vec<PluginConfig>,
+    /// `[[stacks]]`, in file order; (org, name) pairs are unique and every template is a
+    /// stack-template plugin of [`RunnerConfig::plugins`].
+    pub stacks: Vec<StackConfig>,
+}
+
+/// `[secrets]`: the key that encrypts secret values at rest and where secret files go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SecretsSection {
@@ -43,25 +62,6 @@ pub enum SecretsKeySource {
     File(PathBuf),
     /// `key_env`: the name of an environment variable holding 64 hex digits.
     Env(String),
-}
-
-/// `[store]`.
-    pub store: StoreConfig,
-    /// `[runtime]`.
-    pub runtime: RuntimeConfig,
-    /// `[api]`.
-    pub api: ApiConfig,
-    /// `[health]`.
-    pub health: HealthConfig,
-    /// `[events]`.
-    pub events: EventsConfig,
-    /// `[secrets]`.
-    pub secrets: SecretsSection,
-    /// `[[plugins]]`, in file order; names are unique.
-    pub plugins: Vec<PluginConfig>,
-    /// `[[stacks]]`, in file order; (org, name) pairs are unique and every template is a
-    /// stack-template plugin of [`RunnerConfig::plugins`].
-    pub stacks: Vec<StackConfig>,
 }
 
 /// `[engine]`.

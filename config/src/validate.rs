@@ -215,7 +215,11 @@ fn secrets(
         (Some(file), None) => SecretsKeySource::File(c.resolve(file.get_ref())),
         (None, Some(env)) => {
             let var = env.get_ref();
-            if var.is_empty() || !var.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            if var.is_empty()
+                || !var
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
                 return Err(c.invalid(
                     &env.span(),
                     "secrets.key_env",

@@ -65,8 +65,8 @@ pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
     ExecOutput, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec,
-    Protocol, RuntimeAction, SecretMount, RuntimeError, RuntimeEvent, RuntimeEventStream, StatsSnapshot,
-    VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
+    Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, SecretMount,
+    StatsSnapshot, VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 
 pub mod events;

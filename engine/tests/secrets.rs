@@ -124,7 +124,10 @@ async fn dump_store(db: &TestDb) -> anyhow::Result<String> {
             out.extend(values.into_iter().filter_map(|(v,)| v));
         }
     }
-    anyhow::ensure!(out.contains("db-password"), "the dump misses the secrets table");
+    anyhow::ensure!(
+        out.contains("db-password"),
+        "the dump misses the secrets table"
+    );
     Ok(out)
 }
 
@@ -145,10 +148,18 @@ async fn set_ciphertext(db: &TestDb, name: &str, bytes: &[u8]) -> anyhow::Result
     let query = "UPDATE secret_versions SET ciphertext = $1 WHERE name = $2";
     if db.backend == "sqlite" {
         let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
-        sqlx::query(query).bind(bytes).bind(name).execute(&mut conn).await?;
+        sqlx::query(query)
+            .bind(bytes)
+            .bind(name)
+            .execute(&mut conn)
+            .await?;
     } else {
         let mut conn = sqlx::PgConnection::connect(&db.url).await?;
-        sqlx::query(query).bind(bytes).bind(name).execute(&mut conn).await?;
+        sqlx::query(query)
+            .bind(bytes)
+            .bind(name)
+            .execute(&mut conn)
+            .await?;
     }
     Ok(())
 }
@@ -191,7 +202,10 @@ async fn versions_are_sealed_listed_and_audited_without_values(db: &TestDb) -> a
     let listed = engine.secrets("acme").await?;
     assert_eq!(listed.len(), 1);
     let info = &listed[0];
-    assert_eq!((info.name.as_str(), info.latest_version), ("db-password", 2));
+    assert_eq!(
+        (info.name.as_str(), info.latest_version),
+        ("db-password", 2)
+    );
     let versions: Vec<(u64, &str, &str)> = info
         .versions
         .iter()
@@ -205,8 +219,7 @@ async fn versions_are_sealed_listed_and_audited_without_values(db: &TestDb) -> a
     })
     .await?;
     assert_eq!(created.payload["actor"], "ops-token");
-    let updated =
-        wait_event(&engine, "secret-updated", Duration::from_secs(5), |_| true).await?;
+    let updated = wait_event(&engine, "secret-updated", Duration::from_secs(5), |_| true).await?;
     assert_eq!(updated.payload["actor"], "ci-token");
     assert_eq!(updated.payload["version"], 2);
     let outputs = [
@@ -216,23 +229,39 @@ async fn versions_are_sealed_listed_and_audited_without_values(db: &TestDb) -> a
         dump_store(db).await?,
     ];
     for output in &outputs {
-        assert!(!output.contains(&first) && !output.contains(&second), "a value leaked: {output}");
+        assert!(
+            !output.contains(&first) && !output.contains(&second),
+            "a value leaked: {output}"
+        );
     }
     // Ciphertexts do not contain the plaintext, and each is under the engine's key.
     let key = SecretsKey::load_or_create(&setup.key_file())?;
     for (name, _, key_id, ciphertext) in sealed_rows(db).await? {
         assert_eq!(key_id, key.id(), "{name}");
         for plain in [&first, &second] {
-            assert!(!ciphertext.windows(plain.len()).any(|w| w == plain.as_bytes()));
+            assert!(
+                !ciphertext
+                    .windows(plain.len())
+                    .any(|w| w == plain.as_bytes())
+            );
         }
     }
     // Bad input: empty and oversized values, bad names; the value is never repeated.
-    let empty = engine.set_secret("acme", "x", value(""), "t").await.unwrap_err();
+    let empty = engine
+        .set_secret("acme", "x", value(""), "t")
+        .await
+        .unwrap_err();
     assert_eq!(empty.code(), "validation", "{empty}");
     let huge = "h".repeat(windlass::secrets::MAX_VALUE_BYTES + 1);
-    let too_big = engine.set_secret("acme", "x", value(&huge), "t").await.unwrap_err();
+    let too_big = engine
+        .set_secret("acme", "x", value(&huge), "t")
+        .await
+        .unwrap_err();
     assert!(!too_big.to_string().contains("hhhh"), "{too_big}");
-    let bad_name = engine.set_secret("acme", "../x", value("v"), "t").await.unwrap_err();
+    let bad_name = engine
+        .set_secret("acme", "../x", value("v"), "t")
+        .await
+        .unwrap_err();
     assert_eq!(bad_name.code(), "validation", "{bad_name}");
     Ok(())
 }
@@ -261,7 +290,10 @@ async fn a_wrong_key_is_refused_and_changes_nothing(db: &TestDb) -> anyhow::Resu
         matches!(refused, EngineError::Secret(SecretError::WrongKey { .. })),
         "{message}"
     );
-    assert!(message.contains("wrong secrets key") && message.contains("nothing was decrypted"), "{message}");
+    assert!(
+        message.contains("wrong secrets key") && message.contains("nothing was decrypted"),
+        "{message}"
+    );
     assert_eq!(sealed_rows(db).await?, before, "the store changed");
 
     // A key from a variable that is not set: the variable is named.
@@ -273,7 +305,12 @@ async fn a_wrong_key_is_refused_and_changes_nothing(db: &TestDb) -> anyhow::Resu
         .build()
         .await
         .unwrap_err();
-    assert!(missing.to_string().contains("WINDLASS_TEST_UNSET_SECRETS_KEY"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("WINDLASS_TEST_UNSET_SECRETS_KEY"),
+        "{missing}"
+    );
 
     // The right key still opens everything.
     let engine = setup.engine(db).await?;
@@ -307,14 +344,27 @@ async fn key_rotation_reseals_every_value_under_one_key(db: &TestDb) -> anyhow::
     let engine = setup.engine(db).await?;
     let listed = engine.secrets("acme").await?;
     assert_eq!(listed.len(), 6);
-    assert!(listed.iter().all(|s| s.versions.iter().all(|v| v.status == "ok")), "{listed:?}");
-    let event = wait_event(&engine, "secrets-key-rotated", Duration::from_secs(5), |_| true).await?;
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.versions.iter().all(|v| v.status == "ok")),
+        "{listed:?}"
+    );
+    let event = wait_event(
+        &engine,
+        "secrets-key-rotated",
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await?;
     assert_eq!(event.payload["actor"], "admin-token");
     assert_eq!(event.payload["reencrypted"], 5);
 
     // A key from a variable is not rotated by the engine (the operator holds it).
     let env_refused = SecretsKey::generate();
-    let rotated = engine.rotate_secrets_key_to(env_refused.clone(), "admin").await?;
+    let rotated = engine
+        .rotate_secrets_key_to(env_refused.clone(), "admin")
+        .await?;
     assert_eq!(rotated.new_key_id, env_refused.id());
     Ok(())
 }
@@ -330,8 +380,12 @@ async fn a_corrupted_ciphertext_is_reported_for_that_secret_only(
 ) -> anyhow::Result<()> {
     let setup = Setup::new();
     let engine = setup.engine(db).await?;
-    engine.set_secret("acme", "good", value(&distinctive("g")), "ops").await?;
-    engine.set_secret("acme", "bad", value(&distinctive("b")), "ops").await?;
+    engine
+        .set_secret("acme", "good", value(&distinctive("g")), "ops")
+        .await?;
+    engine
+        .set_secret("acme", "bad", value(&distinctive("b")), "ops")
+        .await?;
     let rows = sealed_rows(db).await?;
     let (_, _, _, mut damaged) = rows.into_iter().find(|r| r.0 == "bad").unwrap();
     let last = damaged.len() - 1;
@@ -388,17 +442,26 @@ async fn missing_and_used_secrets_are_refused_by_name(db: &TestDb) -> anyhow::Re
     assert!(error.message.contains("`api-key`"), "{error}");
     assert!(engine.services(windlass::Scope::All).await?.is_empty());
 
-    engine.set_secret("acme", "api-key", value(&distinctive("a")), "ops").await?;
+    engine
+        .set_secret("acme", "api-key", value(&distinctive("a")), "ops")
+        .await?;
     let applied = engine.apply("acme", "app", spec.clone()).await?;
     let bound: ServiceSpec = serde_json::from_value(applied.spec)?;
     assert_eq!(bound.secrets[0].bound_version, Some(1));
     // A pin to a version that does not exist is refused too.
-    let pinned = spec.clone().with_secret(SecretRef::file("other").with_version(3));
-    engine.set_secret("acme", "other", value("x"), "ops").await?;
+    let pinned = spec
+        .clone()
+        .with_secret(SecretRef::file("other").with_version(3));
+    engine
+        .set_secret("acme", "other", value("x"), "ops")
+        .await?;
     let refused = engine.apply("acme", "app", pinned).await.unwrap_err();
     assert!(refused.to_string().contains("no version 3"), "{refused}");
 
-    let in_use = engine.delete_secret("acme", "api-key", "ops").await.unwrap_err();
+    let in_use = engine
+        .delete_secret("acme", "api-key", "ops")
+        .await
+        .unwrap_err();
     assert!(
         matches!(&in_use, EngineError::Secret(SecretError::InUse { services, .. }) if services == &["app/api".to_owned()]),
         "{in_use}"
@@ -406,7 +469,13 @@ async fn missing_and_used_secrets_are_refused_by_name(db: &TestDb) -> anyhow::Re
     assert_eq!(in_use.code(), "secret-in-use");
     engine.remove_service("acme", "app", "api").await?;
     engine.delete_secret("acme", "api-key", "ops").await?;
-    assert!(engine.secrets("acme").await?.iter().all(|s| s.name != "api-key"));
+    assert!(
+        engine
+            .secrets("acme")
+            .await?
+            .iter()
+            .all(|s| s.name != "api-key")
+    );
     let deleted = wait_event(&engine, "secret-deleted", Duration::from_secs(5), |_| true).await?;
     assert_eq!(deleted.payload["actor"], "ops");
     Ok(())
@@ -422,8 +491,12 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
     let docker = common::docker::connect().await?;
     let file_value = distinctive("file");
     let env_value = distinctive("env");
-    engine.set_secret("acme", "db-password", value(&file_value), "ops").await?;
-    engine.set_secret("acme", "api-key", value(&env_value), "ops").await?;
+    engine
+        .set_secret("acme", "db-password", value(&file_value), "ops")
+        .await?;
+    engine
+        .set_secret("acme", "api-key", value(&env_value), "ops")
+        .await?;
     let sleeper = |name: &str| {
         ServiceSpec::new(name, BUSYBOX).with_command([
             "sh",
@@ -451,8 +524,18 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
     engine.reconcile().await?;
     let containers = engine.containers(&ContainerFilter::default()).await?;
     assert_eq!(containers.len(), 2, "{containers:?}");
-    let web = containers.iter().find(|c| c.service == "web").unwrap().name.clone();
-    let batch = containers.iter().find(|c| c.service == "batch").unwrap().name.clone();
+    let web = containers
+        .iter()
+        .find(|c| c.service == "web")
+        .unwrap()
+        .name
+        .clone();
+    let batch = containers
+        .iter()
+        .find(|c| c.service == "batch")
+        .unwrap()
+        .name
+        .clone();
 
     let exec = |container: String, script: &'static str| {
         let docker = docker.clone();
@@ -468,17 +551,29 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
             anyhow::Ok(out.stdout)
         }
     };
-    assert_eq!(exec(web.clone(), "cat /run/secrets/db-password").await?, file_value);
     assert_eq!(
-        exec(web.clone(), "stat -c '%a %u' /run/secrets/db-password").await?.trim(),
+        exec(web.clone(), "cat /run/secrets/db-password").await?,
+        file_value
+    );
+    assert_eq!(
+        exec(web.clone(), "stat -c '%a %u' /run/secrets/db-password")
+            .await?
+            .trim(),
         "400 0"
     );
-    assert_eq!(exec(web.clone(), "printf %s \"$API_KEY\"").await?, env_value);
+    assert_eq!(
+        exec(web.clone(), "printf %s \"$API_KEY\"").await?,
+        env_value
+    );
     // Read-only inside the container.
     let write = docker
         .exec(
             &web,
-            &["sh".into(), "-c".into(), "echo x > /run/secrets/db-password".into()],
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo x > /run/secrets/db-password".into(),
+            ],
             Duration::from_secs(10),
         )
         .await?;
@@ -486,10 +581,18 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
     // On the host: a tmpfs file under the runtime dir; `docker inspect` shows the mount only.
     let host_file = setup.runtime_dir.join(&web).join("db-password");
     assert!(host_file.exists(), "{}", host_file.display());
-    let inspect = std::process::Command::new("docker").args(["inspect", &web]).output()?;
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", &web])
+        .output()?;
     let inspected = String::from_utf8_lossy(&inspect.stdout);
-    assert!(inspect.status.success() && inspected.contains("/run/secrets"), "{inspected}");
-    assert!(!inspected.contains(&file_value), "the file secret shows in docker inspect");
+    assert!(
+        inspect.status.success() && inspected.contains("/run/secrets"),
+        "{inspected}"
+    );
+    assert!(
+        !inspected.contains(&file_value),
+        "the file secret shows in docker inspect"
+    );
 
     // Injection reads are audited, without values.
     let read = wait_event(&engine, "secret-read", Duration::from_secs(5), |e| {
@@ -516,14 +619,26 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
         {
             break c.name.clone();
         }
-        assert!(std::time::Instant::now() < deadline, "web did not roll: {now:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "web did not roll: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(exec(new_web, "cat /run/secrets/db-password").await?, rotated_value);
-    assert_eq!(exec(batch.clone(), "cat /run/secrets/db-password").await?, file_value);
-    wait_event(&engine, "secret-rotation-recorded", Duration::from_secs(5), |e| {
-        e.service.as_deref() == Some("batch")
-    })
+    assert_eq!(
+        exec(new_web, "cat /run/secrets/db-password").await?,
+        rotated_value
+    );
+    assert_eq!(
+        exec(batch.clone(), "cat /run/secrets/db-password").await?,
+        file_value
+    );
+    wait_event(
+        &engine,
+        "secret-rotation-recorded",
+        Duration::from_secs(5),
+        |e| e.service.as_deref() == Some("batch"),
+    )
     .await?;
     let listed = engine.secret("acme", "db-password").await?;
     let mut uses: Vec<(String, Option<u64>)> = listed
@@ -532,7 +647,10 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
         .map(|u| (u.service.clone(), u.version))
         .collect();
     uses.sort();
-    assert_eq!(uses, [("batch".to_owned(), Some(1)), ("web".to_owned(), Some(2))]);
+    assert_eq!(
+        uses,
+        [("batch".to_owned(), Some(1)), ("web".to_owned(), Some(2))]
+    );
 
     // Removed services take their secret files with them.
     engine.remove_service("acme", "app", "web").await?;

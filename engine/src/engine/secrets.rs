@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::Engine;
 use super::Ctx;
+use super::Engine;
 use crate::secrets::{
     KeyRotation, SecretError, SecretInfo, SecretRef, SecretRestart, SecretSet, SecretUse,
     SecretVersionInfo, SecretsKey, Vault, check_value, validate_secret_name,
@@ -54,17 +54,22 @@ fn users<'a>(
     services: &'a [(DesiredService, ServiceSpec)],
     name: &'a str,
 ) -> impl Iterator<Item = (&'a DesiredService, &'a ServiceSpec, &'a SecretRef)> + 'a {
-    services.iter().filter_map(move |(d, s)| {
-        s.secrets
-            .iter()
-            .find(|r| r.name == name)
-            .map(|r| (d, s, r))
-    })
+    services
+        .iter()
+        .filter_map(move |(d, s)| s.secrets.iter().find(|r| r.name == name).map(|r| (d, s, r)))
 }
 
 impl Engine {
-    async fn org_services(&self, org: &str) -> Result<Vec<(DesiredService, ServiceSpec)>, EngineError> {
-        let desired = self.inner.ctx.store.list_desired_services(Scope::Org(org)).await?;
+    async fn org_services(
+        &self,
+        org: &str,
+    ) -> Result<Vec<(DesiredService, ServiceSpec)>, EngineError> {
+        let desired = self
+            .inner
+            .ctx
+            .store
+            .list_desired_services(Scope::Org(org))
+            .await?;
         Ok(desired
             .into_iter()
             .filter_map(|d| {
@@ -104,7 +109,11 @@ impl Engine {
                 .await?
         };
         drop(value);
-        let kind = if version == 1 { "secret-created" } else { "secret-updated" };
+        let kind = if version == 1 {
+            "secret-created"
+        } else {
+            "secret-updated"
+        };
         ctx.emit(
             NewEvent::new(kind)
                 .with_org(org)
@@ -204,12 +213,15 @@ impl Engine {
             } else {
                 "ok"
             };
-            versions.entry(v.name.clone()).or_default().push(SecretVersionInfo {
-                version: u64::try_from(v.version).unwrap_or(0),
-                created_ms: v.created_ms,
-                created_by: v.created_by,
-                status,
-            });
+            versions
+                .entry(v.name.clone())
+                .or_default()
+                .push(SecretVersionInfo {
+                    version: u64::try_from(v.version).unwrap_or(0),
+                    created_ms: v.created_ms,
+                    created_by: v.created_by,
+                    status,
+                });
         }
         let services = self.org_services(org).await?;
         Ok(rows
@@ -247,7 +259,12 @@ impl Engine {
     /// Deletes a secret with all its versions. Refused with [`SecretError::InUse`] (naming the
     /// services) while any service refers to it.
     #[tracing::instrument(name = "engine.delete_secret", skip(self), fields(engine = %self.id()))]
-    pub async fn delete_secret(&self, org: &str, name: &str, actor: &str) -> Result<(), EngineError> {
+    pub async fn delete_secret(
+        &self,
+        org: &str,
+        name: &str,
+        actor: &str,
+    ) -> Result<(), EngineError> {
         let ctx = &self.inner.ctx;
         vault(ctx)?;
         let services = self.org_services(org).await?;
@@ -386,7 +403,10 @@ impl Engine {
             if !versions.contains(&bound) {
                 return Err(SpecError::new(
                     format!("secrets[{i}].version"),
-                    format!("secret `{}` has no version {bound} (kept: {versions:?})", r.name),
+                    format!(
+                        "secret `{}` has no version {bound} (kept: {versions:?})",
+                        r.name
+                    ),
                 )
                 .into());
             }

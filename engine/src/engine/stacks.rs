@@ -94,13 +94,15 @@ impl Engine {
         // Every secret reference is checked before anything is stored.
         for service in &resolved {
             let mut probe = service.clone();
-            self.bind_secrets(org, &mut probe).await.map_err(|e| match e {
-                EngineError::InvalidSpec(e) => EngineError::InvalidSpec(crate::SpecError {
-                    field: format!("services.{}.{}", service.name, e.field),
-                    message: e.message,
-                }),
-                other => other,
-            })?;
+            self.bind_secrets(org, &mut probe)
+                .await
+                .map_err(|e| match e {
+                    EngineError::InvalidSpec(e) => EngineError::InvalidSpec(crate::SpecError {
+                        field: format!("services.{}.{}", service.name, e.field),
+                        message: e.message,
+                    }),
+                    other => other,
+                })?;
         }
         let mut services = Vec::new();
         for service in resolved {

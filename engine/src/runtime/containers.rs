@@ -52,7 +52,9 @@ impl DockerRuntime {
         if !extra_mounts.is_empty()
             && let Some(host) = body.host_config.as_mut()
         {
-            host.mounts.get_or_insert_with(Vec::new).extend(extra_mounts);
+            host.mounts
+                .get_or_insert_with(Vec::new)
+                .extend(extra_mounts);
         }
         let op = self.op("create container", &spec.name);
         let options = CreateContainerOptions {

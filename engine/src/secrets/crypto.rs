@@ -64,7 +64,13 @@ pub(crate) fn open(
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
     let aad = associated_data(org, name, version);
     let plain = cipher
-        .decrypt(&XNonce::from(nonce), Payload { msg: body, aad: &aad })
+        .decrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: body,
+                aad: &aad,
+            },
+        )
         .ok()?;
     // Values are set as UTF-8 text; anything else is corruption.
     String::from_utf8(plain).ok().map(SecretString::from)
@@ -80,20 +86,33 @@ mod tests {
         let value = SecretString::from("hunter2-distinctive");
         let sealed = seal(&key, "acme", "db", 1, &value);
         assert!(
-            !sealed
-                .windows(b"hunter2".len())
-                .any(|w| w == b"hunter2"),
+            !sealed.windows(b"hunter2".len()).any(|w| w == b"hunter2"),
             "the plaintext shows through"
         );
         let opened = open(&key, "acme", "db", 1, &sealed).expect("opens");
         assert_eq!(opened.expose_secret(), "hunter2-distinctive");
-        assert!(open(&key, "acme", "db", 2, &sealed).is_none(), "other version");
-        assert!(open(&key, "acme", "other", 1, &sealed).is_none(), "other name");
-        assert!(open(&SecretsKey::generate(), "acme", "db", 1, &sealed).is_none(), "other key");
+        assert!(
+            open(&key, "acme", "db", 2, &sealed).is_none(),
+            "other version"
+        );
+        assert!(
+            open(&key, "acme", "other", 1, &sealed).is_none(),
+            "other name"
+        );
+        assert!(
+            open(&SecretsKey::generate(), "acme", "db", 1, &sealed).is_none(),
+            "other key"
+        );
         let mut corrupted = sealed.clone();
         let last = corrupted.len() - 1;
         corrupted[last] ^= 1;
-        assert!(open(&key, "acme", "db", 1, &corrupted).is_none(), "corrupted");
-        assert!(open(&key, "acme", "db", 1, &sealed[..10]).is_none(), "truncated");
+        assert!(
+            open(&key, "acme", "db", 1, &corrupted).is_none(),
+            "corrupted"
+        );
+        assert!(
+            open(&key, "acme", "db", 1, &sealed[..10]).is_none(),
+            "truncated"
+        );
     }
 }

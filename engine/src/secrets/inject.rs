@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bollard::models::{Mount, MountType};
 use futures::TryStreamExt;
@@ -129,10 +129,7 @@ pub(crate) async fn create(
             ..Default::default()
         });
     }
-    let id = ctx
-        .runtime
-        .create_container_with(spec, env, mounts)
-        .await?;
+    let id = ctx.runtime.create_container_with(spec, env, mounts).await?;
     if !files.is_empty() {
         let (uid, gid) = container_user(ctx, &id, &spec.image)
             .await
@@ -201,10 +198,14 @@ async fn container_user(ctx: &Ctx, id: &str, image: &str) -> Result<(u32, u32), 
         .map(|line| line.split(':').collect::<Vec<_>>())
         .find(|f| f.len() >= 4 && (f[0] == user || f[2] == user))
         .ok_or_else(|| format!("user `{user}` is not in the image's /etc/passwd"))?;
-    let uid = entry[2].parse().map_err(|_| "a malformed /etc/passwd".to_owned())?;
+    let uid = entry[2]
+        .parse()
+        .map_err(|_| "a malformed /etc/passwd".to_owned())?;
     let gid = match numeric_gid {
         Some(gid) => gid,
-        None => entry[3].parse().map_err(|_| "a malformed /etc/passwd".to_owned())?,
+        None => entry[3]
+            .parse()
+            .map_err(|_| "a malformed /etc/passwd".to_owned())?,
     };
     Ok((uid, gid))
 }
@@ -229,9 +230,4 @@ async fn read_container_file(ctx: &Ctx, id: &str, path: &str) -> Result<String, 
     let mut text = String::new();
     entry.read_to_string(&mut text).map_err(|e| e.to_string())?;
     Ok(text)
-}
-
-/// The directory a container's secret files are in.
-pub(crate) fn container_dir(runtime_dir: &Path, container: &str) -> PathBuf {
-    runtime_dir.join(container)
 }

@@ -218,7 +218,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keys/secrets.key");
         let key = SecretsKey::load_or_create(&path).expect("create");
-        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let again = SecretsKey::load_or_create(&path).expect("read");
         assert_eq!(again.id(), key.id());
@@ -233,7 +237,10 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let error = SecretsKey::load_or_create(&path).expect_err("refused");
         let message = error.to_string();
-        assert!(message.contains("0644") && message.contains("secrets.key"), "{message}");
+        assert!(
+            message.contains("0644") && message.contains("secrets.key"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -244,6 +251,9 @@ mod tests {
         assert!(message.contains("environment variable K"), "{message}");
         assert!(!message.contains("not-a-key-at-all"), "{message}");
         let debug = format!("{:?}", SecretsKey::generate());
-        assert!(debug.contains("id") && !debug.contains("material"), "{debug}");
+        assert!(
+            debug.contains("id") && !debug.contains("material"),
+            "{debug}"
+        );
     }
 }

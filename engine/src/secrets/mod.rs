@@ -15,7 +15,7 @@ mod key;
 mod reference;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -23,11 +23,13 @@ use serde::Serialize;
 
 pub use error::SecretError;
 pub use key::SecretsKey;
+pub(crate) use key::{
+    pending_path as pending_key_path, promote_pending as promote_pending_key, write_key_file,
+};
+pub(crate) use reference::validate_refs;
 pub use reference::{
     MAX_SECRET_NAME_LEN, SECRETS_MOUNT, SecretRef, SecretRestart, validate_secret_name,
 };
-pub(crate) use key::{pending_path as pending_key_path, promote_pending as promote_pending_key, write_key_file};
-pub(crate) use reference::validate_refs;
 
 pub use secrecy;
 

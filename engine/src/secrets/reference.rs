@@ -187,10 +187,16 @@ mod tests {
                 "secrets[1].name",
             ),
             (vec![SecretRef::env("a", "TAKEN")], "secrets[0].env"),
-            (vec![SecretRef::file("a").with_version(0)], "secrets[0].version"),
+            (
+                vec![SecretRef::file("a").with_version(0)],
+                "secrets[0].version",
+            ),
         ];
         for (refs, field) in cases {
-            assert_eq!(validate_refs(&refs, &env).expect_err("refused").field, field);
+            assert_eq!(
+                validate_refs(&refs, &env).expect_err("refused").field,
+                field
+            );
         }
     }
 }

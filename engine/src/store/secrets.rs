@@ -4,8 +4,8 @@
 //! ciphertext is bound to) and get ciphertexts back. A key rotation rewrites every row and the
 //! current key id in one transaction, so after any crash every row is under exactly one key.
 
-use super::error::{QueryContext, StoreError, to_sql_int};
 use super::Store;
+use super::error::{QueryContext, StoreError, to_sql_int};
 
 /// The engine_meta key holding the id of the key every stored value is sealed under.
 pub(crate) const KEY_ID_META: &str = "secrets.key_id";
@@ -122,23 +122,6 @@ impl Store {
             .op("list secrets"))
     }
 
-    /// One secret's bookkeeping.
-    pub(crate) async fn get_secret(
-        &self,
-        org: &str,
-        name: &str,
-    ) -> Result<Option<SecretRow>, StoreError> {
-        with_pool!(self, pool => sqlx::query_as(
-                "SELECT org, name, latest_version, created_ms, updated_ms FROM secrets \
-                 WHERE org = $1 AND name = $2",
-            )
-            .bind(org)
-            .bind(name)
-            .fetch_optional(pool)
-            .await
-            .op("get secret"))
-    }
-
     /// The kept versions of every secret of `org` (without values), by name then version.
     pub(crate) async fn list_secret_versions(
         &self,
@@ -234,7 +217,8 @@ impl Store {
             if keep.contains(&number) {
                 continue;
             }
-            with_pool!(self, pool => sqlx::query(
+            with_pool!(self, pool => {
+                sqlx::query(
                     "DELETE FROM secret_versions WHERE org = $1 AND name = $2 AND version = $3",
                 )
                 .bind(org)
@@ -242,7 +226,8 @@ impl Store {
                 .bind(version)
                 .execute(pool)
                 .await
-                .op("delete old secret version")?);
+                .op("delete old secret version")?;
+            });
             deleted.push(number);
         }
         Ok(deleted)

@@ -90,7 +90,9 @@ impl From<EngineError> for ApiError {
             EngineError::Secret(e) => {
                 use windlass::secrets::SecretError;
                 let status = match &e {
-                    SecretError::InUse { .. } | SecretError::NotRotatable(_) => StatusCode::CONFLICT,
+                    SecretError::InUse { .. } | SecretError::NotRotatable(_) => {
+                        StatusCode::CONFLICT
+                    }
                     SecretError::InvalidValue(_) => StatusCode::BAD_REQUEST,
                     SecretError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
                     _ => {

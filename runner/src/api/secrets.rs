@@ -49,7 +49,10 @@ pub(super) async fn set(
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     if body.is_empty() {
-        return Err(ApiError::validation("body", "a JSON body `{\"value\": \"…\"}` is required"));
+        return Err(ApiError::validation(
+            "body",
+            "a JSON body `{\"value\": \"…\"}` is required",
+        ));
     }
     // serde_json's messages quote what they could not read; a value must never be echoed, so
     // the error says only what shape was expected.
@@ -75,7 +78,10 @@ pub(super) async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
-    state.engine.delete_secret(&org, &name, &caller.name).await?;
+    state
+        .engine
+        .delete_secret(&org, &name, &caller.name)
+        .await?;
     Ok(Json(json!({ "deleted": name })))
 }
 

@@ -91,7 +91,10 @@ pub(crate) async fn secrets(args: SecretsArgs) -> Result<(), CliError> {
                 print_json(&answer);
             } else {
                 println!("{org}/{name}: version {}", text(&answer, "version"));
-                for (what, key) in [("rolling", "rolled"), ("recorded only (manual)", "recorded")] {
+                for (what, key) in [
+                    ("rolling", "rolled"),
+                    ("recorded only (manual)", "recorded"),
+                ] {
                     let services: Vec<String> = answer[key]
                         .as_array()
                         .into_iter()
@@ -136,7 +139,11 @@ pub(crate) async fn secrets(args: SecretsArgs) -> Result<(), CliError> {
                     secret["updated_ms"]
                         .as_i64()
                         .map_or_else(|| "-".to_owned(), utc_millis),
-                    if used.is_empty() { "-".to_owned() } else { used.join(", ") },
+                    if used.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        used.join(", ")
+                    },
                 ]);
             }
             table.print();
