@@ -99,12 +99,17 @@ async fn dump_store(db: &TestDb) -> anyhow::Result<String> {
             .fetch_all(&mut conn)
             .await?;
             for (column,) in columns.into_iter().filter(|(c,)| c != "ciphertext") {
-                let values: Vec<(Option<String>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\""
+                let values: Vec<(Option<Vec<u8>>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
                 )))
                 .fetch_all(&mut conn)
                 .await?;
-                out.extend(values.into_iter().filter_map(|(v,)| v));
+                out.extend(
+                    values
+                        .into_iter()
+                        .filter_map(|(v,)| v)
+                        .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                );
             }
         }
     } else {
@@ -579,7 +584,14 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
         .await?;
     assert_ne!(write.exit_code, 0, "the secret file is writable");
     // On the host: a tmpfs file under the runtime dir; `docker inspect` shows the mount only.
-    let host_file = setup.runtime_dir.join(&web).join("db-password");
+    let dir = docker
+        .inspect_container(&web)
+        .await?
+        .labels
+        .get("dev.windlass.secrets-dir")
+        .cloned()
+        .unwrap();
+    let host_file = setup.runtime_dir.join(dir).join("db-password");
     assert!(host_file.exists(), "{}", host_file.display());
     let inspect = std::process::Command::new("docker")
         .args(["inspect", &web])

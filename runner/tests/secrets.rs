@@ -434,7 +434,7 @@ async fn no_value_shows_in_logs_events_answers_metrics_store_or_docker_inspect()
     // The crasher fails repeatedly (each exit an event).
     common::engine::wait_event(
         &server.engine,
-        "container-exited",
+        "container-died",
         Duration::from_secs(30),
         |e| e.service.as_deref() == Some("crasher"),
     )
@@ -536,12 +536,17 @@ async fn dump_sqlite(db: &TestDb) -> anyhow::Result<String> {
         .fetch_all(&mut conn)
         .await?;
         for (column,) in columns.into_iter().filter(|(c,)| c != "ciphertext") {
-            let values: Vec<(Option<String>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\""
+            let values: Vec<(Option<Vec<u8>>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
             )))
             .fetch_all(&mut conn)
             .await?;
-            out.extend(values.into_iter().filter_map(|(v,)| v));
+            out.extend(
+                values
+                    .into_iter()
+                    .filter_map(|(v,)| v)
+                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
+            );
         }
     }
     anyhow::ensure!(out.contains("db-password") && out.contains("secret-read"));
@@ -677,7 +682,7 @@ async fn postgres_reads_its_password_file_and_a_rotation_fails_no_request() -> a
         &server.engine,
         "rollout-completed",
         Duration::from_secs(90),
-        |e| e.index > from && e.service.as_deref() == Some("web"),
+        |e| e.index > from && e.service.as_deref() == Some("web") && e.payload["to_revision"] == 2,
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -143,7 +143,11 @@ impl Reconciler {
         if let Some(vault) = &ctx.secrets {
             // Secret files of containers that are gone go with them. Containers are only
             // created inside passes, so none made after this listing can lose its files.
-            let alive: HashSet<&str> = actual.iter().map(|c| c.name.as_str()).collect();
+            let alive: HashSet<&str> = actual
+                .iter()
+                .filter_map(|c| c.labels.get(crate::labels::LABEL_SECRETS_DIR))
+                .map(String::as_str)
+                .collect();
             crate::secrets::inject::sweep(&vault.runtime_dir, &alive);
         }
         let mut records = ctx.records_by_name().await?;

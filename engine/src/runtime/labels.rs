@@ -30,6 +30,9 @@ pub const LABEL_REVISION: &str = "dev.windlass.revision";
 pub const LABEL_CONFIG_HASH: &str = "dev.windlass.config-hash";
 /// The replica index of the container within its service.
 pub const LABEL_SLOT: &str = "dev.windlass.slot";
+/// The directory (under the secrets runtime dir) holding a container's secret files. Not the
+/// container's name: a surge is renamed to its slot's name when it replaces the old replica.
+pub const LABEL_SECRETS_DIR: &str = "dev.windlass.secrets-dir";
 
 /// The ownership labels of one engine-managed container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -1,7 +1,7 @@
 //! Putting secrets into a container: files on a host tmpfs bind-mounted read-only at
 //! `/run/secrets`, and environment variables.
 //!
-//! For each container with file secrets the engine writes `<runtime dir>/<container>/NAME`
+//! For each container with file secrets the engine writes `<runtime dir>/<random dir>/NAME`
 //! (mode 0400, then owned by the container's user; the directory 0500, also the user's) and
 //! mounts that directory read-only. The values are on a tmpfs (never on disk), not in the image
 //! or a volume, and `docker inspect` shows only the mount's host path. Environment secrets go
@@ -56,7 +56,7 @@ pub(crate) fn prepare_runtime_dir(dir: &Path) -> Result<(), SecretError> {
     Ok(())
 }
 
-/// Removes the secret directories of containers not in `alive` (by container name).
+/// Removes the secret directories no container in `alive` (their directory labels) uses.
 pub(crate) fn sweep(runtime_dir: &Path, alive: &HashSet<&str>) {
     let Ok(entries) = std::fs::read_dir(runtime_dir) else {
         return;
@@ -111,7 +111,25 @@ pub(crate) async fn create(
             None => files.push((mount, value)),
         }
     }
-    let dir = vault.runtime_dir.join(&spec.name);
+    // A fresh directory per container, named by a label rather than by the container's name
+    // (a surge is renamed when it takes its slot).
+    let token = {
+        use rand::RngCore;
+        let mut bytes = [0u8; 12];
+        rand::rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let dir = vault.runtime_dir.join(&token);
+    let mut labelled;
+    let spec = if files.is_empty() {
+        spec
+    } else {
+        labelled = spec.clone();
+        labelled
+            .labels
+            .insert(crate::labels::LABEL_SECRETS_DIR.to_owned(), token.clone());
+        &labelled
+    };
     let inject_error = |reason: String| {
         EngineError::Secret(SecretError::Inject {
             container: spec.name.clone(),
