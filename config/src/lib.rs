@@ -26,6 +26,7 @@
 //! inventing its own. It must not start anything: it reads one file and checks that the files
 //! it names exist.
 
+mod billing;
 mod check;
 mod duration;
 mod error;
@@ -39,8 +40,9 @@ use std::path::Path;
 
 pub use error::{ConfigError, Location};
 pub use types::{
-    ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
-    RuntimeKind, SecretsKeySource, SecretsSection, StackConfig, StoreConfig,
+    ApiConfig, BillingSection, EngineConfig, EventsConfig, HealthConfig, PluginConfig,
+    QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource, SecretsSection,
+    StackConfig, StoreConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

@@ -26,6 +26,9 @@ pub(crate) struct RawConfig {
     pub events: Option<RawEvents>,
     #[serde(default)]
     pub secrets: Option<RawSecrets>,
+    pub billing: Option<RawBilling>,
+    #[serde(default)]
+    pub quotas: Option<RawQuotas>,
     #[serde(default)]
     pub plugins: Vec<RawPlugin>,
     #[serde(default)]
@@ -159,4 +162,75 @@ pub(crate) struct RawStack {
     pub template: Spanned<String>,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+}
+
+/// `[billing]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBilling {
+    #[serde(default)]
+    pub rule: Option<Spanned<String>>,
+    #[serde(default)]
+    pub orgs: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub cycle: Option<Spanned<String>>,
+    #[serde(default)]
+    pub metering_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub grace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_grace_end: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_plugin_failure: Option<Spanned<String>>,
+    #[serde(default)]
+    pub currency: Option<Spanned<String>>,
+    #[serde(default)]
+    pub opening_balance_minor: Option<Spanned<i64>>,
+}
+
+/// `[quotas]`: the defaults, and `[quotas.orgs.NAME]` per org.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuotas {
+    #[serde(default)]
+    pub cpu: Option<Spanned<String>>,
+    #[serde(default)]
+    pub memory: Option<Spanned<String>>,
+    #[serde(default)]
+    pub disk: Option<Spanned<String>>,
+    #[serde(default)]
+    pub containers: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub services: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub orgs: BTreeMap<String, Spanned<RawQuotaLimits>>,
+}
+
+impl RawQuotas {
+    /// The defaults, as one set of limits.
+    pub(crate) fn defaults(&self) -> RawQuotaLimits {
+        RawQuotaLimits {
+            cpu: self.cpu.clone(),
+            memory: self.memory.clone(),
+            disk: self.disk.clone(),
+            containers: self.containers.clone(),
+            services: self.services.clone(),
+        }
+    }
+}
+
+/// One set of limits.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuotaLimits {
+    #[serde(default)]
+    pub cpu: Option<Spanned<String>>,
+    #[serde(default)]
+    pub memory: Option<Spanned<String>>,
+    #[serde(default)]
+    pub disk: Option<Spanned<String>>,
+    #[serde(default)]
+    pub containers: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub services: Option<Spanned<u64>>,
 }

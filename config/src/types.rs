@@ -34,6 +34,10 @@ pub struct RunnerConfig {
     pub events: EventsConfig,
     /// `[secrets]`.
     pub secrets: SecretsSection,
+    /// `[billing]`.
+    pub billing: BillingSection,
+    /// `[quotas]`.
+    pub quotas: QuotasSection,
     /// `[[plugins]]`, in file order; names are unique.
     pub plugins: Vec<PluginConfig>,
     /// `[[stacks]]`, in file order; (org, name) pairs are unique and every template is a
@@ -146,6 +150,40 @@ pub struct EventsConfig {
     pub retention: RetentionPolicy,
 }
 
+/// `[billing]`: which rule prices which org, the period, grace and policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BillingSection {
+    /// `rule`: the billing-rule plugin of orgs without their own (`None`: nothing is priced).
+    pub rule: Option<String>,
+    /// `orgs`: a rule per org.
+    pub orgs: BTreeMap<String, String>,
+    /// `cycle`: the billing period. Default 1 h.
+    pub cycle: Duration,
+    /// `metering_interval`. Default 1 min.
+    pub metering_interval: Duration,
+    /// `grace`: how long a negative balance is tolerated. Default 24 h.
+    pub grace: Duration,
+    /// `on_grace_end`: `stop` (default) or `none`.
+    pub on_grace_end: windlass::billing::GracePolicy,
+    /// `on_plugin_failure`: what a failing quota check does, `deny` (default) or `allow`.
+    pub on_plugin_failure: windlass::billing::QuotaFailurePolicy,
+    /// `currency` of new accounts. Default `EUR`.
+    pub currency: String,
+    /// `opening_balance_minor` of new accounts. Default 0.
+    pub opening_balance_minor: i64,
+}
+
+/// `[quotas]`: defaults, and per org (`[quotas.orgs.NAME]`, over the defaults key by key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuotasSection {
+    /// The limits of orgs not named.
+    pub default: windlass::billing::Quotas,
+    /// Limits by org.
+    pub orgs: BTreeMap<String, windlass::billing::Quotas>,
+}
+
 /// One `[[plugins]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -227,6 +265,33 @@ impl RunnerConfig {
             .with_snapshot_interval(self.health.snapshot_interval)
             .with_snapshot_retention(self.health.snapshot_retention)
             .with_secrets(secrets)
+            .with_metering_interval(self.billing.metering_interval)
+    }
+
+    /// The engine's billing configuration, with each rule named in `[billing]` looked up by
+    /// `rule` (the runner passes its loaded plugins); a name `rule` does not know is skipped.
+    pub fn billing_config(
+        &self,
+        rule: impl Fn(&str) -> Option<windlass::plugins::BillingRule>,
+    ) -> windlass::billing::BillingConfig {
+        let mut config = windlass::billing::BillingConfig::default();
+        let named = |name: &String| rule(name).map(|r| (name.clone(), r));
+        config.default_rule = self.billing.rule.as_ref().and_then(named);
+        config.rules = self
+            .billing
+            .orgs
+            .iter()
+            .filter_map(|(org, name)| Some((org.clone(), named(name)?)))
+            .collect();
+        config.default_quotas = self.quotas.default.clone();
+        config.quotas = self.quotas.orgs.clone();
+        config.on_plugin_failure = self.billing.on_plugin_failure;
+        config.cycle = self.billing.cycle;
+        config.grace = self.billing.grace;
+        config.on_grace_end = self.billing.on_grace_end;
+        config.currency = self.billing.currency.clone();
+        config.opening_balance_minor = self.billing.opening_balance_minor;
+        config
     }
 
     /// Where compiled plugins are cached: `<data_dir>/compiled`.

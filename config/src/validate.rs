@@ -107,6 +107,9 @@ pub(crate) fn validate(
         plugins.push(plugin(&c, i, entry)?);
     }
 
+    let billing = super::billing::billing(&c, raw.billing, &plugins)?;
+    let quotas = super::billing::quotas(&c, raw.quotas)?;
+
     let mut stacks = Vec::with_capacity(raw.stacks.len());
     let mut stack_names: HashMap<(String, String), (usize, Range<usize>)> = HashMap::new();
     for (i, entry) in raw.stacks.iter().enumerate() {
@@ -137,6 +140,8 @@ pub(crate) fn validate(
         health,
         events: EventsConfig { retention },
         secrets,
+        billing,
+        quotas,
         plugins,
         stacks,
     })

@@ -33,6 +33,9 @@ pub enum EngineError {
     /// A secrets operation failed (never with a value in the message).
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// A request does not fit the org's quota; nothing was stored.
+    #[error(transparent)]
+    QuotaExceeded(crate::billing::QuotaDenial),
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -53,6 +56,7 @@ impl EngineError {
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
             Self::Secret(e) => e.code(),
+            Self::QuotaExceeded(_) => "quota-exceeded",
         }
     }
 }

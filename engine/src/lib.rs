@@ -38,6 +38,7 @@ pub use futures;
 pub use serde_json;
 pub use windlass_host_api as plugins;
 
+pub mod billing;
 mod clock;
 mod control;
 mod engine;

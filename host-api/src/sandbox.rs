@@ -126,6 +126,9 @@ pub(crate) struct CallState {
     pub hooks: HttpHooks,
     pub stdout: GuestOutput,
     pub stderr: GuestOutput,
+    /// Values the caller sets for this call only, answered before the plugin's own config
+    /// (e.g. an organisation's quota limits for a billing rule).
+    pub overlay: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for CallState {
@@ -174,6 +177,7 @@ impl CallState {
             http: WasiHttpCtx::new(),
             stdout,
             stderr,
+            overlay: BTreeMap::new(),
             spec,
         })
     }
@@ -212,16 +216,17 @@ impl host::Host for CallState {
     }
 
     fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.spec.config.get(&key).cloned())
+        Ok(self
+            .overlay
+            .get(&key)
+            .or_else(|| self.spec.config.get(&key))
+            .cloned())
     }
 
     fn config_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self
-            .spec
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let mut all = self.spec.config.clone();
+        all.extend(self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(all.into_iter().collect())
     }
 }
 

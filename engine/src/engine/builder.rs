@@ -25,6 +25,7 @@ pub struct EngineBuilder {
     event_log: EventLogConfig,
     clock: Arc<dyn crate::Clock>,
     secrets: Option<crate::secrets::SecretsConfig>,
+    billing: crate::billing::BillingConfig,
 }
 
 impl Default for EngineBuilder {
@@ -37,6 +38,7 @@ impl Default for EngineBuilder {
             event_log: EventLogConfig::default(),
             clock: Arc::new(crate::SystemClock),
             secrets: None,
+            billing: crate::billing::BillingConfig::default(),
         }
     }
 }
@@ -126,6 +128,19 @@ impl EngineBuilder {
         self
     }
 
+    /// Billing rules, quotas, the billing period, grace and its policy (see [`crate::billing`]).
+    /// Default: no rule (nothing is priced) and no limits.
+    pub fn with_billing(mut self, billing: crate::billing::BillingConfig) -> Self {
+        self.billing = billing;
+        self
+    }
+
+    /// The length of a metering interval of the engine's clock (default 1 min).
+    pub fn with_metering_interval(mut self, interval: Duration) -> Self {
+        self.settings.metering_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// How long events are kept.
     pub fn with_event_retention(mut self, retention: RetentionPolicy) -> Self {
         self.event_log = self.event_log.with_retention(retention);
@@ -177,10 +192,12 @@ impl EngineBuilder {
             settings: self.settings,
             clock: self.clock,
             secrets,
+            meter: crate::billing::meter::UsageMeter::default(),
         });
         Ok(Engine {
             inner: Arc::new(Inner {
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
+                billing: crate::billing::BillingState::new(self.billing),
                 monitor: crate::health::monitor::Monitor::new(ctx.clone()),
                 sampler: crate::health::sampler::Sampler::new(ctx.clone()),
                 wake: Notify::new(),

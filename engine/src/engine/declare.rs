@@ -19,14 +19,21 @@ impl Engine {
         validate_name("org", org)?;
         validate_name("stack", stack)?;
         spec.validate()?;
+        let change = crate::billing::quota::Change {
+            stack: stack.to_owned(),
+            service: spec.name.clone(),
+            after: Some((crate::billing::meter::per_replica_of(&spec), spec.replicas)),
+        };
+        crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &[change]).await?;
         let mut spec = spec;
         self.bind_secrets(org, &mut spec).await?;
-        self.store_desired(org, stack, spec).await
+        self.store_service(org, stack, spec).await
     }
 
-    /// Stores a validated spec whose secret references are bound: a new revision when it
-    /// changed, kept for rollbacks, announced, and the reconciler woken.
-    pub(crate) async fn store_desired(
+    /// [`Engine::apply`] after its checks (names, spec, quota) with its secret references
+    /// bound: a new revision when the spec changed, kept for rollbacks, announced, and the
+    /// reconciler woken.
+    pub(crate) async fn store_service(
         &self,
         org: &str,
         stack: &str,

@@ -20,6 +20,7 @@ use crate::runtime::labels::{LABEL_ENGINE, LABEL_MANAGED, LABEL_ORG, LABEL_STACK
 use crate::store::{Scope, Store};
 use crate::{ContainerStatus, NewEvent};
 
+mod billing;
 mod builder;
 mod declare;
 mod logs;
@@ -47,6 +48,8 @@ pub(crate) struct Settings {
     pub sampling: bool,
     pub snapshot_interval: Duration,
     pub snapshot_retention: Duration,
+    /// The length of a metering interval.
+    pub metering_interval: Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             sampling: true,
             snapshot_interval: Duration::from_secs(60),
             snapshot_retention: Duration::from_secs(7 * 24 * 3600),
+            metering_interval: Duration::from_secs(60),
         }
     }
 }
@@ -75,6 +79,8 @@ pub(crate) struct Ctx {
     pub clock: Arc<dyn crate::Clock>,
     /// The key ring and secrets settings; `None` when the engine was built without a key.
     pub secrets: Option<Arc<crate::secrets::Vault>>,
+    /// Usage counted from the stats streams, between metering closes.
+    pub meter: crate::billing::meter::UsageMeter,
 }
 
 impl Ctx {
@@ -129,6 +135,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
+    pub(crate) billing: crate::billing::BillingState,
     monitor: crate::health::monitor::Monitor,
     sampler: crate::health::sampler::Sampler,
     wake: Notify,

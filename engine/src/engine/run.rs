@@ -39,7 +39,10 @@ impl Engine {
             }
         });
         let snapshots = tokio::spawn(record_snapshots(self.inner.clone()));
-        background.0.extend([watcher, monitor, sampler, snapshots]);
+        let billing = tokio::spawn(super::billing::meter_and_bill(self.inner.clone()));
+        background
+            .0
+            .extend([watcher, monitor, sampler, snapshots, billing]);
         tokio::pin!(shutdown);
         let result = loop {
             let report = match self.reconcile().await {

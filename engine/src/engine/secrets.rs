@@ -154,7 +154,7 @@ impl Engine {
                     r.bound_version = Some(version);
                 }
             }
-            let applied = self.store_desired(org, &desired.stack, next).await?;
+            let applied = self.store_service(org, &desired.stack, next).await?;
             ctx.emit(
                 NewEvent::new("secret-rotation-started")
                     .with_org(org)

@@ -91,10 +91,12 @@ impl Engine {
         let waves = resolved.graph().waves().to_vec();
         let previous = self.services(Scope::Stack { org, stack }).await?;
         let resolved = resolved.into_services();
-        // Every secret reference is checked before anything is stored.
-        for service in &resolved {
-            let mut probe = service.clone();
-            self.bind_secrets(org, &mut probe)
+        // Every service is checked, its secret references bound, before anything is stored.
+        let mut bound = Vec::with_capacity(resolved.len());
+        for service in resolved {
+            service.validate()?;
+            let mut service = service;
+            self.bind_secrets(org, &mut service)
                 .await
                 .map_err(|e| match e {
                     EngineError::InvalidSpec(e) => EngineError::InvalidSpec(crate::SpecError {
@@ -103,10 +105,32 @@ impl Engine {
                     }),
                     other => other,
                 })?;
+            bound.push(service);
         }
+        let resolved = bound;
+        // One quota check for the whole stack, before anything is stored.
+        let mut changes: Vec<_> = resolved
+            .iter()
+            .map(|s| crate::billing::quota::Change {
+                stack: stack.to_owned(),
+                service: s.name.clone(),
+                after: Some((crate::billing::meter::per_replica_of(s), s.replicas)),
+            })
+            .collect();
+        changes.extend(
+            previous
+                .iter()
+                .filter(|old| !resolved.iter().any(|s| s.name == old.service))
+                .map(|old| crate::billing::quota::Change {
+                    stack: stack.to_owned(),
+                    service: old.service.clone(),
+                    after: None,
+                }),
+        );
+        crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &changes).await?;
         let mut services = Vec::new();
         for service in resolved {
-            services.push(self.apply(org, stack, service).await?);
+            services.push(self.store_service(org, stack, service).await?);
         }
         let mut removed = Vec::new();
         for old in previous {

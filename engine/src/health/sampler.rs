@@ -132,6 +132,22 @@ async fn follow(
             }
         };
         let sample = ResourceSample::judge(&info, &stats, ctx.settings.thresholds, ctx.now_ms());
+        {
+            use crate::runtime::labels::{LABEL_ORG, LABEL_SERVICE, LABEL_STACK};
+            let label = |key: &str| info.labels.get(key).map_or("", String::as_str);
+            ctx.meter.record(
+                &crate::billing::meter::SampledContainer {
+                    name: &name,
+                    org: label(LABEL_ORG),
+                    stack: label(LABEL_STACK),
+                    service: label(LABEL_SERVICE),
+                    cpu_millis: info.cpu.map(crate::resources::CpuMillis::millis),
+                    memory_bytes: info.memory.map(crate::resources::MemoryBytes::bytes),
+                },
+                &stats,
+                ctx.now_ms(),
+            );
+        }
         let announce = {
             let mut latest = latest.lock().unwrap_or_else(|p| p.into_inner());
             let tracked = latest.entry(name.clone()).or_insert_with(|| Tracked {

@@ -26,11 +26,13 @@ mod desired;
 mod error;
 pub(crate) mod events;
 mod health;
+mod invoices;
 mod meta;
 mod rollouts;
 mod scope;
 pub(crate) mod secrets;
 mod tokens;
+mod usage;
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -40,6 +42,7 @@ pub use desired::DesiredService;
 pub use error::StoreError;
 pub use error::redact_url;
 pub(crate) use events::EventSink;
+pub(crate) use invoices::NotCharged;
 pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;
 pub(crate) use tokens::TokenRow;

@@ -107,7 +107,20 @@ impl BillingSession {
         current: &UsageSummary,
         requested: Resources,
     ) -> Result<QuotaDecision, CallError> {
+        self.check_quota_with(current, requested, &[]).await
+    }
+
+    /// [`BillingSession::check_quota`] with `overlay` answered before the plugin's own config
+    /// for this call only: the engine passes an organisation's limits this way (`quota_*`
+    /// keys), so one component serves orgs with different quotas within contract 0.1.0.
+    pub async fn check_quota_with(
+        &mut self,
+        current: &UsageSummary,
+        requested: Resources,
+        overlay: &[(String, String)],
+    ) -> Result<QuotaDecision, CallError> {
         let (call, guest) = self.warm("check-quota").await?;
+        call.store.data_mut().overlay = overlay.iter().cloned().collect();
         let outcome = tokio::time::timeout(
             call.timeout(),
             guest
@@ -129,6 +142,7 @@ impl BillingSession {
         usage: &[UsageRecord],
     ) -> Result<Result<Invoice, PluginError>, CallError> {
         let (call, guest) = self.warm("price").await?;
+        call.store.data_mut().overlay.clear();
         let outcome = tokio::time::timeout(
             call.timeout(),
             guest

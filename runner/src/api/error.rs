@@ -107,6 +107,14 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
+            EngineError::QuotaExceeded(denial) => Self {
+                field: Some(denial.resource.clone()),
+                ..Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "quota-exceeded",
+                    denial.to_string(),
+                )
+            },
             EngineError::Config(message) => {
                 Self::new(StatusCode::BAD_REQUEST, "validation", message)
             }

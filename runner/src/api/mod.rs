@@ -4,11 +4,12 @@
 //! restart, health and its history), `logs` (a container's output, streamed), `services`
 //! (apply and remove), `stacks` (list, deploy, status, remove, scale), `events` (paged history
 //! and a resumable SSE stream), `metrics` (Prometheus), `openapi` (the document describing all
-//! of them). `auth` owns tokens and who may do what; `error` the JSON error body; `cache` the
+//! of them), `billing` (invoices, usage, balance, top-ups, quotas). `auth` owns tokens and who may do what; `error` the JSON error body; `cache` the
 //! short-lived container list the reading routes share. This module must not hold engine
 //! logic: every handler checks the caller, then calls one `Engine` method.
 
 mod auth;
+mod billing;
 mod cache;
 mod containers;
 mod error;
@@ -138,6 +139,11 @@ pub fn router(state: ApiState) -> Router {
             get(secrets::show).put(secrets::set).delete(secrets::remove),
         )
         .route("/v1/secrets/rotate-key", post(secrets::rotate_key))
+        .route("/v1/orgs/{org}/billing/invoices", get(billing::invoices))
+        .route("/v1/orgs/{org}/billing/usage", get(billing::usage))
+        .route("/v1/orgs/{org}/billing/balance", get(billing::balance))
+        .route("/v1/orgs/{org}/billing/top-up", post(billing::top_up))
+        .route("/v1/orgs/{org}/quotas", get(billing::quotas))
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/plugins/{name}", get(plugins::status))
         .route("/v1/plugins/{name}/reload", post(plugins::reload))

@@ -1,5 +1,6 @@
 //! The `windlass` command line. `run` (with `config check`) is the runner and `demo` the demo;
-//! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health` — are
+//! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health`,
+//! `billing`, `quota` — are
 //! one file each here. Each client command is a client of the runner's HTTP API (`--url`,
 //! `--token`, `--ca-cert`, or `WINDLASS_URL`, `WINDLASS_TOKEN`, `WINDLASS_CA_CERT`), prints a
 //! table or text for people and the API's own JSON with `--json`, and turns an API error into
@@ -11,6 +12,7 @@
 //! The client commands must not reach into the engine: everything goes through the API, so
 //! the CLI sees exactly what any other client sees.
 
+mod billing;
 mod client;
 pub(crate) mod demo;
 mod deploy;
@@ -207,6 +209,10 @@ pub(crate) enum ClientCommand {
     Health(ps::HealthArgs),
     /// Manage an org's secrets: `set` (value from stdin or a file), `ls`, `rm`, `rotate-key`.
     Secrets(secrets::SecretsArgs),
+    /// An org's invoices, usage so far, balance, or a top-up.
+    Billing(billing::BillingArgs),
+    /// An org's limits beside what it holds.
+    Quota(billing::QuotaArgs),
 }
 
 impl ClientCommand {
@@ -223,6 +229,8 @@ impl ClientCommand {
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
             Self::Secrets(args) => secrets::secrets(args).await,
+            Self::Billing(args) => billing::billing(args).await,
+            Self::Quota(args) => billing::quota(args).await,
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,

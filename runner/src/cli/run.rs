@@ -138,8 +138,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     // 3. The engine, and the stacks' services declared to it.
+    let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
     let engine = config
         .engine_builder()
+        .with_billing(billing)
         .build()
         .await
         .context("starting the engine")?;

@@ -1,0 +1,330 @@
+//! Billing cycles: per org and closed period, the period's usage becomes usage records, the
+//! org's rule prices them, and the invoice, its lines and the balance deduction are stored in
+//! one transaction ([`Store::charge`](crate::Store)), keyed by (org, period): run twice,
+//! killed half-way or run late, each period is charged exactly once.
+//!
+//! A period is closed once metering has passed its end. An invoice the rule gets wrong
+//! (negative amounts, another currency, a total that is not the sum of its lines, an
+//! overflow) or a rule that fails stores nothing: an event says why and the period is retried
+//! when the next period closes. A balance that cannot cover a cycle starts the grace period;
+//! at its end the operator's [`GracePolicy`](super::GracePolicy) applies. Events at every step.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use windlass_host_api::types::{BillingPeriod, Invoice, Resources, UsageRecord};
+
+use super::{GracePolicy, StoredInvoice, StoredLine, UsageInterval};
+use crate::engine::Engine;
+use crate::store::{NotCharged, Scope};
+use crate::{EngineError, NewEvent};
+
+/// Periods that failed, by org: retried once metering has passed this point.
+#[derive(Debug, Default)]
+pub(crate) struct CycleState {
+    retry_after: BTreeMap<String, i64>,
+}
+
+/// What one round of billing cycles did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CycleReport {
+    /// Invoices stored now: org, period start, total (minor units).
+    pub charged: Vec<(String, i64, i64)>,
+    /// Periods that could not be charged: org, period start, why.
+    pub failed: Vec<(String, i64, String)>,
+    /// Orgs whose services the grace policy stopped now.
+    pub stopped: Vec<String>,
+}
+
+/// Runs every due cycle: every org with metered usage and a rule, every closed period.
+pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleReport, EngineError> {
+    let ctx = &engine.inner().ctx;
+    let billing = &engine.inner().billing;
+    let config = billing.config.clone();
+    let period = i64::try_from(config.cycle.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let mut state = billing.cycles.lock().await;
+    let mut report = CycleReport::default();
+    let mut sessions = BTreeMap::new();
+    for (org, first_ms) in ctx.store.metered_orgs().await? {
+        let Some((rule_name, rule)) = config.rule_for(&org) else {
+            continue;
+        };
+        if state
+            .retry_after
+            .get(&org)
+            .is_some_and(|at| closed_until < *at)
+        {
+            continue;
+        }
+        let first_period = first_ms - first_ms.rem_euclid(period);
+        let mut account = ctx
+            .store
+            .ensure_account(
+                &org,
+                &config.currency,
+                first_period,
+                config.opening_balance_minor,
+            )
+            .await?;
+        while account.next_period_ms.saturating_add(period) <= closed_until {
+            let start = account.next_period_ms;
+            let end = start + period;
+            let usage = ctx.store.usage(Some(&org), start, end).await?;
+            let records: Vec<UsageRecord> = usage.iter().map(record).collect();
+            let session = sessions
+                .entry(rule_name.clone())
+                .or_insert_with(|| rule.session());
+            let window = BillingPeriod {
+                start_ms: u64::try_from(start).unwrap_or(0),
+                end_ms: u64::try_from(end).unwrap_or(0),
+            };
+            let priced = match session.price(window, &records).await {
+                Ok(Ok(invoice)) => check(&invoice, window, &account.currency),
+                Ok(Err(error)) => Err(format!(
+                    "the rule refused to price: {} ({})",
+                    error.message, error.code
+                )),
+                Err(error) => Err(format!("the rule failed: {error}")),
+            };
+            let lines = match priced {
+                Ok(lines) => lines,
+                Err(why) => {
+                    fail(
+                        engine,
+                        &mut state,
+                        &mut report,
+                        &org,
+                        rule_name,
+                        start,
+                        end + period,
+                        why,
+                    )
+                    .await;
+                    break;
+                }
+            };
+            let invoice = StoredInvoice {
+                org: org.clone(),
+                period_start_ms: start,
+                period_end_ms: end,
+                rule: rule_name.clone(),
+                currency: account.currency.clone(),
+                total_minor: lines.iter().map(|l| l.amount_minor).sum(),
+                created_ms: ctx.now_ms(),
+                lines,
+            };
+            match ctx.store.charge(&invoice, end).await? {
+                Ok(balance) => {
+                    ctx.emit(
+                        NewEvent::new("billing-invoice-stored")
+                            .with_org(&org)
+                            .with_payload(json!({
+                                "rule": rule_name,
+                                "period_start_ms": start,
+                                "period_end_ms": end,
+                                "total_minor": invoice.total_minor,
+                                "currency": invoice.currency,
+                                "lines": invoice.lines.len(),
+                                "balance_minor": balance,
+                            })),
+                    )
+                    .await;
+                    report
+                        .charged
+                        .push((org.clone(), start, invoice.total_minor));
+                    if balance < 0 && account.grace_started_ms.is_none() {
+                        let now = ctx.now_ms();
+                        ctx.store.set_grace(&org, Some(now), None).await?;
+                        ctx.emit(
+                            NewEvent::new("billing-grace-started")
+                                .with_org(&org)
+                                .with_payload(json!({
+                                    "balance_minor": balance,
+                                    "grace_ms": config.grace.as_millis() as u64,
+                                    "ends_ms": now.saturating_add(config.grace.as_millis() as i64),
+                                })),
+                        )
+                        .await;
+                    }
+                }
+                Err(NotCharged::AlreadyCharged) => {
+                    // Another engine (or an earlier attempt) charged it: move on.
+                }
+                Err(NotCharged::Overflow) => {
+                    let why = "the balance would overflow a 64-bit integer".to_owned();
+                    fail(
+                        engine,
+                        &mut state,
+                        &mut report,
+                        &org,
+                        rule_name,
+                        start,
+                        end + period,
+                        why,
+                    )
+                    .await;
+                    break;
+                }
+            }
+            state.retry_after.remove(&org);
+            account = match ctx.store.account(&org).await? {
+                Some(account) => account,
+                None => break,
+            };
+        }
+    }
+    drop(state);
+    enforce_grace(engine, &mut report).await?;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fail(
+    engine: &Engine,
+    state: &mut CycleState,
+    report: &mut CycleReport,
+    org: &str,
+    rule: &str,
+    start: i64,
+    retry_at: i64,
+    why: String,
+) {
+    engine
+        .inner()
+        .ctx
+        .emit(
+            NewEvent::new("billing-cycle-failed")
+                .with_org(org)
+                .with_payload(json!({
+                    "rule": rule,
+                    "period_start_ms": start,
+                    "reason": why,
+                    "retry_after_ms": retry_at,
+                })),
+        )
+        .await;
+    state.retry_after.insert(org.to_owned(), retry_at);
+    report.failed.push((org.to_owned(), start, why));
+}
+
+/// A metered interval as the contract's usage record (allocation; `used` is not in 0.1.0).
+fn record(u: &UsageInterval) -> UsageRecord {
+    UsageRecord {
+        org: u.org.clone(),
+        stack: u.stack.clone(),
+        service: u.service.clone(),
+        container: u.container.clone(),
+        resources: Resources {
+            cpu_millis: u.cpu_millis.and_then(|c| u32::try_from(c).ok()),
+            memory_bytes: u.memory_bytes.and_then(|m| u64::try_from(m).ok()),
+            disk_bytes: u.disk_bytes.and_then(|d| u64::try_from(d).ok()),
+        },
+        start_ms: u64::try_from(u.start_ms).unwrap_or(0),
+        end_ms: u64::try_from(u.end_ms).unwrap_or(0),
+    }
+}
+
+/// Checks what the rule returned; the lines to store, or why not.
+fn check(
+    invoice: &Invoice,
+    period: BillingPeriod,
+    currency: &str,
+) -> Result<Vec<StoredLine>, String> {
+    if invoice.period.start_ms != period.start_ms || invoice.period.end_ms != period.end_ms {
+        return Err(format!(
+            "the invoice is for {}..{}, not the period priced {}..{}",
+            invoice.period.start_ms, invoice.period.end_ms, period.start_ms, period.end_ms
+        ));
+    }
+    let mut sum: i64 = 0;
+    let mut lines = Vec::with_capacity(invoice.lines.len());
+    for (n, line) in invoice.lines.iter().enumerate() {
+        if line.amount.currency != currency {
+            return Err(format!(
+                "line {n} is in {}, the account in {currency}",
+                line.amount.currency
+            ));
+        }
+        if line.amount.minor < 0 {
+            return Err(format!(
+                "line {n} has a negative amount ({})",
+                line.amount.minor
+            ));
+        }
+        sum = sum
+            .checked_add(line.amount.minor)
+            .ok_or_else(|| "the lines' sum overflows a 64-bit integer".to_owned())?;
+        lines.push(StoredLine {
+            description: line.description.clone(),
+            quantity_micros: i64::try_from(line.quantity_micros)
+                .map_err(|_| format!("line {n}'s quantity overflows a 64-bit integer"))?,
+            unit: line.unit.clone(),
+            amount_minor: line.amount.minor,
+        });
+    }
+    if invoice.total.currency != currency {
+        return Err(format!(
+            "the total is in {}, the account in {currency}",
+            invoice.total.currency
+        ));
+    }
+    if invoice.total.minor != sum {
+        return Err(format!(
+            "the total ({}) is not the sum of the lines ({sum})",
+            invoice.total.minor
+        ));
+    }
+    Ok(lines)
+}
+
+/// Applies the grace policy to every account whose grace period is over.
+async fn enforce_grace(engine: &Engine, report: &mut CycleReport) -> Result<(), EngineError> {
+    let ctx = &engine.inner().ctx;
+    let config = engine.inner().billing.config.clone();
+    let now = ctx.now_ms();
+    let grace = i64::try_from(config.grace.as_millis()).unwrap_or(i64::MAX);
+    for account in ctx.store.accounts().await? {
+        let Some(started) = account.grace_started_ms else {
+            continue;
+        };
+        if account.balance_minor >= 0 || account.stopped_ms.is_some() {
+            continue;
+        }
+        if now < started.saturating_add(grace) {
+            continue;
+        }
+        let org = &account.org;
+        let mut stopped = Vec::new();
+        if config.on_grace_end == GracePolicy::Stop {
+            for service in engine.services(Scope::Org(org)).await? {
+                if service.replicas > 0 {
+                    engine
+                        .scale(&service.org, &service.stack, &service.service, 0)
+                        .await?;
+                    stopped.push(json!({
+                        "stack": service.stack,
+                        "service": service.service,
+                        "replicas": service.replicas,
+                    }));
+                }
+            }
+        }
+        ctx.store.set_grace(org, Some(started), Some(now)).await?;
+        ctx.emit(
+            NewEvent::new("billing-grace-ended")
+                .with_org(org)
+                .with_payload(json!({
+                    "balance_minor": account.balance_minor,
+                    "policy": config.on_grace_end,
+                    "stopped": stopped,
+                })),
+        )
+        .await;
+        report.stopped.push(org.clone());
+    }
+    Ok(())
+}

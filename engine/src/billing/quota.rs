@@ -1,0 +1,285 @@
+//! Quotas on the deploy path: before a deploy, scale, update or rollback is stored, the org's
+//! billing rule answers `check-quota` with the org's current allocation and the request.
+//!
+//! The org's limits (`[quotas]`) reach the rule as per-call config values (`quota_cpu_millis`,
+//! `quota_memory_bytes`, `quota_disk_bytes`), so one component serves every org within contract
+//! 0.1.0. Containers and services, which the contract does not carry, are counted by the engine
+//! itself; so are CPU and memory when the org has no rule. A rule that fails follows
+//! [`QuotaFailurePolicy`](super::QuotaFailurePolicy), reported as an event.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use windlass_host_api::types::{QuotaDecision, Resources, UsageSummary};
+
+use super::{BillingState, QuotaFailurePolicy, Quotas};
+use crate::engine::Ctx;
+use crate::store::Scope;
+use crate::{EngineError, NewEvent};
+
+/// What an organisation holds, summed over its declared services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Allocation {
+    /// CPU, thousandths of a core (replicas × limit; services without a limit count 0).
+    pub cpu_millis: u64,
+    /// Memory, bytes.
+    pub memory_bytes: u64,
+    /// Containers (replicas).
+    pub containers: u64,
+    /// Services.
+    pub services: u64,
+}
+
+/// Why a request was refused: the resource, its limit, what the org holds and what it asked
+/// for. Answered by the API as HTTP 507 `quota-exceeded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error(
+    "quota exceeded for org {org}: {resource} limit {limit}, current {current}, requested {requested}{}",
+    reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+)]
+#[non_exhaustive]
+pub struct QuotaDenial {
+    /// The org.
+    pub org: String,
+    /// `cpu_millis`, `memory_bytes`, `disk_bytes`, `containers`, `services`, or `rule` when
+    /// the rule refused for a reason of its own.
+    pub resource: String,
+    /// The limit (0 when the rule's own).
+    pub limit: u64,
+    /// What the org holds now.
+    pub current: u64,
+    /// What the request adds.
+    pub requested: u64,
+    /// The rule's reason, when a rule decided.
+    pub reason: Option<String>,
+}
+
+/// One service as a request would leave it: per-replica CPU and memory, and replicas (`None`:
+/// the service goes away).
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub stack: String,
+    pub service: String,
+    pub after: Option<((Option<u32>, Option<u64>), u32)>,
+}
+
+fn add(total: &mut Allocation, (cpu, memory): (Option<u32>, Option<u64>), replicas: u32) {
+    let replicas = u64::from(replicas);
+    total.cpu_millis = total
+        .cpu_millis
+        .saturating_add(u64::from(cpu.unwrap_or(0)).saturating_mul(replicas));
+    total.memory_bytes = total
+        .memory_bytes
+        .saturating_add(memory.unwrap_or(0).saturating_mul(replicas));
+    total.containers = total.containers.saturating_add(replicas);
+    total.services = total.services.saturating_add(1);
+}
+
+/// The org's allocation now, and as it would be after `changes`.
+pub(crate) async fn allocations(
+    ctx: &Ctx,
+    org: &str,
+    changes: &[Change],
+) -> Result<(Allocation, Allocation), EngineError> {
+    let services = ctx.store.list_desired_services(Scope::Org(org)).await?;
+    let mut now = Allocation::default();
+    let mut after = Allocation::default();
+    let mut changed: BTreeMap<(&str, &str), &Change> = changes
+        .iter()
+        .map(|c| ((c.stack.as_str(), c.service.as_str()), c))
+        .collect();
+    for service in &services {
+        let per = super::meter::per_replica(&service.spec);
+        add(&mut now, per, service.replicas);
+        match changed.remove(&(service.stack.as_str(), service.service.as_str())) {
+            Some(change) => {
+                if let Some((per, replicas)) = change.after {
+                    add(&mut after, per, replicas);
+                }
+            }
+            None => add(&mut after, per, service.replicas),
+        }
+    }
+    for change in changed.values() {
+        if let Some((per, replicas)) = change.after {
+            add(&mut after, per, replicas);
+        }
+    }
+    Ok((now, after))
+}
+
+/// Asks the org's rule whether `changes` fit; `Err(QuotaExceeded)` when they do not.
+pub(crate) async fn check(
+    ctx: &Ctx,
+    billing: &BillingState,
+    org: &str,
+    changes: &[Change],
+) -> Result<(), EngineError> {
+    let config = &billing.config;
+    let quotas = config.quotas_for(org);
+    let rule = config.rule_for(org);
+    if rule.is_none() && *quotas == Quotas::default() {
+        return Ok(());
+    }
+    let (now, after) = allocations(ctx, org, changes).await?;
+    let grown = |f: fn(&Allocation) -> u64| f(&after).saturating_sub(f(&now));
+    let requested = Allocation {
+        cpu_millis: grown(|a| a.cpu_millis),
+        memory_bytes: grown(|a| a.memory_bytes),
+        containers: grown(|a| a.containers),
+        services: grown(|a| a.services),
+    };
+    let exceeded = |resource: &str, limit: Option<u64>, now: u64, more: u64| {
+        limit
+            .filter(|limit| more > 0 && now.saturating_add(more) > *limit)
+            .map(|limit| QuotaDenial {
+                org: org.to_owned(),
+                resource: resource.to_owned(),
+                limit,
+                current: now,
+                requested: more,
+                reason: None,
+            })
+    };
+    // Counted by the engine: the contract has no containers or services.
+    let counted = exceeded(
+        "containers",
+        quotas.containers,
+        now.containers,
+        requested.containers,
+    )
+    .or_else(|| {
+        exceeded(
+            "services",
+            quotas.services,
+            now.services,
+            requested.services,
+        )
+    });
+    let resources = || {
+        exceeded(
+            "cpu_millis",
+            quotas.cpu_millis,
+            now.cpu_millis,
+            requested.cpu_millis,
+        )
+        .or_else(|| {
+            exceeded(
+                "memory_bytes",
+                quotas.memory_bytes,
+                now.memory_bytes,
+                requested.memory_bytes,
+            )
+        })
+    };
+    if let Some(denial) = counted {
+        return Err(deny(ctx, denial).await);
+    }
+    let Some((rule_name, rule)) = rule else {
+        return match resources() {
+            Some(denial) => Err(deny(ctx, denial).await),
+            None => Ok(()),
+        };
+    };
+    if requested.cpu_millis == 0 && requested.memory_bytes == 0 {
+        return Ok(());
+    }
+    let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let current = UsageSummary {
+        org: org.to_owned(),
+        allocated: Resources {
+            cpu_millis: Some(clamp(now.cpu_millis)),
+            memory_bytes: Some(now.memory_bytes),
+            disk_bytes: None,
+        },
+    };
+    let request = Resources {
+        cpu_millis: Some(clamp(requested.cpu_millis)),
+        memory_bytes: Some(requested.memory_bytes),
+        disk_bytes: None,
+    };
+    let mut overlay = Vec::new();
+    for (key, value) in [
+        ("quota_cpu_millis", quotas.cpu_millis),
+        ("quota_memory_bytes", quotas.memory_bytes),
+        ("quota_disk_bytes", quotas.disk_bytes),
+    ] {
+        if let Some(value) = value {
+            overlay.push((key.to_owned(), value.to_string()));
+        }
+    }
+    let decision = {
+        let mut sessions = billing.sessions.lock().await;
+        let session = sessions
+            .entry(rule_name.clone())
+            .or_insert_with(|| rule.session());
+        session.check_quota_with(&current, request, &overlay).await
+    };
+    match decision {
+        Ok(QuotaDecision::Allow) => Ok(()),
+        Ok(QuotaDecision::Warn(reason)) => {
+            ctx.emit(
+                NewEvent::new("quota-warning")
+                    .with_org(org)
+                    .with_payload(json!({ "rule": rule_name, "reason": reason })),
+            )
+            .await;
+            Ok(())
+        }
+        Ok(QuotaDecision::Deny(reason)) => {
+            let mut denial = resources().unwrap_or_else(|| QuotaDenial {
+                org: org.to_owned(),
+                resource: "rule".to_owned(),
+                limit: 0,
+                current: now.cpu_millis,
+                requested: requested.cpu_millis,
+                reason: None,
+            });
+            denial.reason = Some(reason);
+            Err(deny(ctx, denial).await)
+        }
+        Err(error) => {
+            let policy = config.on_plugin_failure;
+            ctx.emit(
+                NewEvent::new("billing-plugin-failed")
+                    .with_org(org)
+                    .with_payload(json!({
+                        "rule": rule_name,
+                        "function": "check-quota",
+                        "error": error.to_string(),
+                        "policy": policy,
+                    })),
+            )
+            .await;
+            match policy {
+                QuotaFailurePolicy::Allow => Ok(()),
+                QuotaFailurePolicy::Deny => Err(deny(
+                    ctx,
+                    QuotaDenial {
+                        org: org.to_owned(),
+                        resource: "rule".to_owned(),
+                        limit: 0,
+                        current: now.cpu_millis,
+                        requested: requested.cpu_millis,
+                        reason: Some(format!(
+                            "billing rule `{rule_name}` failed and the policy is deny: {error}"
+                        )),
+                    },
+                )
+                .await),
+            }
+        }
+    }
+}
+
+async fn deny(ctx: &Ctx, denial: QuotaDenial) -> EngineError {
+    ctx.emit(
+        NewEvent::new("quota-denied")
+            .with_org(&denial.org)
+            .with_payload(serde_json::to_value(&denial).unwrap_or_default()),
+    )
+    .await;
+    EngineError::QuotaExceeded(denial)
+}

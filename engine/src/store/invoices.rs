@@ -1,0 +1,334 @@
+//! The `billing_accounts`, `invoices`, `invoice_lines` and `balance_movements` tables.
+//!
+//! [`Store::charge`] is the one place money moves for a cycle: the invoice (unique per org and
+//! period), its lines, the balance deduction, the account's cursor and the movement are
+//! written in one transaction, so a cycle killed anywhere charges either fully or not at all,
+//! and a second attempt finds the period charged.
+
+use super::Store;
+use super::error::{QueryContext, StoreError, to_sql_int};
+use crate::billing::{Account, Movement, StoredInvoice, StoredLine};
+
+/// Appends a movement with the org's next sequence number, inside the transaction `$tx` (a
+/// macro: each backend's transaction is its own type).
+macro_rules! insert_movement {
+    ($tx:expr, $org:expr, $at_ms:expr, $kind:expr, $amount:expr, $balance:expr, $reference:expr) => {
+        sqlx::query(
+            "INSERT INTO balance_movements (org, seq, at_ms, kind, amount_minor, balance_minor, \
+             reference) VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM balance_movements \
+             WHERE org = $1), $2, $3, $4, $5, $6)",
+        )
+        .bind($org)
+        .bind($at_ms)
+        .bind($kind)
+        .bind($amount)
+        .bind($balance)
+        .bind($reference)
+        .execute(&mut *$tx)
+        .await
+        .op("insert balance movement")
+    };
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "org, currency, balance_minor, next_period_ms, grace_started_ms, stopped_ms";
+
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    org: String,
+    period_start_ms: i64,
+    period_end_ms: i64,
+    rule: String,
+    currency: String,
+    total_minor: i64,
+    created_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    org: String,
+    period_start_ms: i64,
+    description: String,
+    quantity_micros: i64,
+    unit: String,
+    amount_minor: i64,
+}
+
+/// Why [`Store::charge`] stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotCharged {
+    /// The period is charged already (or the account's cursor is elsewhere).
+    AlreadyCharged,
+    /// The balance would leave the range of a 64-bit integer.
+    Overflow,
+}
+
+impl Store {
+    /// Opens `org`'s account if it has none (idempotent); returns the account.
+    pub(crate) async fn ensure_account(
+        &self,
+        org: &str,
+        currency: &str,
+        first_period_ms: i64,
+        opening_balance_minor: i64,
+    ) -> Result<Account, StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO billing_accounts (org, currency, balance_minor, next_period_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (org) DO NOTHING",
+            )
+            .bind(org)
+            .bind(currency)
+            .bind(opening_balance_minor)
+            .bind(first_period_ms)
+            .execute(pool)
+            .await
+            .op("open billing account")?;
+        });
+        self.account(org)
+            .await?
+            .ok_or_else(|| StoreError::OutOfRange {
+                field: "billing_accounts.org",
+                value: org.to_owned(),
+            })
+    }
+
+    /// `org`'s account.
+    pub(crate) async fn account(&self, org: &str) -> Result<Option<Account>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE org = $1"
+            )))
+            .bind(org)
+            .fetch_optional(pool)
+            .await
+            .op("read billing account")?
+        }))
+    }
+
+    /// Every account, by org.
+    pub(crate) async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM billing_accounts ORDER BY org"
+            )))
+            .fetch_all(pool)
+            .await
+            .op("list billing accounts")?
+        }))
+    }
+
+    /// Sets or clears the grace start and the stop time of `org`'s account.
+    pub(crate) async fn set_grace(
+        &self,
+        org: &str,
+        grace_started_ms: Option<i64>,
+        stopped_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE billing_accounts SET grace_started_ms = $2, stopped_ms = $3 WHERE org = $1",
+            )
+            .bind(org)
+            .bind(grace_started_ms)
+            .bind(stopped_ms)
+            .execute(pool)
+            .await
+            .op("update billing grace")?;
+        });
+        Ok(())
+    }
+
+    /// Stores `invoice`, deducts its total and moves the account's cursor to `next_period_ms`,
+    /// all in one transaction, if the account's cursor is at the invoice's period. Returns the
+    /// balance after it.
+    pub(crate) async fn charge(
+        &self,
+        invoice: &StoredInvoice,
+        next_period_ms: i64,
+    ) -> Result<Result<i64, NotCharged>, StoreError> {
+        let total = invoice.total_minor;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.op("begin charge")?;
+            // The unique key: a second attempt at the same period stops here (on PostgreSQL
+            // it waits for the first attempt's transaction, then finds the row).
+            let inserted = sqlx::query(
+                "INSERT INTO invoices (org, period_start_ms, period_end_ms, rule, currency, \
+                 total_minor, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (org, period_start_ms) DO NOTHING",
+            )
+            .bind(&invoice.org)
+            .bind(invoice.period_start_ms)
+            .bind(invoice.period_end_ms)
+            .bind(&invoice.rule)
+            .bind(&invoice.currency)
+            .bind(total)
+            .bind(invoice.created_ms)
+            .execute(&mut *tx)
+            .await
+            .op("insert invoice")?
+            .rows_affected();
+            if inserted == 0 {
+                tx.rollback().await.op("roll back charge")?;
+                return Ok(Err(NotCharged::AlreadyCharged));
+            }
+            for (number, line) in invoice.lines.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO invoice_lines (org, period_start_ms, line, description, \
+                     quantity_micros, unit, amount_minor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&invoice.org)
+                .bind(invoice.period_start_ms)
+                .bind(to_sql_int::<_, i64>("invoice_lines.line", number)?)
+                .bind(&line.description)
+                .bind(line.quantity_micros)
+                .bind(&line.unit)
+                .bind(line.amount_minor)
+                .execute(&mut *tx)
+                .await
+                .op("insert invoice line")?;
+            }
+            // The bound keeps the subtraction inside a 64-bit integer (SQLite would turn an
+            // overflowing integer into a float).
+            let balance: Option<i64> = sqlx::query_scalar(
+                "UPDATE billing_accounts SET balance_minor = balance_minor - $3, \
+                 next_period_ms = $4 \
+                 WHERE org = $1 AND next_period_ms = $2 AND balance_minor >= $5 \
+                 RETURNING balance_minor",
+            )
+            .bind(&invoice.org)
+            .bind(invoice.period_start_ms)
+            .bind(total)
+            .bind(next_period_ms)
+            .bind(i64::MIN + total)
+            .fetch_optional(&mut *tx)
+            .await
+            .op("deduct invoice")?;
+            let Some(balance) = balance else {
+                let cursor: Option<i64> = sqlx::query_scalar(
+                    "SELECT next_period_ms FROM billing_accounts WHERE org = $1",
+                )
+                .bind(&invoice.org)
+                .fetch_optional(&mut *tx)
+                .await
+                .op("read billing cursor")?;
+                tx.rollback().await.op("roll back charge")?;
+                return Ok(Err(if cursor == Some(invoice.period_start_ms) {
+                    NotCharged::Overflow
+                } else {
+                    NotCharged::AlreadyCharged
+                }));
+            };
+            insert_movement!(tx, &invoice.org, invoice.created_ms, "invoice", -total, balance,
+                invoice.period_start_ms.to_string())?;
+            tx.commit().await.op("commit charge")?;
+            Ok(Ok(balance))
+        })
+    }
+
+    /// Adds `amount_minor` (positive) to `org`'s balance; returns the balance after it, or
+    /// `None` when the org has no account or the balance would overflow.
+    pub(crate) async fn top_up(
+        &self,
+        org: &str,
+        amount_minor: i64,
+        at_ms: i64,
+        reference: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.op("begin top-up")?;
+            let balance: Option<i64> = sqlx::query_scalar(
+                "UPDATE billing_accounts SET balance_minor = balance_minor + $2 \
+                 WHERE org = $1 AND balance_minor <= $3 RETURNING balance_minor",
+            )
+            .bind(org)
+            .bind(amount_minor)
+            .bind(i64::MAX - amount_minor)
+            .fetch_optional(&mut *tx)
+            .await
+            .op("top up")?;
+            let Some(balance) = balance else {
+                tx.rollback().await.op("roll back top-up")?;
+                return Ok(None);
+            };
+            insert_movement!(tx, org, at_ms, "top-up", amount_minor, balance, reference)?;
+            tx.commit().await.op("commit top-up")?;
+            Ok(Some(balance))
+        })
+    }
+
+    /// `org`'s invoices with periods starting in `from_ms..to_ms`, oldest first, with lines.
+    pub(crate) async fn invoices(
+        &self,
+        org: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<StoredInvoice>, StoreError> {
+        let (rows, lines): (Vec<InvoiceRow>, Vec<LineRow>) = with_pool!(self, pool => {
+            let rows = sqlx::query_as(
+                "SELECT org, period_start_ms, period_end_ms, rule, currency, total_minor, \
+                 created_ms FROM invoices WHERE org = $1 AND period_start_ms >= $2 \
+                 AND period_start_ms < $3 ORDER BY period_start_ms",
+            )
+            .bind(org)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(pool)
+            .await
+            .op("list invoices")?;
+            let lines = sqlx::query_as(
+                "SELECT org, period_start_ms, description, quantity_micros, unit, amount_minor \
+                 FROM invoice_lines WHERE org = $1 AND period_start_ms >= $2 \
+                 AND period_start_ms < $3 ORDER BY period_start_ms, line",
+            )
+            .bind(org)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(pool)
+            .await
+            .op("list invoice lines")?;
+            (rows, lines)
+        });
+        let mut invoices: Vec<StoredInvoice> = rows
+            .into_iter()
+            .map(|r| StoredInvoice {
+                org: r.org,
+                period_start_ms: r.period_start_ms,
+                period_end_ms: r.period_end_ms,
+                rule: r.rule,
+                currency: r.currency,
+                total_minor: r.total_minor,
+                created_ms: r.created_ms,
+                lines: Vec::new(),
+            })
+            .collect();
+        for line in lines {
+            if let Some(invoice) = invoices
+                .iter_mut()
+                .find(|i| i.org == line.org && i.period_start_ms == line.period_start_ms)
+            {
+                invoice.lines.push(StoredLine {
+                    description: line.description,
+                    quantity_micros: line.quantity_micros,
+                    unit: line.unit,
+                    amount_minor: line.amount_minor,
+                });
+            }
+        }
+        Ok(invoices)
+    }
+
+    /// `org`'s balance movements, oldest first.
+    pub(crate) async fn movements(&self, org: &str) -> Result<Vec<Movement>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT org, seq, at_ms, kind, amount_minor, balance_minor, reference \
+                 FROM balance_movements WHERE org = $1 ORDER BY seq",
+            )
+            .bind(org)
+            .fetch_all(pool)
+            .await
+            .op("list balance movements")?
+        }))
+    }
+}

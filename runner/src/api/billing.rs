@@ -1,0 +1,151 @@
+//! `/v1/orgs/{org}/billing/…` and `/v1/orgs/{org}/quotas`: invoices, usage so far, balance and
+//! its movements, top-ups (operator admin tokens only), limits and what the org holds.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{self, ApiQuery};
+use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
+
+/// `from_ms` / `to_ms` of the listing routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Window {
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+}
+
+/// Invoices with periods starting in the window (default: all), oldest first, with lines.
+pub(super) async fn invoices(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_org(&org)?;
+    let invoices = state
+        .engine
+        .invoices(
+            &org,
+            window.from_ms.unwrap_or(0),
+            window.to_ms.unwrap_or(i64::MAX),
+        )
+        .await?;
+    let total: i64 = invoices.iter().map(|i| i.total_minor).sum();
+    Ok(Json(
+        json!({ "org": org, "total_minor": total, "invoices": invoices }),
+    ))
+}
+
+/// Usage metered in the window (default: since the first period not charged yet), with
+/// totals per service.
+pub(super) async fn usage(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_org(&org)?;
+    let account = state.engine.account(&org).await?;
+    let from = window
+        .from_ms
+        .or(account.as_ref().map(|a| a.next_period_ms))
+        .unwrap_or(0);
+    let to = window.to_ms.unwrap_or(i64::MAX);
+    let intervals = state.engine.usage(&org, from, to).await?;
+    let mut services: std::collections::BTreeMap<(String, String), [i128; 5]> =
+        std::collections::BTreeMap::new();
+    for u in &intervals {
+        let ms = i128::from(u.end_ms - u.start_ms);
+        let sums = services
+            .entry((u.stack.clone(), u.service.clone()))
+            .or_default();
+        sums[0] += i128::from(u.cpu_millis.unwrap_or(0)) * ms;
+        sums[1] += i128::from(u.memory_bytes.unwrap_or(0)) * ms;
+        sums[2] += i128::from(u.cpu_used_core_ms);
+        sums[3] += i128::from(u.memory_used_byte_s);
+        sums[4] += i128::from(u.egress_bytes);
+    }
+    let services: Vec<Value> = services
+        .into_iter()
+        .map(|((stack, service), s)| {
+            json!({
+                "stack": stack,
+                "service": service,
+                // Strings: the exact sums can pass what a JSON number holds safely.
+                "cpu_allocated_milli_ms": s[0].to_string(),
+                "memory_allocated_byte_ms": s[1].to_string(),
+                "cpu_used_core_ms": s[2].to_string(),
+                "memory_used_byte_s": s[3].to_string(),
+                "egress_bytes": s[4].to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "org": org,
+        "from_ms": from,
+        "to_ms": to,
+        "services": services,
+        "intervals": intervals,
+    })))
+}
+
+/// The balance and its movements.
+pub(super) async fn balance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_org(&org)?;
+    let account = state.engine.account(&org).await?;
+    let movements = state.engine.balance_movements(&org).await?;
+    Ok(Json(
+        json!({ "org": org, "account": account, "movements": movements }),
+    ))
+}
+
+/// The body of a top-up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopUp {
+    amount_minor: i64,
+    #[serde(default)]
+    reference: String,
+}
+
+/// Adds credit (operator admin tokens only: an org does not credit itself).
+pub(super) async fn top_up(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    if caller.org != EVERY_ORG {
+        return Err(ApiError::forbidden(
+            "top-ups need an operator admin token (org \"*\")",
+        ));
+    }
+    let top_up: TopUp = extract::json(&body)?;
+    let account = state
+        .engine
+        .top_up(&org, top_up.amount_minor, &top_up.reference)
+        .await?;
+    Ok(Json(json!({ "org": org, "account": account })))
+}
+
+/// The org's limits and what it holds now.
+pub(super) async fn quotas(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_org(&org)?;
+    let (limits, allocation) = state.engine.quota_status(&org).await?;
+    Ok(Json(
+        json!({ "org": org, "limits": limits, "allocation": allocation }),
+    ))
+}
