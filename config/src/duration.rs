@@ -18,7 +18,7 @@ const UNITS: [(&str, u64); 5] = [
 
 /// Parses `text` as a duration. The error is a sentence naming the text and what would be
 /// accepted.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = |why: &str| Err(format!("bad duration \"{text}\": {why}"));
     if text.is_empty() {
         return bad("write a whole number and a unit (ms, s, m, h or d), e.g. \"60s\"");

@@ -31,6 +31,7 @@ mod check;
 mod duration;
 mod error;
 mod plugins;
+mod policy;
 mod position;
 mod raw;
 mod types;
@@ -38,6 +39,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use duration::parse_duration;
 pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, BillingSection, EngineConfig, EventsConfig, HealthConfig, PluginConfig,

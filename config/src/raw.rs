@@ -33,6 +33,8 @@ pub(crate) struct RawConfig {
     pub plugins: Vec<RawPlugin>,
     #[serde(default)]
     pub stacks: Vec<RawStack>,
+    #[serde(default)]
+    pub policy: Option<RawPolicy>,
 }
 
 /// `[engine]`.
@@ -162,6 +164,46 @@ pub(crate) struct RawStack {
     pub template: Spanned<String>,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+}
+
+/// `[policy]`: defaults and limits of container hardening, and what orgs may deploy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    #[serde(default)]
+    pub pids_limit: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub max_pids_limit: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub log_max_size: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_log_size: Option<Spanned<String>>,
+    #[serde(default)]
+    pub log_max_files: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub max_log_files: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub no_new_privileges: Option<bool>,
+    #[serde(default)]
+    pub allow_new_privileges: Option<bool>,
+    #[serde(default)]
+    pub read_only_root: Option<bool>,
+    #[serde(default)]
+    pub images: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub host_ports: Option<bool>,
+    #[serde(default)]
+    pub orgs: BTreeMap<Spanned<String>, RawOrgPolicy>,
+}
+
+/// `[policy.orgs.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOrgPolicy {
+    #[serde(default)]
+    pub images: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub host_ports: Option<bool>,
 }
 
 /// `[billing]`.

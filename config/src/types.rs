@@ -43,6 +43,8 @@ pub struct RunnerConfig {
     /// `[[stacks]]`, in file order; (org, name) pairs are unique and every template is a
     /// stack-template plugin of [`RunnerConfig::plugins`].
     pub stacks: Vec<StackConfig>,
+    /// `[policy]`: what tenants may deploy, and how their containers are hardened.
+    pub policy: windlass::policy::Policy,
 }
 
 /// `[secrets]`: the key that encrypts secret values at rest and where secret files go.
@@ -150,6 +152,17 @@ pub struct EventsConfig {
     pub retention: RetentionPolicy,
 }
 
+/// Values whose keys may show but whose values may be secrets: `{"key": "***"}` in `Debug`.
+struct MaskedValues<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for MaskedValues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "***")))
+            .finish()
+    }
+}
+
 /// `[billing]`: which rule prices which org, the period, grace and policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -184,8 +197,9 @@ pub struct QuotasSection {
     pub orgs: BTreeMap<String, windlass::billing::Quotas>,
 }
 
-/// One `[[plugins]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `[[plugins]]` entry. Its `Debug` shows the config's keys, never their values (a
+/// plugin's config may hold credentials).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PluginConfig {
     /// The plugin's name, unique in the file.
@@ -203,6 +217,19 @@ pub struct PluginConfig {
     pub config: BTreeMap<String, String>,
 }
 
+impl fmt::Debug for PluginConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .field("limits", &self.limits)
+            .field("grants", &self.grants)
+            .field("config", &MaskedValues(&self.config))
+            .finish()
+    }
+}
+
 impl PluginConfig {
     /// The spec to load this plugin with
     /// ([`PluginHost::load`](windlass_host_api::PluginHost::load)).
@@ -216,8 +243,10 @@ impl PluginConfig {
     }
 }
 
-/// One `[[stacks]]` entry: a stack rendered by a template plugin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `[[stacks]]` entry: a stack rendered by a template plugin. Its `Debug` shows the
+/// parameters' names, never their values: which ones the template marks `secret` is known
+/// only to the template, so none is shown.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StackConfig {
     /// The organisation that owns the stack.
@@ -228,6 +257,17 @@ pub struct StackConfig {
     pub template: String,
     /// The template's parameters, as written.
     pub params: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for StackConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackConfig")
+            .field("org", &self.org)
+            .field("name", &self.name)
+            .field("template", &self.template)
+            .field("params", &MaskedValues(&self.params))
+            .finish()
+    }
 }
 
 impl StackConfig {
@@ -242,14 +282,15 @@ impl StackConfig {
 
 impl RunnerConfig {
     /// An engine builder with everything the file says about the engine: id, store, Docker
-    /// endpoint, resource thresholds, event retention, and the health snapshot interval and
-    /// retention.
+    /// endpoint, resource thresholds, event retention, the policy, and the health snapshot
+    /// interval and retention.
     pub fn engine_builder(&self) -> EngineBuilder {
         let mut builder = windlass::Engine::builder()
             .with_engine_id(&self.engine.id)
             .with_store_url(&self.store.url)
             .with_resource_thresholds(self.health.thresholds)
-            .with_event_retention(self.events.retention.clone());
+            .with_event_retention(self.events.retention.clone())
+            .with_policy(self.policy.clone());
         if let Some(endpoint) = &self.runtime.endpoint {
             builder = builder.with_docker_endpoint(endpoint);
         }

@@ -131,6 +131,8 @@ pub(crate) fn validate(
         stacks.push(stack);
     }
 
+    let policy = super::policy::policy(&c, raw.policy)?;
+
     Ok(RunnerConfig {
         file: file.to_path_buf(),
         engine: EngineConfig { id, data_dir },
@@ -144,6 +146,7 @@ pub(crate) fn validate(
         quotas,
         plugins,
         stacks,
+        policy,
     })
 }
 

@@ -179,3 +179,41 @@ fn relative_paths_start_at_the_config_file() {
         absolute.parent().unwrap().join("state/compiled")
     );
 }
+
+/// Stack parameters, plugin config values and the store URL's password never show in the
+/// validated config's `Debug`, nor in the engine builder or plugin specs made from it: each
+/// known secret value of the files is searched for in every form of output.
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let full = load(Path::new(DIR).join("full.toml")).unwrap();
+    let postgres = load(Path::new(DIR).join("postgres_store.toml")).unwrap();
+    let mut outputs = Vec::new();
+    for config in [&full, &postgres] {
+        outputs.push(format!("{config:?}"));
+        outputs.push(format!("{config:#?}"));
+        outputs.push(format!("{:?}", config.engine_builder()));
+        outputs.push(config.store.redacted_url());
+        for plugin in &config.plugins {
+            outputs.push(format!("{:?}", plugin.plugin_spec()));
+        }
+    }
+    let secrets = [
+        "not-a-secret",
+        "also-not-a-secret",
+        "s3cret",
+        "local/postgres:15",
+        "http://127.0.0.1:9000",
+    ];
+    for output in &outputs {
+        for secret in secrets {
+            assert!(!output.contains(secret), "{secret:?} shows in:\n{output}");
+        }
+    }
+    // What is masked still says which keys are set.
+    let debug = format!("{full:?}");
+    assert!(
+        debug.contains("\"db_password\": \"***\"") && debug.contains("\"base_url\": \"***\""),
+        "{debug}"
+    );
+    assert!(format!("{postgres:?}").contains("windlass:***@"));
+}

@@ -33,6 +33,9 @@ pub enum EngineError {
     /// A secrets operation failed (never with a value in the message).
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// The operator's policy does not allow the service; names the rule.
+    #[error(transparent)]
+    PolicyDenied(#[from] crate::policy::PolicyDenied),
     /// A request does not fit the org's quota; nothing was stored.
     #[error(transparent)]
     QuotaExceeded(crate::billing::QuotaDenial),
@@ -56,6 +59,7 @@ impl EngineError {
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
             Self::Secret(e) => e.code(),
+            Self::PolicyDenied(_) => "policy-denied",
             Self::QuotaExceeded(_) => "quota-exceeded",
         }
     }

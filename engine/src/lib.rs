@@ -46,6 +46,7 @@ mod error;
 pub mod health;
 pub mod lifecycle;
 mod naming;
+pub mod policy;
 mod reconcile;
 pub mod secrets;
 mod spec;
@@ -65,8 +66,8 @@ pub mod resources;
 pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
-    ExecOutput, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec, PortSpec,
-    Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, SecretMount,
+    ExecOutput, Hardening, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec,
+    PortSpec, Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, SecretMount,
     StatsSnapshot, VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 

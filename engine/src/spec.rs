@@ -85,6 +85,13 @@ pub struct ServiceSpec {
     /// environment variables; see [`crate::secrets`]. Left out of the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<crate::secrets::SecretRef>,
+    /// How its containers are locked down beyond the operator's defaults, within the
+    /// operator's limits ([`crate::policy`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::policy::HardeningSpec::is_default"
+    )]
+    pub hardening: crate::policy::HardeningSpec,
 }
 
 fn one() -> u32 {
@@ -155,6 +162,7 @@ impl ServiceSpec {
             provides: BTreeMap::new(),
             update: crate::lifecycle::UpdatePolicy::default(),
             secrets: Vec::new(),
+            hardening: crate::policy::HardeningSpec::default(),
         }
     }
 
@@ -333,6 +341,7 @@ impl ServiceSpec {
                 ));
             }
         }
+        self.hardening.validate()?;
         Ok(())
     }
 }

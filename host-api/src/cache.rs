@@ -6,8 +6,12 @@
 //! plugin or a changed engine never reads a stale entry. Writes go to a temporary file that is
 //! renamed into place, so a crash never leaves a half-written entry under a real name.
 //!
-//! The directory must be writable only by the engine: compiled code is loaded without
-//! re-validation, which is the point of the cache.
+//! Compiled code is loaded without re-validation, which is the point of the cache, so whoever
+//! can write an entry runs native code inside the engine. The cache therefore trusts only
+//! what the engine's user alone can write: the directory is created with mode 0700 and
+//! entries with 0600; a directory another user owns or that its group or others may write is
+//! refused when the host is built (the error names the path and its mode), and an entry like
+//! that is never loaded: it is reported, removed and compiled afresh.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -32,9 +36,84 @@ pub enum CompileSource {
     Cache,
 }
 
+/// Why a path of the cache is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Untrusted {
+    /// Its group or others may write it.
+    #[error("{path} has mode {mode:04o}: its group or others may write it; `chmod go-w` it")]
+    Writable {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Another user owns it.
+    #[error("{path} (mode {mode:04o}) is owned by uid {owner}, not by the engine's uid {me}")]
+    Owner {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Its owner.
+        owner: u32,
+        /// The engine's effective uid.
+        me: u32,
+    },
+    /// Its metadata cannot be read.
+    #[error("cannot check {path}: {error}")]
+    Unreadable {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Checks that only the engine's user can write `path` (and, on Unix, that it owns it).
+#[cfg(unix)]
+pub(crate) fn check_trusted(path: &Path) -> Result<(), Untrusted> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Untrusted::Unreadable {
+        path: path.to_owned(),
+        error: e.to_string(),
+    })?;
+    let mode = meta.mode() & 0o7777;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(Untrusted::Owner {
+            path: path.to_owned(),
+            mode,
+            owner: meta.uid(),
+            me,
+        });
+    }
+    if mode & 0o022 != 0 {
+        return Err(Untrusted::Writable {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_trusted(_path: &Path) -> Result<(), Untrusted> {
+    Ok(())
+}
+
 impl CompileCache {
-    pub(crate) fn new(dir: PathBuf, engine: &Engine) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&dir)?;
+    /// The cache in `dir`, created with mode 0700 when missing; refused when it is not
+    /// trusted ([`check_trusted`]).
+    pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Result<Self, String> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        check_trusted(&dir).map_err(|e| format!("refusing to load compiled code: {e}"))?;
         // SipHash with its fixed default keys: stable for a given build of the engine, which
         // is exactly the lifetime a compiled artifact is valid for.
         let mut hasher = std::hash::DefaultHasher::new();
@@ -57,12 +136,20 @@ impl CompileCache {
         sha256: &str,
     ) -> wasmtime::Result<(Component, CompileSource)> {
         let path = self.entry(sha256);
+        // An entry someone else could have written is never loaded: it may be any native code.
+        if path.exists()
+            && let Err(untrusted) = check_trusted(&path)
+        {
+            tracing::warn!(path = %path.display(), error = %untrusted, "refusing an untrusted compile cache entry; compiling afresh");
+            let _ = std::fs::remove_file(&path);
+        }
         // Read into memory rather than map the file: a mapped entry that someone rewrites in
         // place would crash the process with SIGBUS; a copy costs well under a millisecond.
         if let Ok(serialized) = std::fs::read(&path) {
             // SAFETY: entries are written only by `store` below from `Component::serialize`,
-            // into a directory the engine owns, and the engine key in the name guarantees the
-            // entry was produced by a compatible engine.
+            // into a directory only the engine's user may write (checked when the cache was
+            // made), the entry itself was just checked the same way, and the engine key in
+            // the name guarantees the entry was produced by a compatible engine.
             match unsafe { Component::deserialize(engine, &serialized) } {
                 Ok(component) => return Ok((component, CompileSource::Cache)),
                 Err(error) => {
@@ -83,8 +170,17 @@ impl CompileCache {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = path.with_extension(format!("tmp-{}-{unique}", std::process::id()));
-        std::fs::write(&tmp, serialized)?;
-        std::fs::rename(&tmp, path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options
+            .open(&tmp)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &serialized));
+        if let Err(error) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error.into());
+        }
         Ok(())
     }
 }

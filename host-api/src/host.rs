@@ -106,9 +106,9 @@ impl PluginHostBuilder {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut with_http).map_err(wasm)?;
 
         let cache = match &self.cache_dir {
-            Some(dir) => Some(CompileCache::new(dir.clone(), &engine).map_err(|e| {
-                HostBuildError::Cache(format!("cannot use {}: {e}", dir.display()))
-            })?),
+            Some(dir) => {
+                Some(CompileCache::new(dir.clone(), &engine).map_err(HostBuildError::Cache)?)
+            }
             None => None,
         };
         let ticker = EpochTicker::start(engine.clone(), self.epoch_tick)

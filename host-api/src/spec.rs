@@ -147,8 +147,9 @@ impl Default for FailurePolicy {
     }
 }
 
-/// Everything the host needs to load one plugin.
-#[derive(Debug, Clone)]
+/// Everything the host needs to load one plugin. Its `Debug` shows the config's keys, never
+/// their values.
+#[derive(Clone)]
 pub struct PluginSpec {
     /// The plugin's name: unique in a host, used in every log line, event and error.
     pub name: String,
@@ -165,6 +166,27 @@ pub struct PluginSpec {
     pub config: BTreeMap<String, String>,
     /// When the plugin is disabled.
     pub failure_policy: FailurePolicy,
+}
+
+impl fmt::Debug for PluginSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .field("limits", &self.limits)
+            .field("grants", &self.grants)
+            .field(
+                "config",
+                &self
+                    .config
+                    .keys()
+                    .map(|k| (k, "***"))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .field("failure_policy", &self.failure_policy)
+            .finish()
+    }
 }
 
 impl PluginSpec {

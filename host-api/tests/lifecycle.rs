@@ -17,6 +17,60 @@ fn web_postgres_params() -> Vec<(String, String)> {
     params(&[("db_password", "s3cret")])
 }
 
+/// Compiled code is native code: a cache directory, or an entry, that the group or others
+/// may write is never loaded from. The directory is refused with its path and mode; the entry
+/// is compiled afresh and replaced by one only the engine's user can write.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_cache_others_can_write_is_refused_and_never_loaded() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data").join("compiled");
+    let spec = || PluginSpec::from_file("web", component("stack-web-postgres"));
+
+    // Made by the host: 0700, its entries 0600.
+    let first = PluginHost::builder().with_cache_dir(&dir).build().unwrap();
+    let plugin = first.load(spec()).await.unwrap();
+    assert_eq!(plugin.compile_source(), CompileSource::Compiled);
+    drop((plugin, first));
+    assert_eq!(mode(&dir), 0o700);
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!(mode(entry), 0o600);
+
+    // A group-writable directory: refused, naming the path and the mode.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let error = PluginHost::builder()
+        .with_cache_dir(&dir)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("{} has mode 0770", dir.display()))
+            && error.contains("group or others may write it"),
+        "{error}"
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // A valid entry that others may write: not loaded (it would be, being valid), but
+    // compiled afresh and replaced with a private one.
+    std::fs::set_permissions(entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let host = PluginHost::builder().with_cache_dir(&dir).build().unwrap();
+    let plugin = host.load(spec()).await.unwrap();
+    assert_eq!(plugin.compile_source(), CompileSource::Compiled);
+    assert_eq!(mode(entry), 0o600);
+    drop(plugin);
+    // The replacement is trusted: the next load comes from the cache.
+    let plugin = host.load(spec()).await.unwrap();
+    assert_eq!(plugin.compile_source(), CompileSource::Cache);
+}
+
 #[tokio::test]
 async fn a_restart_loads_from_the_compile_cache() {
     let dir = tempfile::tempdir().unwrap();

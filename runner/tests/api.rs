@@ -64,7 +64,8 @@ async fn routes(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
             .replace("{name}", "wl_x_acme_shop_web_0")
             .replace("{org}", "acme")
             .replace("{stack}", "shop")
-            .replace("{service}", "web");
+            .replace("{service}", "web")
+            .replace("{id}", "tok_000000000000");
         for method in methods.as_object().unwrap().keys() {
             routes.push((method.clone(), path.clone()));
         }

@@ -8,183 +8,18 @@
 
 use windlass_test_support as common;
 
+mod process;
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use common::docker::BUSYBOX;
 use common::engine::EngineScope;
+use process::{Runner, free_port};
 use serde_json::Value;
-
-/// A runner process serving the API on a loopback port; killed when dropped.
-struct Runner {
-    child: Child,
-    config: PathBuf,
-    url: String,
-    token: String,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-impl Runner {
-    /// Writes a config (no plugins, no stacks) for `scope` in `dir` and starts the runner.
-    async fn start(scope: &EngineScope, dir: &Path) -> anyhow::Result<Self> {
-        common::docker::connect_with_busybox().await?;
-        let port = free_port()?;
-        let config = dir.join("windlass.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[engine]\nid = \"{}\"\ndata_dir = \"data\"\n\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
-                scope.id
-            ),
-        )?;
-        let (child, token) = Self::spawn(&config, true)?;
-        let runner = Self {
-            child,
-            config,
-            url: format!("http://127.0.0.1:{port}"),
-            token: token.context("a first start prints the admin token")?,
-        };
-        runner.wait_serving()?;
-        Ok(runner)
-    }
-
-    /// Starts `windlass run`; on a first start, reads the admin token it prints.
-    fn spawn(config: &Path, first: bool) -> anyhow::Result<(Child, Option<String>)> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().unwrap();
-        let (send, receive) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(token) = line.split("store it now): ").nth(1) {
-                    let _ = send.send(token.trim().to_owned());
-                }
-            }
-        });
-        if !first {
-            return Ok((child, None));
-        }
-        match receive.recv_timeout(Duration::from_secs(60)) {
-            Ok(token) => Ok((child, Some(token))),
-            Err(_) => {
-                let _ = child.kill();
-                let mut stderr = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut stderr)?;
-                bail!("the runner printed no admin token:\n{stderr}")
-            }
-        }
-    }
-
-    fn wait_serving(&self) -> anyhow::Result<()> {
-        let address = self.url.trim_start_matches("http://");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(address).is_err() {
-            if Instant::now() >= deadline {
-                bail!("the runner does not listen on {address}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
-
-    /// Stops the runner with SIGTERM and starts it again on the same config (same store,
-    /// same port; no token is printed the second time).
-    fn restart(&mut self) -> anyhow::Result<()> {
-        self.stop()?;
-        let (child, token) = Self::spawn(&self.config, false)?;
-        assert!(token.is_none());
-        self.child = child;
-        self.wait_serving()
-    }
-
-    fn stop(&mut self) -> anyhow::Result<()> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() >= deadline {
-                self.child.kill()?;
-                bail!("the runner did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
-
-    /// `windlass ARGS` against this runner, with its admin token.
-    fn cli(&self, args: &[&str]) -> Output {
-        self.cli_with(args, &self.token)
-    }
-
-    fn cli_with(&self, args: &[&str], token: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_windlass"))
-            .args(args)
-            .env("WINDLASS_URL", &self.url)
-            .env("WINDLASS_TOKEN", token)
-            .output()
-            .unwrap()
-    }
-
-    /// `windlass ARGS`, which must succeed: its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "windlass {args:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `windlass ARGS --json`, parsed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let text = self.ok(&args);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}:\n{text}"))
-    }
-
-    /// Polls `windlass ps --json ARGS` until `done` holds.
-    fn wait_ps(&self, args: &[&str], done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let mut all = vec!["ps"];
-        all.extend_from_slice(args);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let listed = self.json(&all);
-            let listed = listed.as_array().unwrap();
-            if done(listed) {
-                return listed.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ps {args:?} never got there: {listed:?}"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A stack: an `echo` service that prints three lines and stays up, and a `web` service that
 /// waits for it and gets `${greeting}` injected.

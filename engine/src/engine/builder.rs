@@ -15,8 +15,8 @@ use crate::runtime::DockerRuntime;
 use crate::spec::validate_name;
 use crate::store::Store;
 
-/// Builds an [`Engine`].
-#[derive(Debug, Clone)]
+/// Builds an [`Engine`]. Its `Debug` masks the store URL's password.
+#[derive(Clone)]
 pub struct EngineBuilder {
     engine_id: String,
     store_url: String,
@@ -26,6 +26,19 @@ pub struct EngineBuilder {
     clock: Arc<dyn crate::Clock>,
     secrets: Option<crate::secrets::SecretsConfig>,
     billing: crate::billing::BillingConfig,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("engine_id", &self.engine_id)
+            .field("store_url", &crate::store::redact_url(&self.store_url))
+            .field("docker_endpoint", &self.docker_endpoint)
+            .field("settings", &self.settings)
+            .field("event_log", &self.event_log)
+            .field("clock", &self.clock)
+            .finish()
+    }
 }
 
 impl Default for EngineBuilder {
@@ -118,6 +131,14 @@ impl EngineBuilder {
     /// snapshot round.
     pub fn with_snapshot_retention(mut self, retention: Duration) -> Self {
         self.settings.snapshot_retention = retention;
+        self
+    }
+
+    /// The operator's policy: which images each org may run, whether it may publish host
+    /// ports, and the defaults and limits of container hardening (default: any image, host
+    /// ports allowed, the hardened baseline of [`Hardening`](crate::Hardening)).
+    pub fn with_policy(mut self, policy: crate::policy::Policy) -> Self {
+        self.settings.policy = policy;
         self
     }
 

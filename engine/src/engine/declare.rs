@@ -19,6 +19,7 @@ impl Engine {
         validate_name("org", org)?;
         validate_name("stack", stack)?;
         spec.validate()?;
+        self.inner.ctx.settings.policy.check(org, &spec)?;
         let change = crate::billing::quota::Change {
             stack: stack.to_owned(),
             service: spec.name.clone(),
@@ -30,9 +31,9 @@ impl Engine {
         self.store_service(org, stack, spec).await
     }
 
-    /// [`Engine::apply`] after its checks (names, spec, quota) with its secret references
-    /// bound: a new revision when the spec changed, kept for rollbacks, announced, and the
-    /// reconciler woken.
+    /// [`Engine::apply`] after its checks (names, spec, policy, quota) with its secret
+    /// references bound: a new revision when the spec changed, kept for rollbacks, announced,
+    /// and the reconciler woken.
     pub(crate) async fn store_service(
         &self,
         org: &str,

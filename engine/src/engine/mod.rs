@@ -48,6 +48,8 @@ pub(crate) struct Settings {
     pub sampling: bool,
     pub snapshot_interval: Duration,
     pub snapshot_retention: Duration,
+    /// What tenants may deploy, and how their containers are hardened.
+    pub policy: crate::policy::Policy,
     /// The length of a metering interval.
     pub metering_interval: Duration,
 }
@@ -64,6 +66,7 @@ impl Default for Settings {
             sampling: true,
             snapshot_interval: Duration::from_secs(60),
             snapshot_retention: Duration::from_secs(7 * 24 * 3600),
+            policy: crate::policy::Policy::default(),
             metering_interval: Duration::from_secs(60),
         }
     }

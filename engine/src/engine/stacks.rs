@@ -95,6 +95,7 @@ impl Engine {
         let mut bound = Vec::with_capacity(resolved.len());
         for service in resolved {
             service.validate()?;
+            self.inner.ctx.settings.policy.check(org, &service)?;
             let mut service = service;
             self.bind_secrets(org, &mut service)
                 .await

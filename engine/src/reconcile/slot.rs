@@ -98,6 +98,7 @@ impl SlotWork {
         // Validated when applied; a value that no longer parses runs without the limit.
         container.cpu = spec.cpu.as_deref().and_then(|c| c.parse().ok());
         container.memory = spec.memory.as_deref().and_then(|m| m.parse().ok());
+        container.hardening = ctx.settings.policy.hardening(&spec.hardening);
         ManagedLabels {
             engine: ctx.engine_id.clone(),
             org: service.org.clone(),

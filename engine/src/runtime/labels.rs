@@ -88,13 +88,15 @@ struct HashInput<'a> {
     volumes: Vec<&'a VolumeMount>,
     cpu_millis: Option<u32>,
     memory_bytes: Option<u64>,
+    hardening: &'a super::Hardening,
     /// Left out when empty so the hash of every container without secrets is unchanged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     secrets: Vec<&'a crate::runtime::SecretMount>,
 }
 
 /// A hex sha256 over everything that defines the container: image, command, env (sorted),
-/// ports, network and aliases, mounts, limits, and the labels outside `dev.windlass.*`.
+/// ports, network and aliases, mounts, limits, hardening, and the labels outside
+/// `dev.windlass.*`.
 ///
 /// Excluded on purpose: the name and every `dev.windlass.*` label (revision, slot, the hash
 /// itself…), so a new revision with the same configuration, or another replica, has the same
@@ -113,7 +115,8 @@ pub fn config_hash(spec: &ContainerSpec) -> String {
     let mut network_aliases: Vec<_> = spec.network_aliases.iter().map(String::as_str).collect();
     network_aliases.sort_unstable();
     let input = HashInput {
-        v: 1,
+        // 2: the hardening settings joined the hash.
+        v: 2,
         image: &spec.image,
         command: spec.command.as_deref(),
         env,
@@ -129,6 +132,7 @@ pub fn config_hash(spec: &ContainerSpec) -> String {
         volumes,
         cpu_millis: spec.cpu.map(|c| c.millis()),
         memory_bytes: spec.memory.map(|m| m.bytes()),
+        hardening: &spec.hardening,
         secrets: {
             let mut secrets: Vec<_> = spec.secrets.iter().collect();
             secrets.sort_unstable();
@@ -175,7 +179,7 @@ mod tests {
         // `HashInput::v` on purpose if it must change.
         assert_eq!(
             h,
-            "62902fb990c8cbddd0d84fe530a0a467590426f5f0f09742b75e555d687d0141"
+            "e6d8b17ab7529065aefb38b170b04f9d3d448f44eca52402ff8c9c18b42da743"
         );
     }
 
@@ -223,6 +227,10 @@ mod tests {
             spec().with_network("n", ["a"]),
             spec().with_volume("v", "/v", false),
             spec().with_memory(MemoryBytes::MAX),
+            ContainerSpec {
+                hardening: super::super::Hardening::none(),
+                ..spec()
+            },
         ];
         for s in changed {
             assert_ne!(config_hash(&s), base, "{s:?}");

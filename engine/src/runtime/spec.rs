@@ -11,8 +11,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, NetworkingConfig,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountType,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +115,71 @@ pub struct VolumeMount {
     pub read_only: bool,
 }
 
+/// How a container is locked down. The default is the engine's hardened baseline:
+/// `no-new-privileges`, at most 512 processes, and the json-file log capped at 3 files of
+/// 10 MiB; the root filesystem stays writable unless asked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Hardening {
+    /// Docker's `no-new-privileges`: setuid binaries and file capabilities gain nothing.
+    pub no_new_privileges: bool,
+    /// The most processes (and threads) the container may run; `None`: unlimited.
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only (volumes stay writable).
+    pub read_only_root: bool,
+    /// The json-file log's size before it rotates, in bytes; `None`: unbounded.
+    pub log_max_size: Option<u64>,
+    /// How many rotated json-file log files are kept (with `log_max_size`).
+    pub log_max_files: Option<u32>,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        Self {
+            no_new_privileges: true,
+            pids_limit: Some(512),
+            read_only_root: false,
+            log_max_size: Some(10 << 20),
+            log_max_files: Some(3),
+        }
+    }
+}
+
+impl Hardening {
+    /// Nothing locked down: Docker's own defaults.
+    pub fn none() -> Self {
+        Self {
+            no_new_privileges: false,
+            pids_limit: None,
+            read_only_root: false,
+            log_max_size: None,
+            log_max_files: None,
+        }
+    }
+
+    /// Docker's host-config fields for these settings.
+    fn apply(&self, host: &mut HostConfig) {
+        if self.no_new_privileges {
+            host.security_opt = Some(vec!["no-new-privileges:true".to_owned()]);
+        }
+        host.pids_limit = self.pids_limit;
+        if self.read_only_root {
+            host.readonly_rootfs = Some(true);
+        }
+        if let Some(size) = self.log_max_size {
+            let mut config = HashMap::from([("max-size".to_owned(), size.to_string())]);
+            if let Some(files) = self.log_max_files {
+                config.insert("max-file".to_owned(), files.to_string());
+            }
+            host.log_config = Some(HostConfigLogConfig {
+                typ: Some("json-file".to_owned()),
+                config: Some(config),
+            });
+        }
+    }
+}
+
 /// Everything the engine decides about one container; the runtime turns it into a Docker
 /// create request. Docker's restart policy is always "no": the engine restarts containers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +221,9 @@ pub struct ContainerSpec {
     /// created, never kept in the spec).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretMount>,
+    /// How the container is locked down (default: the hardened baseline).
+    #[serde(default)]
+    pub hardening: Hardening,
 }
 
 /// One secret injected into a container: which version, and as a file or a variable.
@@ -187,6 +255,7 @@ impl ContainerSpec {
             cpu: None,
             memory: None,
             secrets: Vec::new(),
+            hardening: Hardening::default(),
         }
     }
 
@@ -342,7 +411,7 @@ impl ContainerSpec {
                 ..Default::default()
             })
             .collect::<Vec<_>>();
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             mounts: (!mounts.is_empty()).then_some(mounts),
             nano_cpus: self.cpu.map(CpuMillis::nano_cpus),
@@ -356,6 +425,7 @@ impl ContainerSpec {
             }),
             ..Default::default()
         };
+        self.hardening.apply(&mut host_config);
         let networking_config = self.network.as_ref().map(|network| NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 network.clone(),

@@ -33,11 +33,7 @@ pub struct ParamValue {
 
 impl std::fmt::Debug for ParamValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let value: &dyn std::fmt::Debug = if self.secret {
-            &"<secret>"
-        } else {
-            &self.value
-        };
+        let value: &dyn std::fmt::Debug = if self.secret { &"***" } else { &self.value };
         f.debug_struct("ParamValue")
             .field("name", &self.name)
             .field("value", value)
@@ -290,7 +286,7 @@ mod tests {
         let params = RenderParams::check(&declared(), [("db_password", "s3cret")]).unwrap();
         let debug = format!("{params:?}");
         assert!(
-            !debug.contains("s3cret") && debug.contains("<secret>"),
+            !debug.contains("s3cret") && debug.contains("***"),
             "{debug}"
         );
         let vars = params

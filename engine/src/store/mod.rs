@@ -52,9 +52,19 @@ pub(crate) use tokens::TokenRow;
 /// Open it with [`Store::open`]; the URL picks the backend:
 /// `sqlite://path/to/windlass.db` (created with its directory if missing) or
 /// `postgres://user:password@host:port/database`.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` names the backend only: the pool's connect options hold the password.
+#[derive(Clone)]
 pub struct Store {
     backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_kind())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The pool behind a [`Store`].

@@ -7,7 +7,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use windlass::tokens::{EVERY_ORG, Role, Tokens};
+use windlass::tokens::{EVERY_ORG, Role, TokenRefused, Tokens};
 
 use super::{ApiError, ApiState};
 
@@ -72,7 +72,11 @@ pub(crate) async fn authenticate(
     let holder = tokens
         .verify(secret)
         .await?
-        .map_err(|refused| ApiError::unauthorized(refused.to_string()))?;
+        .map_err(|refused| match refused {
+            TokenRefused::Expired { .. } => ApiError::token_expired(refused.to_string()),
+            TokenRefused::Revoked { .. } => ApiError::token_revoked(refused.to_string()),
+            other => ApiError::unauthorized(other.to_string()),
+        })?;
     Ok(Caller {
         token_id: holder.token_id,
         org: holder.org,

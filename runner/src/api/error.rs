@@ -15,7 +15,7 @@ use windlass::{EngineError, RuntimeError};
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The stable code: `unauthorized`, `forbidden`, `not-found`, `validation`, `conflict`,
+    /// The stable code: `unauthorized`, `token-expired`, `token-revoked`, `forbidden`, `policy-denied`, `not-found`, `validation`, `conflict`,
     /// `plugin-error`, `quota-exceeded`, `runtime-unavailable`, `internal`.
     pub code: &'static str,
     /// What went wrong, for people.
@@ -37,6 +37,16 @@ impl ApiError {
     /// 401: no token, or not one the engine knows.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 401: the token expired.
+    pub fn token_expired(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "token-expired", message)
+    }
+
+    /// 401: the token was revoked.
+    pub fn token_revoked(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "token-revoked", message)
     }
 
     /// 403: the token's role or org does not allow this.
@@ -105,6 +115,10 @@ impl From<EngineError> for ApiError {
                     field,
                     ..Self::new(status, e.code(), e.to_string())
                 }
+            }
+            // The message names the rule (a config key), e.g. `refused by policy.images: …`.
+            EngineError::PolicyDenied(denied) => {
+                Self::new(StatusCode::FORBIDDEN, "policy-denied", denied.to_string())
             }
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
             EngineError::QuotaExceeded(denial) => Self {

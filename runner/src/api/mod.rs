@@ -2,7 +2,8 @@
 //!
 //! Routes live with their resource: `containers` (list with filters, inspect, start, stop,
 //! restart, health and its history), `logs` (a container's output, streamed), `services`
-//! (apply and remove), `stacks` (list, deploy, status, remove, scale), `events` (paged history
+//! (apply and remove), `stacks` (list, deploy, status, remove, scale), `tokens` (create, list,
+//! revoke), `events` (paged history
 //! and a resumable SSE stream), `metrics` (Prometheus), `openapi` (the document describing all
 //! of them), `billing` (invoices, usage, balance, top-ups, quotas). `auth` owns tokens and who may do what; `error` the JSON error body; `cache` the
 //! short-lived container list the reading routes share. This module must not hold engine
@@ -22,17 +23,18 @@ mod plugins;
 mod secrets;
 mod services;
 mod stacks;
+mod tokens;
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use auth::Caller;
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use windlass::tokens::{EVERY_ORG, NewToken, Role, Tokens};
+pub use windlass::tokens::{EVERY_ORG, NewToken, Role, TokenInfo, Tokens};
 
 use windlass::Engine;
 
@@ -147,6 +149,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/plugins/{name}", get(plugins::status))
         .route("/v1/plugins/{name}/reload", post(plugins::reload))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/current", get(tokens::current))
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/events", get(events::history))
         .route("/v1/events/stream", get(events::stream))
         .route("/metrics", get(metrics::page))

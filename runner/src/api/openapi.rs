@@ -194,6 +194,34 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
     (
         "get",
+        "/v1/tokens",
+        "Tokens the caller manages (never their secrets): every token for an admin of every org, else its org's",
+        "admin",
+        &[],
+    ),
+    (
+        "post",
+        "/v1/tokens",
+        "Create a token: {\"name\", \"org\", \"role\", \"expires_in_seconds\"}; the answer holds its secret, shown once",
+        "admin",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/tokens/current",
+        "The caller's own token (never its secret)",
+        "read",
+        &[],
+    ),
+    (
+        "delete",
+        "/v1/tokens/{id}",
+        "Revoke a token (of the caller's org, or any for an admin of every org)",
+        "admin",
+        &[],
+    ),
+    (
+        "get",
         "/v1/events",
         "A page of event history",
         "read",
@@ -321,7 +349,7 @@ fn build() -> Value {
                     "required": ["code", "message"],
                     "properties": {
                         "code": {"type": "string", "enum": [
-                            "unauthorized", "forbidden", "not-found", "validation", "conflict",
+                            "unauthorized", "token-expired", "token-revoked", "forbidden", "policy-denied", "not-found", "validation", "conflict",
                             "plugin-error", "quota-exceeded", "runtime-unavailable", "internal",
                             "secret-in-use", "secret-corrupted", "secrets-not-configured",
                             "secrets-key", "secret-injection"

@@ -1,8 +1,9 @@
 //! The `windlass` command line. `run` (with `config check`) is the runner and `demo` the demo;
 //! the client commands — `ps`, `stacks`, `deploy`, `scale`, `logs`, `events`, `health`,
-//! `billing`, `quota` — are
-//! one file each here. Each client command is a client of the runner's HTTP API (`--url`,
-//! `--token`, `--ca-cert`, or `WINDLASS_URL`, `WINDLASS_TOKEN`, `WINDLASS_CA_CERT`), prints a
+//! `billing`, `quota`, `tokens` — are one file each here. Each client command is a client of
+//! the runner's HTTP API (`--url`, `--token`, `--ca-cert`, or `WINDLASS_URL`, `WINDLASS_TOKEN`,
+//! `WINDLASS_CA_CERT`, or the profile `windlass login` saved: see `profile` for the
+//! precedence), prints a
 //! table or text for people and the API's own JSON with `--json`, and turns an API error into
 //! `error [code] field: message` and exit code 1.
 //!
@@ -18,11 +19,13 @@ pub(crate) mod demo;
 mod deploy;
 mod events;
 mod logs;
+mod profile;
 mod ps;
 pub(crate) mod run;
 mod secrets;
 mod table;
 mod time;
+mod tokens;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -165,24 +168,61 @@ pub(crate) enum CliError {
     Other(#[from] anyhow::Error),
 }
 
-/// Where the API is and who is calling.
-#[derive(Debug, Clone, Args)]
+/// The API's URL when neither a flag, the environment nor the profile names one.
+const DEFAULT_URL: &str = "http://127.0.0.1:7878";
+
+/// Where the API is and who is calling. Unset values come from the profile `windlass login`
+/// saved (see [`profile`] for the precedence).
+#[derive(Clone, Args)]
 pub(crate) struct ClientArgs {
-    /// The runner's API: `http://HOST:PORT`, or `https://…` through a TLS-terminating proxy.
-    #[arg(long, env = "WINDLASS_URL", default_value = "http://127.0.0.1:7878")]
-    url: String,
-    /// A token (the runner prints an admin token on its first start).
+    /// The runner's API: `http://HOST:PORT`, or `https://…` through a TLS-terminating proxy
+    /// (default: the profile's, else http://127.0.0.1:7878).
+    #[arg(long, env = "WINDLASS_URL")]
+    url: Option<String>,
+    /// A token (default: the profile's when the URL is the profile's; the runner prints an
+    /// admin token on its first start).
     #[arg(long, env = "WINDLASS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// For `https`: trust only the CA certificates in this PEM file (default: the system's
-    /// trusted roots).
+    /// For `https`: trust only the CA certificates in this PEM file (default: the profile's,
+    /// else the system's trusted roots).
     #[arg(long, env = "WINDLASS_CA_CERT", value_name = "FILE")]
     ca_cert: Option<PathBuf>,
 }
 
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientArgs")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_cert", &self.ca_cert)
+            .finish()
+    }
+}
+
 impl ClientArgs {
     fn client(&self) -> Result<Client, CliError> {
-        Client::new(&self.url, self.token.clone(), self.ca_cert.as_deref())
+        // Both given: the profile is not even read (a broken one does not stand in the way).
+        let saved = if self.url.is_some() && self.token.is_some() {
+            None
+        } else {
+            profile::load()?
+        };
+        let url = self
+            .url
+            .clone()
+            .or_else(|| saved.as_ref().map(|p| p.url.clone()))
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        // The profile's token and CA belong to the profile's server only.
+        let saved = saved.filter(|p| p.url.trim_end_matches('/') == url.trim_end_matches('/'));
+        let token = self
+            .token
+            .clone()
+            .or_else(|| saved.as_ref().map(|p| p.token.clone()));
+        let ca_cert = self
+            .ca_cert
+            .clone()
+            .or_else(|| saved.and_then(|p| p.ca_cert));
+        Client::new(&url, token, ca_cert.as_deref())
     }
 }
 
@@ -213,6 +253,14 @@ pub(crate) enum ClientCommand {
     Billing(billing::BillingArgs),
     /// An org's limits beside what it holds.
     Quota(billing::QuotaArgs),
+    /// Create, list and revoke API tokens (an admin token is needed).
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Check a token against the API and keep it, with the URL, in the CLI's profile (mode
+    /// 0600), so that later commands need neither --token nor WINDLASS_TOKEN.
+    Login(tokens::LoginArgs),
+    /// Delete the CLI's profile.
+    Logout,
 }
 
 impl ClientCommand {
@@ -231,6 +279,9 @@ impl ClientCommand {
             Self::Secrets(args) => secrets::secrets(args).await,
             Self::Billing(args) => billing::billing(args).await,
             Self::Quota(args) => billing::quota(args).await,
+            Self::Tokens(command) => command.run().await,
+            Self::Login(args) => tokens::login(args).await,
+            Self::Logout => tokens::logout().await,
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,

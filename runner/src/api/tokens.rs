@@ -1,0 +1,132 @@
+//! `/v1/tokens`: create (the secret is in that answer and nowhere else, ever), list (never
+//! secrets) and revoke API tokens, and `/v1/tokens/current`: who the caller is.
+//!
+//! Managing tokens needs the admin role, and an admin manages only its own org's tokens: it
+//! creates tokens for its org, lists its org's, and a token of another org is answered like a
+//! missing one. Only an admin of every org (`*`, such as the first-start token) makes or sees
+//! `*` tokens.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState, Caller, EVERY_ORG, Role, extract};
+use windlass::tokens::TokenInfo;
+
+/// The longest lifetime a token may be given: ten years.
+const MAX_EXPIRES_IN_SECONDS: u64 = 10 * 365 * 86_400;
+
+/// The body of `POST /v1/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    /// What the token is for.
+    name: String,
+    /// Its org; default: the caller's.
+    org: Option<String>,
+    /// `read`, `deploy` or `admin`.
+    role: Role,
+    /// Seconds from now until it stops working; absent: never.
+    expires_in_seconds: Option<u64>,
+}
+
+/// The answer of `POST /v1/tokens`: the token's info and, this once, its secret.
+#[derive(Debug, Serialize)]
+pub(super) struct Created {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// The bearer secret: shown in this answer only.
+    secret: String,
+}
+
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    caller.require(Role::Admin)?;
+    let request: CreateRequest = extract::json(&body)?;
+    let org = request.org.unwrap_or_else(|| caller.org.clone());
+    // An org admin may not make a token for every org: `*` is not its org.
+    if caller.org != EVERY_ORG && org != caller.org {
+        return Err(ApiError::forbidden(format!(
+            "the token belongs to org {:?}: it makes tokens of that org only, not of {org:?}",
+            caller.org
+        )));
+    }
+    let expires_ms = match request.expires_in_seconds {
+        None => None,
+        Some(0) => {
+            return Err(ApiError::validation(
+                "expires_in_seconds",
+                "a token must live at least one second",
+            ));
+        }
+        Some(s) if s > MAX_EXPIRES_IN_SECONDS => {
+            return Err(ApiError::validation(
+                "expires_in_seconds",
+                format!("at most {MAX_EXPIRES_IN_SECONDS} seconds (ten years)"),
+            ));
+        }
+        // Bounded above, so neither the product nor the sum can overflow.
+        Some(s) => Some(now_ms() + i64::try_from(s).unwrap_or(i64::MAX / 2_000) * 1_000),
+    };
+    let token = state
+        .tokens
+        .create_expiring(&request.name, &org, request.role, expires_ms)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            info: token.info,
+            secret: token.secret,
+        }),
+    ))
+}
+
+/// The tokens the caller manages: every token for an admin of every org, else its org's.
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    caller.require(Role::Admin)?;
+    let org = (caller.org != EVERY_ORG).then_some(caller.org.as_str());
+    Ok(Json(state.tokens.list(org).await?))
+}
+
+/// The caller's own token (any role): what `windlass login` checks.
+pub(super) async fn current(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<TokenInfo>, ApiError> {
+    state
+        .tokens
+        .get(&caller.token_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unauthorized("unknown token"))
+}
+
+/// Revokes a token the caller manages; one of another org is answered like a missing one.
+pub(super) async fn revoke(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenInfo>, ApiError> {
+    caller.require(Role::Admin)?;
+    let not_found = || ApiError::not_found(format!("token {id}"));
+    let token = state.tokens.get(&id).await?.ok_or_else(not_found)?;
+    if caller.org != EVERY_ORG && token.org != caller.org {
+        return Err(not_found());
+    }
+    Ok(Json(state.tokens.revoke(&id).await?))
+}
+
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX / 2)
+}
