@@ -132,6 +132,18 @@ async fn run() -> anyhow::Result<()> {
         cycle.as_secs_f64() * 1e6 / ORGS as f64
     );
 
+    // Of which: reading each org's usage.
+    let started = Instant::now();
+    for org in 0..ORGS {
+        engine
+            .usage(&format!("org{org:04}"), T0, T0 + HOUR_MS)
+            .await?;
+    }
+    println!(
+        "  of which reading the usage of every org: {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+
     // 2. The pricing alone: the warm component against native Rust.
     let mut by_org: BTreeMap<&str, Vec<UsageRecord>> = BTreeMap::new();
     for r in &rows {

@@ -190,3 +190,39 @@ async fn engine_exec(docker: &Docker, container: &str, command: &[&str]) -> anyh
     }
     Ok(text)
 }
+
+/// A rollback is a declaration too: a revision kept from before the operator tightened the
+/// policy is refused, naming the rule, and the current revision stays.
+#[tokio::test]
+async fn a_rollback_to_a_revision_the_policy_now_refuses_is_refused() -> anyhow::Result<()> {
+    use windlass::{EngineError, PortSpec, ServiceSpec};
+    let scope = EngineScope::new();
+    windlass_test_support::docker::connect_with_busybox().await?;
+    {
+        let open = scope.builder().build().await?;
+        let web = ServiceSpec::new("web", BUSYBOX).with_command(["sleep", "3600"]);
+        open.apply("globex", "shop", web.clone().with_port(PortSpec::tcp(80)))
+            .await?;
+        let second = open.apply("globex", "shop", web).await?;
+        assert_eq!(second.revision, 2);
+    }
+    let mut strict = Policy::default();
+    strict
+        .orgs
+        .insert("globex".into(), OrgPolicy::new(vec!["*".into()], false));
+    let engine = scope.builder().with_policy(strict).build().await?;
+    match engine.rollback("globex", "shop", "web", Some(1)).await {
+        Err(EngineError::PolicyDenied(denied)) => {
+            assert_eq!(denied.rule, "policy.orgs.globex.host_ports");
+        }
+        other => panic!("expected policy-denied, got {other:?}"),
+    }
+    let services = engine
+        .services(windlass::Scope::Stack {
+            org: "globex",
+            stack: "shop",
+        })
+        .await?;
+    assert_eq!(services[0].revision, 2, "{services:?}");
+    Ok(())
+}

@@ -49,7 +49,28 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
     let mut state = billing.cycles.lock().await;
     let mut report = CycleReport::default();
     let mut sessions = BTreeMap::new();
-    for (org, first_ms) in ctx.store.metered_orgs().await? {
+    // The round's events are appended together at its end, after the charges they describe
+    // committed: one event-log commit per round, not one per org.
+    let mut events = Vec::new();
+    let metered: Vec<(String, i64)> = ctx
+        .store
+        .metered_orgs()
+        .await?
+        .into_iter()
+        .filter(|(org, _)| config.rule_for(org).is_some())
+        .map(|(org, first_ms)| (org, first_ms - first_ms.rem_euclid(period)))
+        .collect();
+    ctx.store
+        .ensure_accounts(&metered, &config.currency, config.opening_balance_minor)
+        .await?;
+    let accounts: BTreeMap<String, super::Account> = ctx
+        .store
+        .accounts()
+        .await?
+        .into_iter()
+        .map(|a| (a.org.clone(), a))
+        .collect();
+    for (org, _) in metered {
         let Some((rule_name, rule)) = config.rule_for(&org) else {
             continue;
         };
@@ -60,16 +81,9 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
         {
             continue;
         }
-        let first_period = first_ms - first_ms.rem_euclid(period);
-        let mut account = ctx
-            .store
-            .ensure_account(
-                &org,
-                &config.currency,
-                first_period,
-                config.opening_balance_minor,
-            )
-            .await?;
+        let Some(mut account) = accounts.get(&org).cloned() else {
+            continue;
+        };
         while account.next_period_ms.saturating_add(period) <= closed_until {
             let start = account.next_period_ms;
             let end = start + period;
@@ -93,17 +107,16 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
             let lines = match priced {
                 Ok(lines) => lines,
                 Err(why) => {
-                    fail(
-                        engine,
+                    let retry_at = end + period;
+                    events.push(failed(
                         &mut state,
                         &mut report,
                         &org,
                         rule_name,
                         start,
-                        end + period,
+                        retry_at,
                         why,
-                    )
-                    .await;
+                    ));
                     break;
                 }
             };
@@ -119,7 +132,7 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
             };
             match ctx.store.charge(&invoice, end).await? {
                 Ok(balance) => {
-                    ctx.emit(
+                    events.push(
                         NewEvent::new("billing-invoice-stored")
                             .with_org(&org)
                             .with_payload(json!({
@@ -131,60 +144,61 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
                                 "lines": invoice.lines.len(),
                                 "balance_minor": balance,
                             })),
-                    )
-                    .await;
+                    );
                     report
                         .charged
                         .push((org.clone(), start, invoice.total_minor));
+                    account.balance_minor = balance;
+                    account.next_period_ms = end;
                     if balance < 0 && account.grace_started_ms.is_none() {
                         let now = ctx.now_ms();
                         ctx.store.set_grace(&org, Some(now), None).await?;
-                        ctx.emit(
+                        account.grace_started_ms = Some(now);
+                        let grace_ms = i64::try_from(config.grace.as_millis()).unwrap_or(i64::MAX);
+                        events.push(
                             NewEvent::new("billing-grace-started")
                                 .with_org(&org)
                                 .with_payload(json!({
                                     "balance_minor": balance,
-                                    "grace_ms": config.grace.as_millis() as u64,
-                                    "ends_ms": now.saturating_add(config.grace.as_millis() as i64),
+                                    "grace_ms": grace_ms,
+                                    "ends_ms": now.saturating_add(grace_ms),
                                 })),
-                        )
-                        .await;
+                        );
                     }
                 }
                 Err(NotCharged::AlreadyCharged) => {
-                    // Another engine (or an earlier attempt) charged it: move on.
+                    // Another engine (or an earlier attempt) charged it: read where it stands.
+                    account = match ctx.store.account(&org).await? {
+                        Some(account) => account,
+                        None => break,
+                    };
                 }
                 Err(NotCharged::Overflow) => {
                     let why = "the balance would overflow a 64-bit integer".to_owned();
-                    fail(
-                        engine,
+                    let retry_at = end + period;
+                    events.push(failed(
                         &mut state,
                         &mut report,
                         &org,
                         rule_name,
                         start,
-                        end + period,
+                        retry_at,
                         why,
-                    )
-                    .await;
+                    ));
                     break;
                 }
             }
             state.retry_after.remove(&org);
-            account = match ctx.store.account(&org).await? {
-                Some(account) => account,
-                None => break,
-            };
         }
     }
+    ctx.emit_all(events).await;
     drop(state);
     enforce_grace(engine, &mut report).await?;
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn fail(
-    engine: &Engine,
+/// Records a period that could not be charged; returns its event.
+fn failed(
     state: &mut CycleState,
     report: &mut CycleReport,
     org: &str,
@@ -192,23 +206,18 @@ async fn fail(
     start: i64,
     retry_at: i64,
     why: String,
-) {
-    engine
-        .inner()
-        .ctx
-        .emit(
-            NewEvent::new("billing-cycle-failed")
-                .with_org(org)
-                .with_payload(json!({
-                    "rule": rule,
-                    "period_start_ms": start,
-                    "reason": why,
-                    "retry_after_ms": retry_at,
-                })),
-        )
-        .await;
+) -> NewEvent {
     state.retry_after.insert(org.to_owned(), retry_at);
+    let event = NewEvent::new("billing-cycle-failed")
+        .with_org(org)
+        .with_payload(json!({
+            "rule": rule,
+            "period_start_ms": start,
+            "reason": why,
+            "retry_after_ms": retry_at,
+        }));
     report.failed.push((org.to_owned(), start, why));
+    event
 }
 
 /// A metered interval as the contract's usage record (allocation; `used` is not in 0.1.0).
@@ -324,7 +333,9 @@ async fn enforce_grace(engine: &Engine, report: &mut CycleReport) -> Result<(), 
                 })),
         )
         .await;
-        report.stopped.push(org.clone());
+        if config.on_grace_end == GracePolicy::Stop {
+            report.stopped.push(org.clone());
+        }
     }
     Ok(())
 }

@@ -318,10 +318,13 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
     Ok(report)
 }
 
-/// Each declared service's allocation per replica: CPU millis and memory bytes.
+/// What one replica is given: CPU millis and memory bytes (`None`: no limit).
+pub(crate) type PerReplica = (Option<u32>, Option<u64>);
+
+/// Each declared service's allocation per replica, by (org, stack, service).
 fn allocations(
     services: &[crate::DesiredService],
-) -> BTreeMap<(String, String, String), (Option<u32>, Option<u64>)> {
+) -> BTreeMap<(String, String, String), PerReplica> {
     services
         .iter()
         .map(|s| {
@@ -332,7 +335,7 @@ fn allocations(
 }
 
 /// The CPU millis and memory bytes one replica of a stored spec is given.
-pub(crate) fn per_replica(spec: &serde_json::Value) -> (Option<u32>, Option<u64>) {
+pub(crate) fn per_replica(spec: &serde_json::Value) -> PerReplica {
     let Ok(spec) = serde_json::from_value::<ServiceSpec>(spec.clone()) else {
         return (None, None);
     };
@@ -340,7 +343,7 @@ pub(crate) fn per_replica(spec: &serde_json::Value) -> (Option<u32>, Option<u64>
 }
 
 /// [`per_replica`] of a spec.
-pub(crate) fn per_replica_of(spec: &ServiceSpec) -> (Option<u32>, Option<u64>) {
+pub(crate) fn per_replica_of(spec: &ServiceSpec) -> PerReplica {
     let cpu = spec
         .cpu
         .as_deref()

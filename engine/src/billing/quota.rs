@@ -62,10 +62,10 @@ pub struct QuotaDenial {
 pub(crate) struct Change {
     pub stack: String,
     pub service: String,
-    pub after: Option<((Option<u32>, Option<u64>), u32)>,
+    pub after: Option<(super::meter::PerReplica, u32)>,
 }
 
-fn add(total: &mut Allocation, (cpu, memory): (Option<u32>, Option<u64>), replicas: u32) {
+fn add(total: &mut Allocation, (cpu, memory): super::meter::PerReplica, replicas: u32) {
     let replicas = u64::from(replicas);
     total.cpu_millis = total
         .cpu_millis

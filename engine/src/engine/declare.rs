@@ -188,6 +188,18 @@ impl Engine {
                     ),
                 })?,
         };
+        // A revision kept from before the operator tightened the policy is refused like a new
+        // declaration would be.
+        if let Some(kept) = ctx
+            .store
+            .revisions(org, stack, service)
+            .await?
+            .into_iter()
+            .find(|r| r.revision == target)
+            && let Ok(spec) = serde_json::from_value::<ServiceSpec>(kept.spec)
+        {
+            ctx.settings.policy.check(org, &spec)?;
+        }
         let desired = crate::reconcile::rollout::desire_revision(ctx, &current, target).await?;
         ctx.emit(
             NewEvent::new("rollback-requested")

@@ -31,8 +31,8 @@ mod arith;
 use std::collections::BTreeMap;
 
 use windlass_plugin_sdk::types::{
-    BillingPeriod, Invoice, InvoiceLine, Money, PluginError, QuotaDecision, Resources,
-    UsageRecord, UsageSummary,
+    BillingPeriod, Invoice, InvoiceLine, Money, PluginError, QuotaDecision, Resources, UsageRecord,
+    UsageSummary,
 };
 
 use arith::{mul_div_half_up, parse_micros};
@@ -91,10 +91,19 @@ fn tiers(key: &str, text: &str) -> Result<Vec<Tier>, PluginError> {
         let from_micros = parse_micros(from).map_err(|why| invalid(key, why))?;
         match tiers.last() {
             None if from_micros != 0 => {
-                return Err(invalid(key, "the first tier starts at 0: write `RATE` first".into()));
+                return Err(invalid(
+                    key,
+                    "the first tier starts at 0: write `RATE` first".into(),
+                ));
             }
-            Some(Tier { from_micros: previous, .. }) if from_micros <= *previous => {
-                return Err(invalid(key, format!("tier {n} must start past the one before it")));
+            Some(Tier {
+                from_micros: previous,
+                ..
+            }) if from_micros <= *previous => {
+                return Err(invalid(
+                    key,
+                    format!("tier {n} must start past the one before it"),
+                ));
             }
             _ => {}
         }
@@ -112,9 +121,15 @@ fn price(
     period: BillingPeriod,
     usage: &[UsageRecord],
 ) -> Result<Invoice, PluginError> {
-    let currency = get("currency").unwrap_or_else(|| "EUR".into()).trim().to_ascii_uppercase();
+    let currency = get("currency")
+        .unwrap_or_else(|| "EUR".into())
+        .trim()
+        .to_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(invalid("currency", format!("`{currency}` is not an ISO 4217 code")));
+        return Err(invalid(
+            "currency",
+            format!("`{currency}` is not an ISO 4217 code"),
+        ));
     }
     let money = |minor: i64| Money {
         minor,
@@ -166,14 +181,20 @@ fn price(
         let rest = held - free_part;
         for (n, tier) in tiers.iter().enumerate() {
             let from = scale(tier.from_micros);
-            let to = tiers.get(n + 1).map_or(u128::MAX, |next| scale(next.from_micros));
+            let to = tiers
+                .get(n + 1)
+                .map_or(u128::MAX, |next| scale(next.from_micros));
             let part = rest.min(to).saturating_sub(from);
             if part == 0 {
                 continue;
             }
-            let amount = mul_div_half_up(part, u128::from(tier.rate_micros), dim.denominator * MICROS * MICROS)
-                .and_then(|a| i64::try_from(a).ok())
-                .ok_or_else(overflow)?;
+            let amount = mul_div_half_up(
+                part,
+                u128::from(tier.rate_micros),
+                dim.denominator * MICROS * MICROS,
+            )
+            .and_then(|a| i64::try_from(a).ok())
+            .ok_or_else(overflow)?;
             lines.push(InvoiceLine {
                 description: format!(
                     "{} for {org}, tier {} (from {}.{:06})",
@@ -222,7 +243,9 @@ fn check_quota(
     ] {
         let Some(text) = get(key) else { continue };
         let Ok(limit) = text.trim().parse::<u64>() else {
-            return QuotaDecision::Deny(format!("quota configuration `{key}` is not a whole number"));
+            return QuotaDecision::Deny(format!(
+                "quota configuration `{key}` is not a whole number"
+            ));
         };
         if now + more > u128::from(limit) {
             reasons.push(format!(
@@ -277,7 +300,12 @@ mod tests {
     #[test]
     fn allowance_then_tiers_each_line_rounded_once() {
         let config = [("cpu_free_core_hours", "1"), ("cpu_tiers", "100,80@10")];
-        let get = |k: &str| config.iter().find(|(key, _)| *key == k).map(|(_, v)| (*v).to_owned());
+        let get = |k: &str| {
+            config
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
         let period = BillingPeriod {
             start_ms: 0,
             end_ms: 100 * 3_600_000,
@@ -289,7 +317,10 @@ mod tests {
             .iter()
             .map(|l| (l.quantity_micros, l.amount.minor))
             .collect();
-        assert_eq!(lines, vec![(1_000_000, 0), (10_000_000, 1_000), (29_000_000, 2_320)]);
+        assert_eq!(
+            lines,
+            vec![(1_000_000, 0), (10_000_000, 1_000), (29_000_000, 2_320)]
+        );
         assert_eq!(invoice.total.minor, 3_320);
     }
 

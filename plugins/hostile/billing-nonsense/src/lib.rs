@@ -13,8 +13,8 @@
 //! `EUR`.
 
 use windlass_plugin_sdk::types::{
-    BillingPeriod, Invoice, InvoiceLine, Money, PluginError, QuotaDecision, Resources,
-    UsageRecord, UsageSummary,
+    BillingPeriod, Invoice, InvoiceLine, Money, PluginError, QuotaDecision, Resources, UsageRecord,
+    UsageSummary,
 };
 
 /// The rule.
