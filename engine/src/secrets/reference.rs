@@ -19,6 +19,7 @@ pub const MAX_SECRET_NAME_LEN: usize = 64;
 
 /// A service's use of one secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
     /// The secret's name in the service's org.
@@ -42,6 +43,7 @@ pub struct SecretRef {
 
 /// What a new version of a secret does to a service using it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SecretRestart {
     /// Roll the service onto the new version (start-first, health-gated, rolled back on failure).

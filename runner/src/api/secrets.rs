@@ -14,13 +14,22 @@ use windlass::secrets::{KeyRotation, SecretInfo, SecretSet};
 
 use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 
-/// The body of a PUT: the value, and nothing else.
-#[derive(Deserialize)]
+/// The body of a PUT: the value, and nothing else. Write-only: no answer ever carries it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SetBody {
+pub(super) struct SecretValue {
+    /// The value (UTF-8, at most 64 KiB). Write-only: no answer of the API ever contains it.
+    #[schema(value_type = String, write_only, max_length = 65536)]
     value: SecretString,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/secrets",
+    tag = "secrets",
+    params(super::billing::OrgPath),
+    responses((status = 200, description = "The org's secrets: versions with status, times, actors, users; never values", body = Object)),
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -30,20 +39,35 @@ pub(super) async fn list(
     Ok(Json(state.engine.secrets(&org).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/secrets/{name}",
+    tag = "secrets",
+    params(super::params::SecretPath),
+    responses((status = 200, description = "One secret (never its value)", body = Object)),
+)]
 pub(super) async fn show(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, name)): Path<(String, String)>,
+    Path(super::params::SecretPath { org, name }): Path<super::params::SecretPath>,
 ) -> Result<Json<SecretInfo>, ApiError> {
     caller.require_org(&org)?;
     Ok(Json(state.engine.secret(&org, &name).await?))
 }
 
 /// Sets a value: `{"value": "…"}`. 200 with the new version and the services it rolls.
+#[utoipa::path(
+    put,
+    path = "/v1/orgs/{org}/secrets/{name}",
+    tag = "secrets",
+    params(super::params::SecretPath),
+    request_body = SecretValue,
+    responses((status = 200, description = "`{org, name, version, rolled, recorded}`", body = Object)),
+)]
 pub(super) async fn set(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, name)): Path<(String, String)>,
+    Path(super::params::SecretPath { org, name }): Path<super::params::SecretPath>,
     body: Bytes,
 ) -> Result<Json<SecretSet>, ApiError> {
     caller.require(Role::Deploy)?;
@@ -56,7 +80,7 @@ pub(super) async fn set(
     }
     // serde_json's messages quote what they could not read; a value must never be echoed, so
     // the error says only what shape was expected.
-    let parsed: SetBody = serde_json::from_slice(&body).map_err(|_| {
+    let parsed: SecretValue = serde_json::from_slice(&body).map_err(|_| {
         ApiError::validation(
             "body",
             "the body must be a JSON object `{\"value\": \"…\"}` with a string value and no other field",
@@ -71,10 +95,17 @@ pub(super) async fn set(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/orgs/{org}/secrets/{name}",
+    tag = "secrets",
+    params(super::params::SecretPath),
+    responses((status = 200, description = "`{deleted}`; 409 `secret-in-use` naming the services", body = Object)),
+)]
 pub(super) async fn remove(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, name)): Path<(String, String)>,
+    Path(super::params::SecretPath { org, name }): Path<super::params::SecretPath>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
@@ -86,6 +117,12 @@ pub(super) async fn remove(
 }
 
 /// Re-encrypts every value under a new key. Needs an admin token of every org (`*`).
+#[utoipa::path(
+    post,
+    path = "/v1/secrets/rotate-key",
+    tag = "secrets",
+    responses((status = 200, description = "`{old_key_id, new_key_id, reencrypted}`", body = Object)),
+)]
 pub(super) async fn rotate_key(
     State(state): State<ApiState>,
     caller: Caller,
