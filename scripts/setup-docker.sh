@@ -14,13 +14,14 @@ set -euo pipefail
 DOCKERD_LOG=${WINDLASS_DOCKERD_LOG:-/var/log/windlass-dockerd.log}
 WAIT_SECONDS=60
 
-if pkgs_installed docker.io busybox-static && docker_ok; then
+# iproute2: runner/tests/probes.rs puts the runner in a network namespace (`ip netns`).
+if pkgs_installed docker.io busybox-static iproute2 && docker_ok; then
     log "docker daemon already up ($(docker info --format '{{.ServerVersion}}' 2>/dev/null))"
     exit 0
 fi
 
 require_root
-apt_install docker.io busybox-static
+apt_install docker.io busybox-static iproute2
 command -v dockerd >/dev/null || die "dockerd not found after installing docker.io"
 command -v docker >/dev/null || die "docker CLI not found after installing docker.io"
 

@@ -43,6 +43,12 @@ pub(crate) struct RawEngine {
     pub id: Spanned<String>,
     #[serde(default)]
     pub data_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub orphan_grace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub probes: Option<Spanned<String>>,
+    #[serde(default)]
+    pub probe_image: Option<Spanned<String>>,
 }
 
 /// `[store]`.

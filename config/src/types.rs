@@ -12,7 +12,7 @@ use windlass::plugins::{Grants, Limits, PluginKind, PluginSpec};
 
 use windlass::EngineBuilder;
 use windlass::events::RetentionPolicy;
-use windlass::health::Thresholds;
+use windlass::health::{ProbeMode, Thresholds};
 
 /// A validated `windlass.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,14 @@ pub struct EngineConfig {
     /// Where the engine keeps its files (the default SQLite store, compiled plugins), resolved
     /// against the config file's directory. Default `.windlass`.
     pub data_dir: PathBuf,
+    /// How long a container, network or file-declared stack the engine owns but no longer
+    /// wants waits before it is removed, when this process has not managed it (found after a
+    /// restart, or dropped from the file). Default 30 s.
+    pub orphan_grace: Duration,
+    /// Where HTTP and TCP probes run from: `auto` (default), `direct` or `in-network`.
+    pub probes: ProbeMode,
+    /// The image of in-network probe containers (BusyBox). Default `busybox:1.36`.
+    pub probe_image: String,
 }
 
 /// `[store]`.
@@ -263,6 +271,9 @@ impl RunnerConfig {
         let mut builder = windlass::Engine::builder()
             .with_engine_id(&self.engine.id)
             .with_store_url(&self.store.url)
+            .with_orphan_grace(self.engine.orphan_grace)
+            .with_probe_mode(self.engine.probes)
+            .with_probe_image(&self.engine.probe_image)
             .with_resource_thresholds(self.health.thresholds)
             .with_event_retention(self.events.retention.clone())
             .with_policy(self.policy.clone());

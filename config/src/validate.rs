@@ -22,12 +22,14 @@ use super::types::{
     RuntimeKind, StackConfig, StoreConfig,
 };
 use windlass::events::RetentionPolicy;
-use windlass::health::Thresholds;
+use windlass::health::{DEFAULT_PROBE_IMAGE, ProbeMode, Thresholds};
 
 /// The default `api.listen`, as the error messages write it.
 const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 /// The default `engine.data_dir`.
 const DEFAULT_DATA_DIR: &str = ".windlass";
+/// The default `engine.orphan_grace` (the engine's own default).
+const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(30);
 /// The default `health.snapshot_interval`.
 const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 /// The default `health.retention`.
@@ -49,6 +51,30 @@ pub(crate) fn validate(
         }
         Some(dir) => c.resolve(dir.get_ref()),
         None => c.resolve(DEFAULT_DATA_DIR),
+    };
+    let orphan_grace = match &raw.engine.orphan_grace {
+        Some(grace) => c.duration(grace, "engine.orphan_grace")?,
+        None => DEFAULT_ORPHAN_GRACE,
+    };
+    let probes = match &raw.engine.probes {
+        Some(mode) => ProbeMode::parse(mode.get_ref()).ok_or_else(|| {
+            c.invalid(
+                &mode.span(),
+                "engine.probes",
+                format!(
+                    "unknown probe mode \"{}\": write \"auto\", \"direct\" or \"in-network\"",
+                    mode.get_ref()
+                ),
+            )
+        })?,
+        None => ProbeMode::Auto,
+    };
+    let probe_image = match &raw.engine.probe_image {
+        Some(image) if image.get_ref().trim().is_empty() => {
+            return Err(c.invalid(&image.span(), "engine.probe_image", "must not be empty"));
+        }
+        Some(image) => image.get_ref().clone(),
+        None => DEFAULT_PROBE_IMAGE.to_owned(),
     };
     let store = match raw.store.and_then(|s| s.url) {
         Some(url) => StoreConfig {
@@ -133,7 +159,13 @@ pub(crate) fn validate(
 
     Ok(RunnerConfig {
         file: file.to_path_buf(),
-        engine: EngineConfig { id, data_dir },
+        engine: EngineConfig {
+            id,
+            data_dir,
+            orphan_grace,
+            probes,
+            probe_image,
+        },
         store,
         runtime,
         api,

@@ -55,7 +55,7 @@ pub mod tokens;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer, ServiceStatus,
-    StackDeployment, StackStatus,
+    StackDeployment, StackOrigin, StackStatus,
 };
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;

@@ -1,5 +1,6 @@
 //! Engine-side probes against real containers: HTTP (status range, body), TCP and exec, run
-//! from the engine against the container's address on its stack network.
+//! from the engine against the container's address on its stack network — or, in-network,
+//! from a probe container on that network (its lifecycle too).
 
 // A test that cannot go on panics with the reason: that is its failure report.
 #![allow(clippy::unwrap_used)]
@@ -19,6 +20,78 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 async fn http_tcp_and_exec_probes_judge_a_real_container() -> anyhow::Result<()> {
     let scope = EngineScope::new();
     let engine = scope.engine().await?;
+    let name = judge_a_real_container(&engine).await?;
+
+    // A stopped container has no address: unhealthy, saying why.
+    engine.stop(&name).await?;
+    let stopped = engine
+        .probe(&name, &Probe::Tcp { port: 8080 }, TIMEOUT)
+        .await?;
+    assert!(
+        !stopped.healthy && stopped.detail.contains("no network address"),
+        "{stopped:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn in_network_probes_judge_alike_from_a_probe_container_that_goes_with_the_network()
+-> anyhow::Result<()> {
+    use windlass::health::{LABEL_PROBE, ProbeMode};
+    use windlass::labels::LABEL_ENGINE;
+
+    let scope = EngineScope::new();
+    let runtime = common::docker::connect_with_busybox().await?;
+    let engine = scope
+        .builder()
+        .with_probe_mode(ProbeMode::InNetwork)
+        .with_probe_image(BUSYBOX)
+        .build()
+        .await?;
+    judge_a_real_container(&engine).await?;
+
+    // One probe container, on the stack's network; not a container of any service.
+    let probes = || async {
+        anyhow::Ok(
+            runtime
+                .list_containers(&[(LABEL_ENGINE, scope.id.as_str()), (LABEL_PROBE, "true")])
+                .await?,
+        )
+    };
+    let found = probes().await?;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let info = runtime.inspect_container(&found[0].id).await?;
+    let network = format!("wl_{}_acme_probe", scope.id);
+    assert!(info.networks.contains_key(&network), "{info:?}");
+    let listed = engine.containers(&ContainerFilter::default()).await?;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    // Passes leave it alone (it is no orphan)...
+    engine.reconcile().await?;
+    assert_eq!(probes().await?.len(), 1);
+
+    // ...and it goes with the stack's network.
+    engine.remove_stack("acme", "probe").await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        engine.reconcile().await?;
+        let networks = runtime
+            .list_networks(&[(LABEL_ENGINE, scope.id.as_str())])
+            .await?;
+        if networks.is_empty() && probes().await?.is_empty() {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "network or probe container left: {networks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// Starts httpd on 8080 in a busybox service and checks every probe kind's verdicts on it;
+/// returns the container's name.
+async fn judge_a_real_container(engine: &windlass::Engine) -> anyhow::Result<String> {
     // httpd serves /www on 8080; nothing listens on 9090.
     let page = "mkdir -p /www && echo 'all good' > /www/healthz && exec httpd -f -p 8080 -h /www";
     engine
@@ -52,6 +125,7 @@ async fn http_tcp_and_exec_probes_judge_a_real_container() -> anyhow::Result<()>
         .probe(&name, &Probe::http(8080, "/healthz"), TIMEOUT)
         .await?;
     assert!(ok.healthy && ok.detail == "HTTP 200", "{ok:?}");
+    eprintln!("HTTP probe took {:?}", ok.took);
     let missing = engine
         .probe(&name, &Probe::http(8080, "/nope"), TIMEOUT)
         .await?;
@@ -88,17 +162,7 @@ async fn http_tcp_and_exec_probes_judge_a_real_container() -> anyhow::Result<()>
         !failed.healthy && failed.detail == "exit code 3: broken",
         "{failed:?}"
     );
-
-    // A stopped container has no address: unhealthy, saying why.
-    engine.stop(&name).await?;
-    let stopped = engine
-        .probe(&name, &Probe::Tcp { port: 8080 }, TIMEOUT)
-        .await?;
-    assert!(
-        !stopped.healthy && stopped.detail.contains("no network address"),
-        "{stopped:?}"
-    );
-    Ok(())
+    Ok(name)
 }
 
 #[tokio::test]

@@ -8,13 +8,16 @@ use windlass_test_support as common;
 use anyhow::ensure;
 use common::db::{TestDb, backend_tests};
 use serde_json::json;
-use windlass::{BackendKind, ContainerRecord, DesiredService, Scope, Store, StoreError};
+use windlass::{
+    BackendKind, ContainerRecord, DesiredService, Scope, StackOrigin, Store, StoreError,
+};
 
 backend_tests!(
     migrations_are_idempotent,
     desired_services_crud,
     container_records_crud,
     engine_meta_crud,
+    stack_origins_crud,
 );
 
 async fn migrations_are_idempotent(db: &TestDb) -> anyhow::Result<()> {
@@ -239,6 +242,47 @@ async fn engine_meta_crud(db: &TestDb) -> anyhow::Result<()> {
     assert!(store.delete_meta("engine.id").await?);
     assert!(!store.delete_meta("engine.id").await?);
     assert_eq!(store.get_meta("engine.id").await?, None);
+    Ok(())
+}
+
+async fn stack_origins_crud(db: &TestDb) -> anyhow::Result<()> {
+    let store = db.open().await?;
+    assert_eq!(store.get_stack_origin("acme", "shop").await?, None);
+    store
+        .set_stack_origin("acme", "shop", StackOrigin::File)
+        .await?;
+    store
+        .set_stack_origin("acme", "blog", StackOrigin::File)
+        .await?;
+    store
+        .set_stack_origin("globex", "crm", StackOrigin::Api)
+        .await?;
+    let pair = |org: &str, stack: &str| (org.to_owned(), stack.to_owned());
+    assert_eq!(
+        store.list_stacks_from(StackOrigin::File).await?,
+        [pair("acme", "blog"), pair("acme", "shop")]
+    );
+    // The last declaration wins, and survives a reopen.
+    store
+        .set_stack_origin("acme", "blog", StackOrigin::Api)
+        .await?;
+    store.close().await;
+    let store = db.open().await?;
+    assert_eq!(
+        store.get_stack_origin("acme", "blog").await?,
+        Some(StackOrigin::Api)
+    );
+    assert_eq!(
+        store.list_stacks_from(StackOrigin::File).await?,
+        [pair("acme", "shop")]
+    );
+    assert_eq!(
+        store.list_stacks_from(StackOrigin::Api).await?,
+        [pair("acme", "blog"), pair("globex", "crm")]
+    );
+    assert!(store.delete_stack_origin("acme", "shop").await?);
+    assert!(!store.delete_stack_origin("acme", "shop").await?);
+    assert!(store.list_stacks_from(StackOrigin::File).await?.is_empty());
     Ok(())
 }
 

@@ -166,6 +166,23 @@ impl EngineBuilder {
         self
     }
 
+    /// Where HTTP and TCP probes run from: from the engine (`Direct`), from a probe container
+    /// on each stack network (`InNetwork`), or `Auto` (the default): direct when Docker is on a
+    /// local socket or loopback, in-network otherwise or once container addresses turn out
+    /// unroutable. See `docs/engine.md`.
+    pub fn with_probe_mode(mut self, mode: crate::health::ProbeMode) -> Self {
+        self.settings.probes = mode;
+        self
+    }
+
+    /// The image of in-network probe containers (default `busybox:1.36`): it needs BusyBox's
+    /// `sh`, `printf` and `nc` (with `-e`). The engine never pulls it: it must be on the
+    /// Docker host.
+    pub fn with_probe_image(mut self, image: impl Into<String>) -> Self {
+        self.settings.probe_image = image.into();
+        self
+    }
+
     /// Validates the settings, opens the store (running its migrations), connects to Docker and
     /// opens the event log.
     pub async fn build(self) -> Result<Engine, EngineError> {
@@ -189,7 +206,14 @@ impl EngineBuilder {
             None => DockerRuntime::connect_default().await?,
         };
         let events = EventLog::open_with(store.clone(), self.event_log).await?;
+        let prober = crate::health::route::Prober::new(
+            &self.engine_id,
+            runtime.endpoint(),
+            self.settings.probes,
+            &self.settings.probe_image,
+        );
         let ctx = Arc::new(Ctx {
+            prober,
             engine_id: self.engine_id,
             runtime,
             store,

@@ -25,11 +25,13 @@ mod builder;
 mod declare;
 mod logs;
 mod observe;
+mod origin;
 mod run;
 mod stacks;
 
 pub use builder::EngineBuilder;
 pub use logs::LogStream;
+pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
 
 /// Tunables of the reconciler.
@@ -45,6 +47,10 @@ pub(crate) struct Settings {
     pub sampling: bool,
     pub snapshot_interval: Duration,
     pub snapshot_retention: Duration,
+    /// Where HTTP and TCP probes run from.
+    pub probes: crate::health::ProbeMode,
+    /// The image of in-network probe containers.
+    pub probe_image: String,
     /// What tenants may deploy, and how their containers are hardened.
     pub policy: crate::policy::Policy,
     /// The length of a metering interval.
@@ -63,6 +69,8 @@ impl Default for Settings {
             sampling: true,
             snapshot_interval: Duration::from_secs(60),
             snapshot_retention: Duration::from_secs(7 * 24 * 3600),
+            probes: crate::health::ProbeMode::Auto,
+            probe_image: crate::health::DEFAULT_PROBE_IMAGE.to_owned(),
             policy: crate::policy::Policy::default(),
             metering_interval: Duration::from_secs(60),
         }
@@ -77,6 +85,8 @@ pub(crate) struct Ctx {
     pub events: EventLog,
     pub settings: Settings,
     pub clock: Arc<dyn crate::Clock>,
+    /// Runs probes from where they can reach the containers.
+    pub prober: crate::health::route::Prober,
     /// Usage counted from the stats streams, between metering closes.
     pub meter: crate::billing::meter::UsageMeter,
 }

@@ -36,6 +36,8 @@ impl Engine {
         let readiness = self.inner.monitor.readiness();
         let mut containers: Vec<ManagedContainer> = summaries
             .into_iter()
+            // Probe containers run no service (see `health::route`).
+            .filter(|c| !c.labels.contains_key(crate::health::LABEL_PROBE))
             .map(|c| {
                 let label = |key: &str| c.labels.get(key).cloned().unwrap_or_default();
                 let record = records.get(&c.name);
@@ -180,8 +182,10 @@ impl Engine {
         ))
     }
 
-    /// Runs a probe against one managed container now (an HTTP or TCP probe goes to the
-    /// container's address on its stack network; an exec probe runs inside it).
+    /// Runs a probe against one managed container now, as the health monitor runs it (an
+    /// HTTP or TCP probe goes to the container's address on its stack network, from the
+    /// engine or from the network's probe container by the probe mode; an exec probe runs
+    /// inside it).
     pub async fn probe(
         &self,
         name: &str,
@@ -189,7 +193,8 @@ impl Engine {
         timeout: Duration,
     ) -> Result<crate::health::ProbeOutcome, EngineError> {
         let info = self.inspect(name).await?;
-        Ok(probe.run(&self.inner.ctx.runtime, &info, timeout).await)
+        let ctx = &self.inner.ctx;
+        Ok(ctx.prober.run(&ctx.runtime, probe, &info, timeout).await)
     }
 
     /// Follows the event log from `from_index`: stored events first, then live ones, with no

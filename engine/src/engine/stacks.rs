@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Engine;
+use super::{Engine, StackOrigin};
 use crate::stacks::{StackSpec, Variables};
 use crate::store::{DesiredService, Scope};
 use crate::{EngineError, NewEvent, ServiceSpec};
@@ -72,13 +72,32 @@ impl Engine {
     /// dependents, and stores every service. Services the stack no longer has are removed.
     /// Nothing is stored when anything is wrong. The reconciler then starts each service once
     /// its dependencies meet their conditions (`started`, `healthy`, `completed`).
-    #[tracing::instrument(name = "engine.deploy_stack", skip(self, spec, params), fields(engine = %self.id()))]
+    ///
+    /// The stack's origin is recorded as [`StackOrigin::Api`]; see
+    /// [`Engine::deploy_stack_from`].
     pub async fn deploy_stack(
         &self,
         org: &str,
         stack: &str,
         spec: &StackSpec,
         params: &BTreeMap<String, String>,
+    ) -> Result<StackDeployment, EngineError> {
+        self.deploy_stack_from(org, stack, spec, params, StackOrigin::Api)
+            .await
+    }
+
+    /// [`Engine::deploy_stack`], recording `origin` as who declared the stack (the last
+    /// declaration wins): the runner declares the stacks of its file with
+    /// [`StackOrigin::File`], so that it can remove them once the file drops them
+    /// ([`Engine::remove_stack_from`]) and leave the API's alone.
+    #[tracing::instrument(name = "engine.deploy_stack", skip(self, spec, params), fields(engine = %self.id()))]
+    pub async fn deploy_stack_from(
+        &self,
+        org: &str,
+        stack: &str,
+        spec: &StackSpec,
+        params: &BTreeMap<String, String>,
+        origin: StackOrigin,
     ) -> Result<StackDeployment, EngineError> {
         crate::spec::validate_name("org", org)?;
         crate::spec::validate_name("stack", stack)?;
@@ -116,6 +135,13 @@ impl Engine {
                 }),
         );
         crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &changes).await?;
+        // Before the services: a stack whose origin is recorded but none of whose services
+        // are (a crash in between) is harmless to prune; the reverse would leak.
+        self.inner
+            .ctx
+            .store
+            .set_stack_origin(org, stack, origin)
+            .await?;
         let mut services = Vec::new();
         for service in resolved {
             services.push(self.store_service(org, stack, service).await?);
@@ -140,6 +166,7 @@ impl Engine {
                             .collect::<Vec<_>>(),
                         "removed": removed,
                         "waves": waves,
+                        "origin": origin.as_str(),
                     })),
             )
             .await;
@@ -215,6 +242,7 @@ impl Engine {
                 removed.push(service.service);
             }
         }
+        self.inner.ctx.store.delete_stack_origin(org, stack).await?;
         if !removed.is_empty() {
             self.inner
                 .ctx

@@ -2,7 +2,9 @@
 //! address on its network, or inside it (`exec`). Docker's own health check needs the probe's
 //! tools inside the image and never acts on the result; these need nothing in the image.
 //!
-//! `probe` runs one probe and judges its answer; `check` is what a service declares; `monitor`
+//! `probe` runs one probe and judges its answer; `route` decides where HTTP and TCP probes run
+//! from (the engine, or a probe container on the stack network when the engine cannot reach
+//! container addresses); `check` is what a service declares; `monitor`
 //! runs the checks of every running container on their own timers, announces transitions and
 //! stops containers whose liveness fails (the restart policy then decides what follows).
 //! `resources` judges CPU and memory use against thresholds; `sampler` follows Docker's stats
@@ -13,6 +15,7 @@ mod check;
 pub(crate) mod monitor;
 mod probe;
 mod resources;
+pub(crate) mod route;
 pub(crate) mod sampler;
 pub(crate) mod snapshot;
 
@@ -20,4 +23,5 @@ pub use check::{CheckKind, HealthCheck};
 pub use monitor::{CheckState, CheckStatus, ContainerHealth, ProbeStats};
 pub use probe::{Probe, ProbeOutcome};
 pub use resources::{ResourceSample, ResourceStatus, Thresholds};
+pub use route::{DEFAULT_PROBE_IMAGE, LABEL_PROBE, ProbeMode};
 pub use snapshot::{CheckSummary, HealthReport, HealthSnapshot, SnapshotReport};

@@ -401,7 +401,10 @@ async fn watch(ctx: Arc<Ctx>, shared: Arc<Shared>, target: Target) {
         let outcomes =
             futures::future::join_all(running.into_iter().map(|(index, check, lag)| async move {
                 let timeout = Duration::from_millis(check.timeout_ms);
-                let outcome = check.probe.run(&ctx_ref.runtime, info_ref, timeout).await;
+                let outcome = ctx_ref
+                    .prober
+                    .run(&ctx_ref.runtime, &check.probe, info_ref, timeout)
+                    .await;
                 (index, check, lag, outcome)
             }))
             .await;

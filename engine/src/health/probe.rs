@@ -1,12 +1,13 @@
 //! One probe of one container: HTTP, TCP or a command inside it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::route::{InNetwork, first_address};
 use crate::runtime::{ContainerInfo, DockerRuntime};
 
 /// The most of an HTTP answer a probe reads (status line, headers and the start of the body).
@@ -62,30 +63,47 @@ impl Probe {
         }
     }
 
-    /// Runs the probe against `container` with a deadline. Never fails: a probe that cannot
-    /// run (no address, a timeout, Docker refusing the exec) is an unhealthy outcome saying why.
+    /// Runs the probe against `container` with a deadline, from the engine (HTTP and TCP go
+    /// to the container's address; see [`Engine::probe`](crate::Engine::probe) for probes run
+    /// the way the engine's monitor runs them). Never fails: a probe that cannot run (no
+    /// address, a timeout, Docker refusing the exec) is an unhealthy outcome saying why.
     pub async fn run(
         &self,
         runtime: &DockerRuntime,
         container: &ContainerInfo,
         timeout: Duration,
     ) -> ProbeOutcome {
+        self.run_from(runtime, container, timeout, None).await.0
+    }
+
+    /// [`Probe::run`], with HTTP and TCP from the probe container `via` when given. Also says
+    /// whether the container's address was unroutable from here (network or host
+    /// unreachable), which the `auto` probe mode takes as a reason to probe in-network.
+    pub(crate) async fn run_from(
+        &self,
+        runtime: &DockerRuntime,
+        container: &ContainerInfo,
+        timeout: Duration,
+        via: Option<&InNetwork>,
+    ) -> (ProbeOutcome, bool) {
         let started = Instant::now();
         let outcome =
-            tokio::time::timeout(timeout, self.attempt(runtime, container, timeout)).await;
-        let (healthy, detail) = match outcome {
-            Ok(Ok(judged)) => judged,
-            Ok(Err(reason)) => (false, reason),
+            tokio::time::timeout(timeout, self.attempt(runtime, container, timeout, via)).await;
+        let (healthy, detail, unroutable) = match outcome {
+            Ok(Ok((healthy, detail))) => (healthy, detail, false),
+            Ok(Err(failed)) => (false, failed.reason, failed.unroutable),
             Err(_) => (
                 false,
                 format!("no answer within {} ms", timeout.as_millis()),
+                false,
             ),
         };
-        ProbeOutcome {
+        let outcome = ProbeOutcome {
             healthy,
             detail,
             took: started.elapsed(),
-        }
+        };
+        (outcome, unroutable)
     }
 
     async fn attempt(
@@ -93,7 +111,8 @@ impl Probe {
         runtime: &DockerRuntime,
         container: &ContainerInfo,
         timeout: Duration,
-    ) -> Result<(bool, String), String> {
+        via: Option<&InNetwork>,
+    ) -> Result<(bool, String), Failed> {
         match self {
             Self::Http {
                 port,
@@ -102,8 +121,18 @@ impl Probe {
                 body_contains,
             } => {
                 let address = address(container, *port)?;
-                let answer = http_get(address, path).await.map_err(|e| e.to_string())?;
-                let code = status_code(&answer).ok_or_else(|| "not an HTTP answer".to_owned())?;
+                let request = format!(
+                    "GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: windlass-probe\r\nConnection: close\r\n\r\n"
+                );
+                let answer = match via {
+                    None => http_exchange(address, &request).await.map_err(Failed::io)?,
+                    Some(via) => via
+                        .exchange(runtime, address, &request, timeout)
+                        .await
+                        .map_err(Failed::other)?,
+                };
+                let code = status_code(&answer)
+                    .ok_or_else(|| Failed::other("not an HTTP answer".to_owned()))?;
                 if !status.contains(&code) {
                     return Ok((false, format!("HTTP {code}")));
                 }
@@ -116,16 +145,24 @@ impl Probe {
             }
             Self::Tcp { port } => {
                 let address = address(container, *port)?;
-                tokio::net::TcpStream::connect(address)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                match via {
+                    None => {
+                        tokio::net::TcpStream::connect(address)
+                            .await
+                            .map_err(Failed::io)?;
+                    }
+                    Some(via) => via
+                        .connect(runtime, address, timeout)
+                        .await
+                        .map_err(Failed::other)?,
+                }
                 Ok((true, format!("connected to {address}")))
             }
             Self::Exec { command } => {
                 let output = runtime
                     .exec(&container.id, command, timeout)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Failed::other(e.to_string()))?;
                 let stderr = output.stderr.trim();
                 let detail = match (output.exit_code, stderr.is_empty()) {
                     (code, true) => format!("exit code {code}"),
@@ -137,28 +174,48 @@ impl Probe {
     }
 }
 
+/// Why a probe could not judge an answer.
+struct Failed {
+    reason: String,
+    /// The address is not routable from where the probe ran.
+    unroutable: bool,
+}
+
+impl Failed {
+    fn other(reason: String) -> Self {
+        Self {
+            reason,
+            unroutable: false,
+        }
+    }
+
+    fn io(error: std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        Self {
+            unroutable: matches!(
+                error.kind(),
+                ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable
+            ),
+            reason: error.to_string(),
+        }
+    }
+}
+
 /// The container's address on its first network with an IP.
-fn address(container: &ContainerInfo, port: u16) -> Result<SocketAddr, String> {
-    container
-        .networks
-        .values()
-        .flatten()
-        .next()
-        .map(|ip: &IpAddr| SocketAddr::new(*ip, port))
+fn address(container: &ContainerInfo, port: u16) -> Result<SocketAddr, Failed> {
+    first_address(container)
+        .map(|(_, ip)| SocketAddr::new(ip, port))
         .ok_or_else(|| {
-            format!(
+            Failed::other(format!(
                 "container {} has no network address (is it running?)",
                 container.name
-            )
+            ))
         })
 }
 
-/// A minimal HTTP/1.0 GET: enough for a status line and the start of a body.
-async fn http_get(address: SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
+/// A minimal HTTP/1.0 exchange: enough for a status line and the start of a body.
+async fn http_exchange(address: SocketAddr, request: &str) -> std::io::Result<Vec<u8>> {
     let mut stream = tokio::net::TcpStream::connect(address).await?;
-    let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: windlass-probe\r\nConnection: close\r\n\r\n"
-    );
     stream.write_all(request.as_bytes()).await?;
     let mut answer = Vec::new();
     let mut chunk = [0u8; 8192];

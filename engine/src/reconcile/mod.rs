@@ -136,10 +136,12 @@ impl Reconciler {
     ) -> Result<ReconcileReport, EngineError> {
         let ctx = self.ctx.clone();
         let desired = ctx.store.list_desired_services(Scope::All).await?;
-        let actual = ctx
+        let mut actual = ctx
             .runtime
             .list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
             .await?;
+        // Probe containers are no service's and no orphans: they go with their network.
+        actual.retain(|c| !c.labels.contains_key(crate::health::LABEL_PROBE));
         let mut records = ctx.records_by_name().await?;
         let mut by_name: HashMap<String, ContainerSummary> =
             actual.into_iter().map(|c| (c.name.clone(), c)).collect();

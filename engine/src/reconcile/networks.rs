@@ -7,7 +7,8 @@
 //! network this process ensured is removed at once; one it never saw in use — found after a
 //! restart — only after the grace period, in case the declaration that explains it is still
 //! being written. Networks without this engine's label are never listed, so never touched; a
-//! network something else is still attached to stays until it is free.
+//! network something else is still attached to stays until it is free. The network's probe
+//! container (see `health::route`) is removed with it.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -63,6 +64,16 @@ impl Reconciler {
             if !known && waited < ctx.settings.orphan_grace {
                 report.wake_in(Some(ctx.settings.orphan_grace - waited));
                 continue;
+            }
+            // The network's probe container (in-network probes) goes first: it would keep
+            // the network busy forever.
+            let probe = crate::health::route::probe_container_name(&network.name);
+            match ctx.runtime.remove_container(&probe, true).await {
+                Ok(()) | Err(RuntimeError::NotFound { .. }) => ctx.prober.forget(&network.name),
+                Err(error) => {
+                    report.errors.push(format!("{probe}: {error}"));
+                    continue;
+                }
             }
             match ctx.runtime.remove_network(&network.id).await {
                 Ok(()) | Err(RuntimeError::NotFound { .. }) => {

@@ -28,6 +28,7 @@ pub(crate) mod events;
 mod health;
 mod invoices;
 mod meta;
+mod origins;
 mod rollouts;
 mod scope;
 mod tokens;

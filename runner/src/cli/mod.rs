@@ -18,6 +18,7 @@ mod client;
 pub(crate) mod demo;
 mod deploy;
 mod events;
+mod file_stacks;
 mod logs;
 mod profile;
 mod ps;

@@ -1,20 +1,28 @@
 //! `windlass run --config FILE` and `windlass config check FILE`: the runner (see
-//! `docs/runner.md`). It loads the plugins, renders and deploys the stacks, serves the HTTP
-//! API, then reconciles until Ctrl-C or SIGTERM.
+//! `docs/runner.md`). It loads the plugins, renders and deploys the stacks (pruning those the
+//! file dropped), serves the HTTP API, then reconciles until Ctrl-C or SIGTERM; SIGHUP
+//! reloads the file's stacks (`file_stacks`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use windlass::plugins::PluginHost;
+
+use super::file_stacks::FileStacks;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
     /// The config file (see docs/runner.md).
     #[arg(long, short, default_value = "windlass.toml")]
     pub(crate) config: PathBuf,
+    /// Keep stacks the file declared and no longer lists (by default they are removed after
+    /// the orphan grace; stacks deployed through the API are never removed this way).
+    #[arg(long)]
+    pub(crate) no_prune: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +88,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
 
     let shutdown = shutdown_signal()?;
+    // Installed now: SIGHUP's default action ends the process.
+    let hangup = hangup_signal()?;
 
     // 1. The plugins, before anything touches Docker: a plugin that does not load stops here.
     let largest_memory = config
@@ -107,37 +117,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // 2. The stacks, rendered before anything touches Docker: plugins are pure planners, and
     //    a template that refuses its parameters stops the runner here.
-    let mut declared = Vec::new();
-    for stack in &config.stacks {
-        let name = format!("{}/{}", stack.org, stack.name);
-        let template = plugins
-            .get(&stack.template)
-            .and_then(|plugin| plugin.stack_template())
-            .with_context(|| {
-                format!(
-                    "stack {name}: `{}` is not a loaded stack template",
-                    stack.template
-                )
-            })?;
-        let rendered = template
-            .render(&stack.render_params())
-            .await
-            .with_context(|| format!("stack {name}: rendering with `{}`", stack.template))?
-            .map_err(|e| {
-                let field = e.field.map(|f| format!("{f}: ")).unwrap_or_default();
-                anyhow::anyhow!(
-                    "stack {name}: template `{}` refused the parameters: {field}{} ({})",
-                    stack.template,
-                    e.message,
-                    e.code
-                )
-            })?;
-        let spec = windlass::stacks::StackSpec::from_rendered(&rendered)
-            .map_err(|e| anyhow::anyhow!("stack {name}: the rendered stack cannot run:\n{e}"))?;
-        declared.push((stack, name, spec));
-    }
+    let rendered = super::file_stacks::render(&config, &plugins).await?;
 
-    // 3. The engine, and the stacks' services declared to it.
+    // 3. The engine, the file's stacks deployed to it, and those it no longer lists pruned
+    //    after the grace period (unless --no-prune).
     let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
     let engine = config
         .engine_builder()
@@ -145,18 +128,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .await
         .context("starting the engine")?;
-    for (stack, name, spec) in declared {
-        let params = stack.render_params().into_iter().collect();
-        let deployment = engine
-            .deploy_stack(&stack.org, &stack.name, &spec, &params)
-            .await
-            .with_context(|| format!("stack {name}: deploying"))?;
-        tracing::info!(stack = %name, waves = ?deployment.waves, "stack deployed");
-    }
+    let stacks = FileStacks::new(engine.clone(), plugins, config.clone(), !args.no_prune);
+    stacks.deploy(rendered).await?;
+    stacks.prune().await?;
 
     // 4. The HTTP API. On first start an admin token for every org is made and shown once.
     let api = crate::api::ApiState::new(engine.clone());
-    api.metrics().watch_plugins(plugins.values().cloned());
+    api.metrics()
+        .watch_plugins(stacks.plugins().values().cloned());
     if let Some(token) = api.tokens.ensure_admin().await? {
         println!("admin token (shown once, store it now): {}", token.secret);
     }
@@ -175,14 +154,59 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             api_stopped.await.ok();
         },
     ));
+    // SIGHUP reloads the file's stacks; see `file_stacks`.
+    let reloader = hangup.map(|hangup| spawn_reloader(hangup, Arc::clone(&stacks)));
     engine.run(shutdown).await?;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     // Followed streams (events, logs) end first, so that graceful shutdown is not held open
     // by a client that never disconnects.
     api.close_streams();
     stop_api.send(()).ok();
     server.await.context("the API server task")??;
-    drop(plugins);
+    drop(stacks);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SIGHUP stream (nothing where there are no signals).
+#[cfg(unix)]
+type Hangup = tokio::signal::unix::Signal;
+/// The SIGHUP stream (nothing where there are no signals).
+#[cfg(not(unix))]
+type Hangup = std::convert::Infallible;
+
+/// Listens for SIGHUP, which reloads the config file's stacks.
+fn hangup_signal() -> anyhow::Result<Option<Hangup>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Some(
+            signal(SignalKind::hangup()).context("listening for SIGHUP")?,
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(None)
+    }
+}
+
+/// Reloads the file's stacks on every SIGHUP, one reload at a time.
+fn spawn_reloader(hangup: Hangup, stacks: Arc<FileStacks>) -> tokio::task::JoinHandle<()> {
+    #[cfg(unix)]
+    {
+        let mut hangup = hangup;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                stacks.reload().await;
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        drop(stacks);
+        match hangup {}
+    }
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
