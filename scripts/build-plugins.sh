@@ -11,4 +11,22 @@ scripts/setup-toolchain.sh
 target=${WINDLASS_PLUGINS_TARGET_DIR:-$PWD/plugins/target}
 log "building plugins into $target"
 (cd plugins && CARGO_TARGET_DIR="$target" cargo build --release --locked >&2)
-echo "$target/wasm32-wasip2/release"
+out="$target/wasm32-wasip2/release"
+
+# The hand-written WAT components of the sandbox tests (several modules, several memories,
+# tables): `wasm-tools parse` turns each into a .wasm beside the others, named as cargo names
+# them (dashes become underscores), rebuilt only when the .wat is newer.
+wasm_tools=$(scripts/install-wasm-tools.sh)
+for wat in plugins/hostile/wat/*.wat; do
+    name=$(basename "$wat" .wat)
+    wasm="$out/${name//-/_}.wasm"
+    if [ ! -f "$wasm" ] || [ "$wat" -nt "$wasm" ]; then
+        "$wasm_tools" parse "$wat" -o "$wasm.tmp"
+        "$wasm_tools" validate "$wasm.tmp"
+        mv "$wasm.tmp" "$wasm"
+    fi
+done
+
+# Plugins in Python and JavaScript (componentize-py, componentize-js), cached by input hash.
+scripts/build-foreign-plugins.sh "$out"
+echo "$out"

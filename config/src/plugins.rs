@@ -15,6 +15,10 @@ use super::types::PluginConfig;
 const MAX_MEMORY_MIB: u64 = 4096;
 /// The largest `limits.timeout_ms` (ten minutes).
 const MAX_TIMEOUT_MS: u64 = 600_000;
+/// The largest `limits.log_bytes` (64 MiB per channel and call).
+const MAX_LOG_BYTES: u64 = 64 << 20;
+/// The largest `limits.log_lines`.
+const MAX_LOG_LINES: u64 = 1_000_000;
 
 /// One `[[plugins]]` entry.
 pub(super) fn plugin(
@@ -82,6 +86,14 @@ fn limits(c: &Checker<'_>, i: usize, raw: &RawLimits) -> Result<Limits, ConfigEr
     if let Some(fuel) = &raw.fuel {
         let key = format!("plugins[{i}].limits.fuel");
         limits.fuel = Some(c.positive(fuel, &key)?);
+    }
+    if let Some(bytes) = &raw.log_bytes {
+        let key = format!("plugins[{i}].limits.log_bytes");
+        limits.log_bytes = c.bounded(bytes, &key, 1, MAX_LOG_BYTES, " bytes")?;
+    }
+    if let Some(lines) = &raw.log_lines {
+        let key = format!("plugins[{i}].limits.log_lines");
+        limits.log_lines = c.bounded(lines, &key, 1, MAX_LOG_LINES, " lines")?;
     }
     Ok(limits)
 }

@@ -126,6 +126,10 @@ pub(crate) struct RawLimits {
     pub timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
     pub fuel: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub log_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub log_lines: Option<Spanned<u64>>,
 }
 
 /// A plugin's `grants`.

@@ -78,6 +78,10 @@ pub struct ServiceSpec {
     /// [`crate::stacks`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub provides: BTreeMap<String, String>,
+    /// Labels set on every replica's container, beside the engine's own. Keys under
+    /// `dev.windlass.` are the engine's and refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// How a new revision replaces the running replicas (default: start-first, one at a time).
     #[serde(
         default,
@@ -128,10 +132,32 @@ impl std::fmt::Debug for ServiceSpec {
             .field("health_checks", &self.health_checks)
             .field("depends_on", &self.depends_on)
             .field("provides", &MaskedValues(&self.provides))
+            .field("labels", &self.labels)
             .field("update", &self.update)
             .field("hardening", &self.hardening)
             .finish()
     }
+}
+
+/// Checks a service label's key: non-empty, printable, and outside the engine's reserved
+/// `dev.windlass.` prefix (the labels the engine finds its containers by).
+pub fn validate_label_key(field: &str, key: &str) -> Result<(), SpecError> {
+    if key.trim().is_empty() || key.chars().any(char::is_control) {
+        return Err(SpecError::new(
+            field,
+            "a label key must be non-empty, without control characters",
+        ));
+    }
+    if key.starts_with(crate::runtime::labels::LABEL_PREFIX) {
+        return Err(SpecError::new(
+            field,
+            format!(
+                "labels under `{}` are reserved for the engine; use a prefix of your own",
+                crate::runtime::labels::LABEL_PREFIX
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Why a declaration was refused. Names the field at fault.
@@ -196,9 +222,16 @@ impl ServiceSpec {
             health_checks: Vec::new(),
             depends_on: Vec::new(),
             provides: BTreeMap::new(),
+            labels: BTreeMap::new(),
             update: crate::lifecycle::UpdatePolicy::default(),
             hardening: crate::policy::HardeningSpec::default(),
         }
+    }
+
+    /// Adds (or replaces) a label of every replica's container.
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
     }
 
     /// Waits for another service of the stack to reach `condition` before starting.
@@ -327,6 +360,9 @@ impl ServiceSpec {
                     ));
                 }
             }
+        }
+        for key in self.labels.keys() {
+            validate_label_key(&format!("labels.{key}"), key)?;
         }
         for (i, port) in self.ports.iter().enumerate() {
             if port.container_port == 0 {

@@ -24,6 +24,8 @@ use windlass_host_api::{Grants, Plugin, PluginHost, PluginSpec, Pooling};
 
 const ITERATIONS: usize = 20_000;
 const WARMUP: usize = 1_000;
+/// Calls of the Python and JavaScript components (milliseconds each, not microseconds).
+const FOREIGN_ITERATIONS: usize = 2_000;
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +66,39 @@ async fn run() -> anyhow::Result<()> {
         "stack-template render",
         measure(|| async { template.render(&render_params).await.map(drop) }).await,
     );
+
+    // The same kind in other languages: CPython (componentize-py) and SpiderMonkey
+    // (componentize-js) components, ~18 MB and ~12 MB, instantiated fresh for every call.
+    let site_params = params(&[("image", "local/windlass-demo-web:1"), ("replicas", "2")]);
+    for (label, name) in [
+        (
+            "stack-template render, Python (componentize-py)",
+            "py-static-site",
+        ),
+        (
+            "stack-template render, JavaScript (componentize-js)",
+            "js-static-site",
+        ),
+    ] {
+        let started = Instant::now();
+        let plugin = load(
+            &host,
+            PluginSpec::from_file(name, component(name)).with_limits(windlass_host_api::Limits {
+                memory_bytes: 128 << 20,
+                ..windlass_host_api::Limits::default()
+            }),
+        )
+        .await;
+        let compiled = started.elapsed();
+        let site = plugin.stack_template().expect("stack template");
+        report(
+            &format!("{label} (compiled in {})", fmt(compiled)),
+            measure_n(FOREIGN_ITERATIONS, || async {
+                site.render(&site_params).await.map(drop)
+            })
+            .await,
+        );
+    }
 
     let source = tempfile::tempdir()?;
     std::fs::write(

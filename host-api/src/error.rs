@@ -31,6 +31,19 @@ pub enum LoadError {
         /// What wasmtime said.
         reason: String,
     },
+    /// The component is valid but needs more than the host's instance pool gives one
+    /// component (memories, tables, core instances): the true reason, not "invalid".
+    #[error(
+        "plugin `{plugin}`: a valid component that does not fit the host's instance pool: \
+         {reason} (the pool gives one component at most 8 memories, 16 tables and 32 core \
+         instances)"
+    )]
+    PoolLimit {
+        /// The plugin's name.
+        plugin: String,
+        /// What wasmtime's pooling allocator said.
+        reason: String,
+    },
     /// The component exports none of the plugin interfaces.
     #[error(
         "plugin `{plugin}`: not a Windlass plugin: it exports none of the `windlass:plugin` \
@@ -97,6 +110,13 @@ pub enum LoadError {
     },
 }
 
+/// Whether a compile error is the pooling allocator refusing a valid component.
+pub(crate) fn is_pool_limit(reason: &str) -> bool {
+    reason.contains("pooling allocator")
+        || reason.contains("per-instance limit")
+        || reason.contains("unsupported in this pooling allocator configuration")
+}
+
 /// Why a call into a plugin failed.
 ///
 /// The sandbox errors (`Trap`, `Timeout`, `MemoryLimit`, `FuelExhausted`, `OutputTooLarge`,
@@ -131,9 +151,9 @@ pub enum CallError {
         /// The deadline that was exceeded.
         timeout_ms: u64,
     },
-    /// The guest tried to grow its memory past the cap.
+    /// The guest tried to grow a memory or table past the instance's memory budget.
     #[error(
-        "plugin `{plugin}` hit its memory cap of {limit_bytes} bytes in `{function}` (it asked for {requested_bytes} bytes)"
+        "plugin `{plugin}` hit its memory cap of {limit_bytes} bytes in `{function}` (its memories and tables would total {requested_bytes} bytes)"
     )]
     MemoryLimit {
         /// The plugin's name.
@@ -142,7 +162,7 @@ pub enum CallError {
         function: &'static str,
         /// The cap.
         limit_bytes: u64,
-        /// The size the guest asked to grow to.
+        /// The total of every memory and table of the instance the guest asked to grow to.
         requested_bytes: u64,
     },
     /// The call used up its fuel.

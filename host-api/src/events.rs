@@ -27,6 +27,9 @@ pub enum PluginEventKind {
         compiled: CompileSource,
         /// Whether this replaced a running version.
         reload: bool,
+        /// Why its instances are allocated on demand although the host asked for the pooling
+        /// allocator; `None` when the host has the pool or was told not to use it.
+        pool_unavailable: Option<String>,
     },
     /// A call failed in the sandbox (trap, timeout, limit, denied request...).
     CallFailed {

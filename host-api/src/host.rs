@@ -17,6 +17,18 @@ use crate::cache::CompileCache;
 use crate::sandbox::CallState;
 use crate::{LoadError, Plugin, PluginEvent, PluginSpec};
 
+/// Core module instances one component may hold (Python components built with
+/// componentize-py link a dozen shared libraries, each an instance).
+pub(crate) const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Linear memories one component may define, over all its core modules.
+pub(crate) const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
+/// Linear memories one core module may define (multi-memory).
+const MAX_MEMORIES_PER_MODULE: u32 = 8;
+/// Tables one component may define, over all its core modules.
+pub(crate) const MAX_TABLES_PER_COMPONENT: u32 = 16;
+/// Tables one core module may define.
+const MAX_TABLES_PER_MODULE: u32 = 8;
+
 /// Whether to use wasmtime's pooling instance allocator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pooling {
@@ -39,6 +51,7 @@ pub struct PluginHostBuilder {
     epoch_tick: Duration,
     max_concurrent_instances: u32,
     max_memory_bytes: u64,
+    release_memory: bool,
 }
 
 impl Default for PluginHostBuilder {
@@ -50,6 +63,7 @@ impl Default for PluginHostBuilder {
             epoch_tick: Duration::from_millis(1),
             max_concurrent_instances: 256,
             max_memory_bytes: 256 << 20,
+            release_memory: true,
         }
     }
 }
@@ -93,9 +107,17 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Whether to hand the compiler's freed memory back to the OS after every compilation
+    /// (default on; glibc only). Off keeps it in the allocator, as measured by `benches/rss.rs`.
+    pub fn with_memory_release(mut self, enabled: bool) -> Self {
+        self.release_memory = enabled;
+        self
+    }
+
     /// Builds the host: creates the engine, the linkers and the epoch ticker.
     pub fn build(self) -> Result<PluginHost, HostBuildError> {
-        let (engine, pooling) = self.engine()?;
+        let (engine, pool_unavailable) = self.engine()?;
+        let pooling = self.pooling != Pooling::Off && pool_unavailable.is_none();
         let wasm = |e: wasmtime::Error| HostBuildError::Engine(e.to_string());
 
         let mut base = Linker::<CallState>::new(&engine);
@@ -124,12 +146,15 @@ impl PluginHostBuilder {
                 ticker,
                 fuel: self.fuel,
                 pooling,
+                pool_unavailable,
+                release_memory: self.release_memory,
                 epoch_tick: self.epoch_tick,
             }),
         })
     }
 
-    fn engine(&self) -> Result<(Engine, bool), HostBuildError> {
+    /// The engine, and why the pool could not be had when `Auto` fell back to on-demand.
+    fn engine(&self) -> Result<(Engine, Option<String>), HostBuildError> {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -138,21 +163,35 @@ impl PluginHostBuilder {
         if self.pooling != Pooling::Off {
             let mut pool = PoolingAllocationConfig::default();
             let n = self.max_concurrent_instances;
+            // The per-component and per-module limits are the same the store's limiter applies
+            // without the pool (`sandbox::Limiter`), so a component loads on both allocators or
+            // on neither; the memory budget itself is the limiter's, on both.
             pool.total_component_instances(n)
-                .total_core_instances(n * 4)
+                .total_core_instances(n * 8)
                 .total_memories(n * 2)
                 .total_tables(n * 4)
                 .total_stacks(n)
                 .max_memory_size(self.max_memory_bytes as usize)
-                .max_memories_per_component(4)
-                .max_tables_per_component(8)
-                .max_core_instances_per_component(16);
+                .table_elements(crate::sandbox::MAX_TABLE_ELEMENTS)
+                .max_memories_per_module(MAX_MEMORIES_PER_MODULE)
+                .max_tables_per_module(MAX_TABLES_PER_MODULE)
+                .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+                .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+                .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT);
             let mut pooled = config.clone();
             pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
             match Engine::new(&pooled) {
-                Ok(engine) => return Ok((engine, true)),
+                Ok(engine) => return Ok((engine, None)),
                 Err(error) if self.pooling == Pooling::Auto => {
-                    tracing::warn!(%error, "pooling allocator unavailable; allocating plugin instances on demand");
+                    let reason = format!("{error:#}");
+                    tracing::warn!(
+                        reason = %reason,
+                        "pooling allocator unavailable; allocating plugin instances on demand \
+                         (the same memory budget and limits hold, instantiation is slower)"
+                    );
+                    let engine =
+                        Engine::new(&config).map_err(|e| HostBuildError::Engine(e.to_string()))?;
+                    return Ok((engine, Some(reason)));
                 }
                 Err(error) => {
                     return Err(HostBuildError::Engine(format!(
@@ -162,7 +201,7 @@ impl PluginHostBuilder {
             }
         }
         let engine = Engine::new(&config).map_err(|e| HostBuildError::Engine(e.to_string()))?;
-        Ok((engine, false))
+        Ok((engine, None))
     }
 }
 
@@ -193,6 +232,10 @@ pub(crate) struct HostInner {
     pub ticker: EpochTicker,
     pub fuel: bool,
     pub pooling: bool,
+    /// Why the pooling allocator asked for (`Auto`) could not be had.
+    pub pool_unavailable: Option<String>,
+    /// Whether compilations end with [`crate::memory::release_free_memory`].
+    pub release_memory: bool,
     pub epoch_tick: Duration,
 }
 
@@ -236,6 +279,14 @@ impl PluginHost {
     /// Whether instances come from the pooling allocator.
     pub fn uses_pooling(&self) -> bool {
         self.inner.pooling
+    }
+
+    /// Why the pooling allocator could not be had, when the host was built with
+    /// [`Pooling::Auto`] and fell back to allocating on demand (e.g. under `ulimit -v`). The
+    /// limits hold all the same; every plugin loaded then also says so in its
+    /// [`PluginEventKind::Loaded`](crate::PluginEventKind::Loaded) event.
+    pub fn pooling_unavailable(&self) -> Option<&str> {
+        self.inner.pool_unavailable.as_deref()
     }
 
     /// The wasmtime engine, for embedders who measure or precompile.

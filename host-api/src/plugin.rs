@@ -99,6 +99,9 @@ pub struct PluginStatus {
     pub consecutive_failures: u32,
     /// Why the plugin is disabled, when it is.
     pub disabled: Option<String>,
+    /// Times a call's log output (`host.log`, stdout or stderr) went over its budget and was
+    /// cut, since the plugin was first loaded.
+    pub log_truncations: u64,
 }
 
 impl Plugin {
@@ -107,6 +110,9 @@ impl Plugin {
         let sandbox = Arc::new(SandboxSpec {
             plugin: spec.name.as_str().into(),
             memory_bytes: spec.limits.memory_bytes,
+            log_bytes: spec.limits.log_bytes,
+            log_lines: spec.limits.log_lines,
+            log_truncations: Arc::default(),
             grants: spec.grants.clone(),
             config: spec.config.clone(),
         });
@@ -170,6 +176,7 @@ impl Plugin {
             failures: self.inner.failures.load(Ordering::Relaxed),
             consecutive_failures: self.inner.consecutive_failures.load(Ordering::Relaxed),
             disabled: lock(&self.inner.disabled).clone(),
+            log_truncations: self.inner.sandbox.log_truncations.load(Ordering::Relaxed),
         }
     }
 
@@ -211,6 +218,7 @@ impl Plugin {
             sha256: loaded.sha256.clone(),
             compiled: loaded.compiled,
             reload,
+            pool_unavailable: self.inner.host.inner.pool_unavailable.clone(),
         });
     }
 
@@ -333,13 +341,21 @@ async fn compile(
             .into(),
     };
     let host = host.clone();
-    // Compiling is CPU-bound and can take a second: keep it off the async workers.
-    tokio::task::spawn_blocking(move || compile_blocking(&host, plugin, &bytes, expected))
-        .await
-        .map_err(|e| LoadError::Compile {
-            plugin: spec.name.clone(),
-            reason: format!("compilation task failed: {e}"),
-        })?
+    // Compiling is CPU-bound and can take a second: keep it off the async workers. What the
+    // compiler freed is handed back to the OS at once (`memory`).
+    tokio::task::spawn_blocking(move || {
+        let loaded = compile_blocking(&host, plugin, &bytes, expected);
+        drop(bytes);
+        if host.inner.release_memory {
+            crate::memory::release_free_memory();
+        }
+        loaded
+    })
+    .await
+    .map_err(|e| LoadError::Compile {
+        plugin: spec.name.clone(),
+        reason: format!("compilation task failed: {e}"),
+    })?
 }
 
 fn compile_blocking(
@@ -349,9 +365,19 @@ fn compile_blocking(
     expected: Option<PluginKind>,
 ) -> Result<Loaded, LoadError> {
     let engine = &host.inner.engine;
-    let compile_error = |e: wasmtime::Error| LoadError::Compile {
-        plugin: plugin.clone(),
-        reason: format!("{e:#}"),
+    let compile_error = |e: wasmtime::Error| {
+        let reason = format!("{e:#}");
+        if host.inner.pooling && crate::error::is_pool_limit(&reason) {
+            LoadError::PoolLimit {
+                plugin: plugin.clone(),
+                reason,
+            }
+        } else {
+            LoadError::Compile {
+                plugin: plugin.clone(),
+                reason,
+            }
+        }
     };
     let sha256 = sha256_hex(bytes);
     let (component, compiled) = match &host.inner.cache {

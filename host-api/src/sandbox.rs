@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -13,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::bindings::host::{self, LogLevel};
+use crate::guest_log::{LogBudget, escape};
 use crate::spec::Grants;
 use crate::stdio::{GuestOutput, Stream};
 
@@ -21,41 +23,142 @@ use crate::stdio::{GuestOutput, Stream};
 pub(crate) struct SandboxSpec {
     pub plugin: Arc<str>,
     pub memory_bytes: u64,
+    /// The per-call log budget of each channel (`host.log`, stdout, stderr).
+    pub log_bytes: u64,
+    pub log_lines: u64,
+    /// Calls whose log output was truncated, over the plugin's life.
+    pub log_truncations: Arc<AtomicU64>,
     pub grants: Grants,
     /// Sorted by key, as `config-all` promises.
     pub config: BTreeMap<String, String>,
 }
 
-/// A memory cap that remembers being hit, so the error can say so precisely.
+/// Bytes a table element is counted as in the memory budget: wasmtime keeps one pointer per
+/// element.
+pub(crate) const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// Elements one table may grow to, on either allocator (the pooling allocator's table slots
+/// are this size). Beyond it `table.grow` fails (returns -1) as the core spec allows.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// One memory budget for the whole instance, which remembers being exceeded so the error can
+/// say so precisely.
+///
+/// wasmtime asks the store's limiter before creating or growing *any* linear memory or table
+/// of *any* core instance inside the component, with that memory's current and desired size.
+/// The limiter keeps the sum over all of them, so a component of four modules with a memory
+/// each, or one module with four memories, has the same budget as a component with one: the
+/// plugin's `memory_bytes`. This holds with the pooling allocator and without it, since the
+/// limiter belongs to the store, not to the allocator.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     memory_bytes: u64,
+    /// Bytes of every memory and table of the instance, as granted so far.
+    used: u64,
+    /// The total the guest asked for when it went over the budget.
     pub hit: Option<u64>,
+}
+
+impl Limiter {
+    pub(crate) fn new(memory_bytes: u64) -> Self {
+        Self {
+            memory_bytes,
+            used: 0,
+            hit: None,
+        }
+    }
+
+    /// Grants growing one memory or table from `current` to `desired` bytes, or traps.
+    fn grow(&mut self, current: u64, desired: u64) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.memory_bytes {
+            self.hit = Some(total);
+            // Trap at once rather than report a failed grow: a guest that ignores the failure
+            // would otherwise fail later with a less precise error.
+            wasmtime::bail!(
+                "memory budget of {} bytes exceeded: the instance's memories and tables would \
+                 total {total} bytes",
+                self.memory_bytes
+            );
+        }
+        self.used = total;
+        Ok(true)
+    }
+
+    /// Bytes of every memory and table of the instance so far.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        self.used
+    }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.memory_bytes {
-            self.hit = Some(desired as u64);
-            // Trap at once rather than report a failed grow: a guest that ignores the failure
-            // would otherwise fail later with a less precise error.
-            wasmtime::bail!("memory cap of {} bytes exceeded", self.memory_bytes);
-        }
-        Ok(true)
+        self.grow(current as u64, desired as u64)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.grow(
+            current as u64 * TABLE_ELEMENT_BYTES,
+            desired as u64 * TABLE_ELEMENT_BYTES,
+        )
+    }
+
+    fn instances(&self) -> usize {
+        // A component holds at most this many core instances (see the pooling configuration).
+        crate::host::MAX_CORE_INSTANCES_PER_COMPONENT as usize
+    }
+
+    fn memories(&self) -> usize {
+        crate::host::MAX_MEMORIES_PER_COMPONENT as usize
+    }
+
+    fn tables(&self) -> usize {
+        crate::host::MAX_TABLES_PER_COMPONENT as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_the_sum_of_every_memory_and_table() {
+        let mut limiter = Limiter::new(100);
+        // Four memories of 20 bytes: 80 of 100.
+        for _ in 0..4 {
+            assert!(limiter.grow(0, 20).unwrap());
+        }
+        assert_eq!(limiter.used(), 80);
+        // Growing one of them from 20 to 40 would make 100: allowed, exactly the budget.
+        assert!(limiter.grow(20, 40).unwrap());
+        // One more byte anywhere is refused, with the total asked for.
+        assert!(limiter.grow(0, 1).is_err());
+        assert_eq!(limiter.hit, Some(101));
+        // Tables count at eight bytes an element.
+        let mut limiter = Limiter::new(100);
+        assert!(limiter.table_growing(0, 12, None).unwrap());
+        assert!(limiter.table_growing(12, 13, None).is_err());
+        // A table past its element cap fails to grow, without trapping.
+        let mut limiter = Limiter::new(u64::MAX);
+        assert!(
+            !limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
     }
 }
 
@@ -126,6 +229,8 @@ pub(crate) struct CallState {
     pub hooks: HttpHooks,
     pub stdout: GuestOutput,
     pub stderr: GuestOutput,
+    /// What `host.log` may still write in this call.
+    pub log: LogBudget,
     /// Values the caller sets for this call only, answered before the plugin's own config
     /// (e.g. an organisation's quota limits for a billing rule).
     pub overlay: BTreeMap<String, String>,
@@ -147,8 +252,18 @@ impl CallState {
         deadline: std::time::Instant,
         extra_dirs: &[(std::path::PathBuf, String)],
     ) -> std::io::Result<Self> {
-        let stdout = GuestOutput::new(spec.plugin.clone(), Stream::Stdout);
-        let stderr = GuestOutput::new(spec.plugin.clone(), Stream::Stderr);
+        let budget = |channel| {
+            LogBudget::new(
+                spec.plugin.clone(),
+                channel,
+                spec.log_bytes,
+                spec.log_lines,
+                spec.log_truncations.clone(),
+            )
+        };
+        let stdout = GuestOutput::new(spec.plugin.clone(), Stream::Stdout, budget("stdout"));
+        let stderr = GuestOutput::new(spec.plugin.clone(), Stream::Stderr, budget("stderr"));
+        let log = budget("host.log");
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -163,10 +278,7 @@ impl CallState {
         }
         Ok(Self {
             deadline,
-            limiter: Limiter {
-                memory_bytes: spec.memory_bytes,
-                hit: None,
-            },
+            limiter: Limiter::new(spec.memory_bytes),
             hooks: HttpHooks {
                 plugin: spec.plugin.clone(),
                 grants: spec.grants.clone(),
@@ -177,6 +289,7 @@ impl CallState {
             http: WasiHttpCtx::new(),
             stdout,
             stderr,
+            log,
             overlay: BTreeMap::new(),
             spec,
         })
@@ -204,13 +317,29 @@ impl WasiHttpView for CallState {
 
 impl host::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        // The budget is checked before anything is formatted: a flood costs the guest its own
+        // time, not the host's.
+        if !self.log.take(message.len()) {
+            return Ok(());
+        }
         let plugin = &*self.spec.plugin;
+        let text = escape(&message);
         match level {
-            LogLevel::Trace => tracing::trace!(target: "windlass::plugin", plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "windlass::plugin", plugin, "{message}"),
-            LogLevel::Info => tracing::info!(target: "windlass::plugin", plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "windlass::plugin", plugin, "{message}"),
-            LogLevel::Error => tracing::error!(target: "windlass::plugin", plugin, "{message}"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "windlass::plugin", plugin = %plugin, text = %text, "plugin log")
+            }
         }
         Ok(())
     }

@@ -93,6 +93,11 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// The largest value a call may return, measured as its JSON encoding, in bytes.
     pub max_output_bytes: u64,
+    /// Bytes one call may write through each log channel (`host.log`, stdout, stderr) before
+    /// the rest of that channel's output in the call is dropped.
+    pub log_bytes: u64,
+    /// Lines (`host.log` messages) one call may write through each log channel.
+    pub log_lines: u64,
 }
 
 impl Default for Limits {
@@ -102,6 +107,8 @@ impl Default for Limits {
             timeout: Duration::from_millis(1_000),
             fuel: None,
             max_output_bytes: 1 << 20,
+            log_bytes: 64 << 10,
+            log_lines: 1_000,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Output is split into lines; each line becomes one event (`info` for stdout, `warn` for
 //! stderr). The last few lines of stderr are also kept for the call's error, because that is
 //! where a Rust guest writes its panic message. A guest cannot flood the log: past a per-call
-//! budget further output is dropped, and one line says so.
+//! budget in bytes and lines ([`crate::guest_log::LogBudget`]) further output is dropped, and one
+//! line says so; each line is escaped so that it cannot pass for a line of the host's own.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -13,8 +14,8 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// Bytes of output one call may log before the rest is dropped.
-const LOG_BUDGET: usize = 64 * 1024;
+use crate::guest_log::{LogBudget, escape};
+
 /// Bytes of stderr kept for error messages.
 const TAIL_BYTES: usize = 2 * 1024;
 /// A longer line is logged in pieces.
@@ -27,11 +28,10 @@ pub(crate) enum Stream {
     Stderr,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     line: Vec<u8>,
-    logged: usize,
-    dropped: bool,
+    budget: LogBudget,
     tail: Vec<u8>,
 }
 
@@ -44,11 +44,15 @@ pub(crate) struct GuestOutput {
 }
 
 impl GuestOutput {
-    pub(crate) fn new(plugin: Arc<str>, stream: Stream) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, stream: Stream, budget: LogBudget) -> Self {
         Self {
             plugin,
             stream,
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(Inner {
+                line: Vec::new(),
+                budget,
+                tail: Vec::new(),
+            })),
         }
     }
 
@@ -89,32 +93,18 @@ impl GuestOutput {
     }
 
     fn emit(&self, inner: &mut Inner, line: &[u8]) {
-        if inner.logged >= LOG_BUDGET {
-            if !inner.dropped {
-                inner.dropped = true;
-                tracing::warn!(plugin = %self.plugin, "plugin output over {LOG_BUDGET} bytes in one call; dropping the rest");
-            }
+        if !inner.budget.take(line.len()) {
             return;
         }
-        inner.logged += line.len();
         let text = String::from_utf8_lossy(line);
+        let text = escape(&text);
         match self.stream {
             Stream::Stdout => {
-                tracing::info!(target: "windlass::plugin", plugin = %self.plugin, stream = "stdout", "{text}")
+                tracing::info!(target: "windlass::plugin", plugin = %self.plugin, stream = "stdout", text = %text, "plugin output")
             }
             Stream::Stderr => {
-                tracing::warn!(target: "windlass::plugin", plugin = %self.plugin, stream = "stderr", "{text}")
+                tracing::warn!(target: "windlass::plugin", plugin = %self.plugin, stream = "stderr", text = %text, "plugin output")
             }
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // A last unterminated line is still worth seeing; it is logged without the plugin name
-        // only if nobody flushed it, which the call path always does.
-        if !self.line.is_empty() && self.logged < LOG_BUDGET {
-            tracing::debug!(target: "windlass::plugin", "{}", String::from_utf8_lossy(&self.line));
         }
     }
 }

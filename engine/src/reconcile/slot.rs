@@ -75,6 +75,11 @@ impl SlotWork {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         container.ports = spec.ports.clone();
+        // The service's own labels first: the engine's `dev.windlass.*` labels are applied
+        // over them (and reserved keys were refused when the service was declared).
+        container
+            .labels
+            .extend(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         for mount in &spec.volumes {
             let volume = crate::naming::volume_name(
                 &ctx.engine_id,

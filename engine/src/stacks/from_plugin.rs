@@ -9,8 +9,9 @@
 //!   published ones. `publish: false` with a `host-port` is a contradiction and an error. Port
 //!   names have no counterpart and are dropped;
 //! - what the engine cannot represent yet is an error naming the field, never silently dropped:
-//!   `resources.disk-bytes`, service `labels`, volume `labels`, a key given twice in `env` or
-//!   `provides`, an HTTP probe whose status range is empty.
+//!   `resources.disk-bytes`, volume `labels`, a key given twice in `env`, `provides` or
+//!   `labels`, a service label under the engine's reserved `dev.windlass.` prefix, an HTTP probe
+//!   whose status range is empty. Service `labels` are applied to every replica's container.
 //!
 //! The result is not validated here: call [`StackSpec::validate`] (or
 //! [`StackSpec::resolve`]) next, as for a stack from TOML.
@@ -114,11 +115,15 @@ fn service(at: &str, s: &wit::ServiceSpec, errors: &mut Vec<StackError>) -> Serv
             "the engine has no disk limit yet; leave it unset",
         ));
     }
-    if !s.labels.is_empty() {
-        errors.push(unmappable(
-            format!("{at}.labels"),
-            "the engine does not take service labels yet; render none",
-        ));
+    spec.labels = map(&format!("{at}.labels"), &s.labels, errors);
+    for key in spec.labels.keys() {
+        let field = format!("{at}.labels.{key}");
+        if let Err(error) = crate::spec::validate_label_key(&field, key) {
+            errors.push(StackError::Unmappable {
+                field,
+                message: error.message,
+            });
+        }
     }
     spec.depends_on = s
         .depends_on
@@ -411,12 +416,23 @@ mod tests {
     }
 
     #[test]
+    fn service_labels_are_kept() {
+        let mut rendered = web_postgres();
+        rendered.services[0].labels = vec![pair("team", "data"), pair("tier", "db")];
+        let spec = StackSpec::from_rendered(&rendered).unwrap();
+        assert_eq!(
+            spec.services[0].labels,
+            BTreeMap::from([("team".into(), "data".into()), ("tier".into(), "db".into())])
+        );
+    }
+
+    #[test]
     fn what_cannot_be_mapped_is_named() {
         let mut rendered = web_postgres();
         rendered.services[0].resources.disk_bytes = Some(1 << 30);
         rendered.services[0].resources.cpu_millis = Some(0);
         rendered.services[0].resources.memory_bytes = Some(u64::MAX);
-        rendered.services[0].labels = vec![pair("team", "data")];
+        rendered.services[0].labels = vec![pair("team", "data"), pair("dev.windlass.org", "x")];
         rendered.services[0].ports[0].host_port = Some(5432);
         rendered.services[1].env = vec![pair("A", "1"), pair("A", "2")];
         rendered.services[1].health_checks[0].probe = wit::Probe::Http(wit::HttpProbe {
@@ -436,7 +452,7 @@ mod tests {
                 "services[0].resources.cpu_millis",
                 "services[0].resources.memory_bytes",
                 "services[0].resources.disk_bytes",
-                "services[0].labels",
+                "services[0].labels.dev.windlass.org",
                 "services[1].env.A",
                 "services[1].health_checks[0].probe.status_min",
                 "volumes[0].labels",

@@ -134,7 +134,7 @@ impl Metrics {
         let plugins = lock(&self.inner.plugins);
         let statuses: Vec<_> = plugins.iter().map(Plugin::status).collect();
         drop(plugins);
-        let families: [(&str, &str, &str); 3] = [
+        let families: [(&str, &str, &str); 4] = [
             (
                 "windlass_plugin_calls_total",
                 "counter",
@@ -150,6 +150,11 @@ impl Metrics {
                 "gauge",
                 "1 while the plugin's failure policy keeps it disabled.",
             ),
+            (
+                "windlass_plugin_log_truncated_total",
+                "counter",
+                "Calls whose log output (host.log, stdout or stderr) went over its budget and was cut.",
+            ),
         ];
         for (i, (name, kind, help)) in families.iter().enumerate() {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -157,7 +162,8 @@ impl Metrics {
                 let value = match i {
                     0 => status.calls,
                     1 => status.failures,
-                    _ => u64::from(status.disabled.is_some()),
+                    2 => u64::from(status.disabled.is_some()),
+                    _ => status.log_truncations,
                 };
                 let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {value}", escape(&status.name));
             }

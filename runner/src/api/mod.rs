@@ -19,9 +19,11 @@ mod extract;
 mod logs;
 mod metrics;
 mod openapi;
+mod plugin_events;
 mod plugins;
 mod services;
 mod stacks;
+mod templates;
 mod tokens;
 
 use std::future::Future;
@@ -33,6 +35,8 @@ use axum::routing::{delete, get, post, put};
 pub use auth::Caller;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use plugin_events::forward_plugin_events;
+pub use templates::TemplatedStacks;
 pub use windlass::tokens::{EVERY_ORG, NewToken, Role, TokenInfo, Tokens};
 
 use windlass::Engine;
@@ -46,6 +50,8 @@ pub struct ApiState {
     pub tokens: Tokens,
     metrics: Metrics,
     containers: cache::ContainerCache,
+    /// The stacks deployed from a template, re-rendered when it is reloaded.
+    templated: TemplatedStacks,
     /// Set by [`ApiState::close_streams`]: streamed responses end when it is.
     closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -59,6 +65,7 @@ impl ApiState {
             tokens,
             metrics: Metrics::default(),
             containers: cache::ContainerCache::new(cache::DEFAULT_TTL),
+            templated: TemplatedStacks::default(),
             closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -88,6 +95,12 @@ impl ApiState {
     /// What `/metrics` reports beyond the engine's own figures (register plugins here).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The stacks deployed from a template: the runner registers its configuration's stacks
+    /// here, so that reloading their template re-renders them.
+    pub fn templated(&self) -> &TemplatedStacks {
+        &self.templated
     }
 }
 
@@ -142,6 +155,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/plugins/{name}", get(plugins::status))
         .route("/v1/plugins/{name}/reload", post(plugins::reload))
+        .route("/v1/templates/{name}/render", post(templates::preview))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/current", get(tokens::current))
         .route("/v1/tokens/{id}", delete(tokens::revoke))

@@ -104,7 +104,7 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
     (
         "put",
         "/v1/orgs/{org}/stacks/{stack}",
-        "Deploy a whole stack: {\"spec\": StackSpec, \"params\": {..}}",
+        "Deploy a whole stack: {\"spec\": StackSpec, \"params\": {..}}, or render it from a template: {\"template\": name, \"params\": {..}}",
         "deploy",
         &[],
     ),
@@ -188,8 +188,15 @@ pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
     (
         "post",
         "/v1/plugins/{name}/reload",
-        "Reload a plugin from its source (admin of every org)",
+        "Reload a plugin from its source (admin of every org); a stack template re-renders its stacks",
         "admin",
+        &[],
+    ),
+    (
+        "post",
+        "/v1/templates/{name}/render",
+        "Preview what a stack template renders: {\"params\": {..}} -> {\"template\", \"spec\"}",
+        "deploy",
         &[],
     ),
     (

@@ -32,14 +32,25 @@ pub(super) async fn status(
     Ok(Json(find(&state, &name)?.status()))
 }
 
+/// What a reload answers: the plugin's new status, and for a stack template every stack made
+/// from it, re-rendered by the new version.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct Reloaded {
+    #[serde(flatten)]
+    status: PluginStatus,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rerendered: Vec<super::templates::Rerendered>,
+}
+
 /// Recompiles the plugin from its source and swaps it in (in-flight calls finish on the old
 /// one); clears a failure policy's disablement. Needs an admin token of every org: plugins
-/// serve every org. A component that does not load is a 422 and the old one keeps serving.
+/// serve every org. A component that does not load is a 422 and the old one keeps serving. A
+/// reloaded stack template re-renders and redeploys every stack deployed from it.
 pub(super) async fn reload(
     State(state): State<ApiState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<PluginStatus>, ApiError> {
+) -> Result<Json<Reloaded>, ApiError> {
     caller.require(Role::Admin)?;
     caller.require_org(EVERY_ORG)?;
     let plugin = find(&state, &name)?;
@@ -49,5 +60,13 @@ pub(super) async fn reload(
         message: e.to_string(),
         field: None,
     })?;
-    Ok(Json(plugin.status()))
+    let rerendered = if plugin.kind() == windlass::plugins::PluginKind::StackTemplate {
+        super::templates::rerender(&state, &name).await
+    } else {
+        Vec::new()
+    };
+    Ok(Json(Reloaded {
+        status: plugin.status(),
+        rerendered,
+    }))
 }

@@ -14,13 +14,17 @@ use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 use windlass::stacks::StackSpec;
 use windlass::{DesiredService, ServiceStatus, StackDeployment, StackStatus};
 
-/// The body of `PUT /v1/orgs/{org}/stacks/{stack}`.
+/// The body of `PUT /v1/orgs/{org}/stacks/{stack}`: a `spec`, or a `template` to render.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeployBody {
     /// The stack, as in TOML (`services`, `volumes`).
-    spec: StackSpec,
-    /// Values for `${VAR}` in env and `provides`.
+    #[serde(default)]
+    spec: Option<StackSpec>,
+    /// The name of a loaded stack template that renders the stack from `params`.
+    #[serde(default)]
+    template: Option<String>,
+    /// The template's parameters, and values for `${VAR}` in env and `provides`.
     #[serde(default)]
     params: BTreeMap<String, String>,
 }
@@ -93,15 +97,35 @@ pub(super) async fn deploy(
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     let body: DeployBody = extract::json(&body)?;
-    if body.spec.services.is_empty() {
+    let spec = match (body.spec, &body.template) {
+        (Some(spec), None) => spec,
+        (None, Some(template)) => super::templates::render(&state, template, &body.params).await?,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "template",
+                "give either a `spec` or a `template` with its `params`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "spec",
+                "give the stack's `spec`, or a `template` and its `params`",
+            ));
+        }
+    };
+    if spec.services.is_empty() {
         return Err(ApiError::validation(
-            "spec.services",
+            if body.template.is_some() {
+                "template"
+            } else {
+                "spec.services"
+            },
             "a stack needs at least one service (DELETE removes a stack)",
         ));
     }
     let deployment = state
         .engine
-        .deploy_stack(&org, &stack, &body.spec, &body.params)
+        .deploy_stack(&org, &stack, &spec, &body.params)
         .await
         .map_err(|e| {
             // The stack's own paths (`services[1].memory`) are inside the body's `spec`.
@@ -113,6 +137,12 @@ pub(super) async fn deploy(
             }
             error
         })?;
+    match &body.template {
+        Some(template) => state
+            .templated()
+            .remember(&org, &stack, template, body.params),
+        None => state.templated().forget(&org, &stack),
+    }
     Ok(Json(deployment))
 }
 
@@ -125,6 +155,7 @@ pub(super) async fn remove(
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     let removed = state.engine.remove_stack(&org, &stack).await?;
+    state.templated().forget(&org, &stack);
     if removed.is_empty() {
         return Err(ApiError::not_found(format!("stack {org}/{stack}")));
     }

@@ -105,6 +105,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_max_memory_bytes(largest_memory.max(256 << 20))
         .build()
         .context("starting the plugin host")?;
+    if let Some(reason) = host.pooling_unavailable() {
+        println!(
+            "  plugins  pooling allocator unavailable, allocating instances on demand (limits hold; \
+             instantiation is slower): {reason}"
+        );
+    }
+    // Subscribed before the first load, so every plugin's `plugin-loaded` reaches the log.
+    let plugin_events = host.events();
     let mut plugins = HashMap::new();
     for plugin in &config.plugins {
         let loaded = host
@@ -128,6 +136,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .await
         .context("starting the engine")?;
+    crate::api::forward_plugin_events(&host, plugin_events, engine.clone());
     let stacks = FileStacks::new(engine.clone(), plugins, config.clone(), !args.no_prune);
     stacks.deploy(rendered).await?;
     stacks.prune().await?;
@@ -136,6 +145,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let api = crate::api::ApiState::new(engine.clone());
     api.metrics()
         .watch_plugins(stacks.plugins().values().cloned());
+    // The file's stacks are re-rendered when their template is reloaded through the API.
+    for stack in &config.stacks {
+        api.templated().remember(
+            &stack.org,
+            &stack.name,
+            &stack.template,
+            stack.render_params().into_iter().collect(),
+        );
+    }
     if let Some(token) = api.tokens.ensure_admin().await? {
         println!("admin token (shown once, store it now): {}", token.secret);
     }

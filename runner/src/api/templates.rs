@@ -1,0 +1,245 @@
+//! Stack templates on paths users reach: rendering a template (the preview route, and deploying
+//! a stack from `{template, params}`), and re-rendering every stack made from a template when
+//! the template is reloaded.
+//!
+//! A template is an untrusted plugin: a trap, a timeout or a limit hit answers *that request*
+//! with a JSON error naming the plugin and the limit (`plugin-timeout`, `plugin-memory-limit`…,
+//! 502), the runner keeps serving, and the plugin's failure policy disables it after its
+//! consecutive failures (503 `plugin-disabled` afterwards, `plugin-disabled` in the event log,
+//! `disabled` on `/v1/plugins`). A template refusing its parameters is an answer, not a
+//! failure: 422 `template-refused` with the parameter as `params.<name>`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState, Caller, Role, extract};
+use windlass::plugins::{CallError, Plugin, PluginKind};
+use windlass::stacks::StackSpec;
+
+/// The stacks deployed from a template, so that reloading the template re-renders them.
+///
+/// Kept in memory: after a restart the runner knows the stacks of its configuration file
+/// (registered at start) and those deployed again through the API.
+#[derive(Debug, Clone, Default)]
+pub struct TemplatedStacks {
+    inner: Arc<Mutex<BTreeMap<(String, String), Templated>>>,
+}
+
+/// How one stack was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Templated {
+    template: String,
+    params: BTreeMap<String, String>,
+}
+
+impl TemplatedStacks {
+    /// Records that `org/stack` was rendered by `template` with `params`.
+    pub fn remember(
+        &self,
+        org: &str,
+        stack: &str,
+        template: &str,
+        params: BTreeMap<String, String>,
+    ) {
+        lock(&self.inner).insert(
+            (org.to_owned(), stack.to_owned()),
+            Templated {
+                template: template.to_owned(),
+                params,
+            },
+        );
+    }
+
+    /// Forgets `org/stack` (deployed from a spec, or removed).
+    pub(super) fn forget(&self, org: &str, stack: &str) {
+        lock(&self.inner).remove(&(org.to_owned(), stack.to_owned()));
+    }
+
+    fn of(&self, template: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
+        lock(&self.inner)
+            .iter()
+            .filter(|(_, t)| t.template == template)
+            .map(|((org, stack), t)| (org.clone(), stack.clone(), t.params.clone()))
+            .collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The loaded stack template called `name`.
+fn template(state: &ApiState, name: &str) -> Result<Plugin, ApiError> {
+    let plugin = state
+        .metrics()
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| ApiError {
+            field: Some("template".into()),
+            ..ApiError::not_found(format!("stack template {name}"))
+        })?;
+    if plugin.kind() != PluginKind::StackTemplate {
+        return Err(ApiError::validation(
+            "template",
+            format!(
+                "plugin `{name}` is a {}, not a stack template",
+                plugin.kind()
+            ),
+        ));
+    }
+    Ok(plugin)
+}
+
+/// The answer to a template call that failed in the sandbox.
+fn call_error(error: CallError) -> ApiError {
+    let status = match &error {
+        CallError::Disabled { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    ApiError {
+        status,
+        code: error.code(),
+        message: error.to_string(),
+        field: Some("template".into()),
+    }
+}
+
+/// Renders `name` with `params` into the engine's form of a stack.
+pub(super) async fn render(
+    state: &ApiState,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<StackSpec, ApiError> {
+    let plugin = template(state, name)?;
+    let Some(template) = plugin.stack_template() else {
+        return Err(ApiError::internal(format!(
+            "plugin `{name}` is no longer a stack template"
+        )));
+    };
+    let pairs: Vec<(String, String)> = params.clone().into_iter().collect();
+    let rendered = template
+        .render(&pairs)
+        .await
+        .map_err(call_error)?
+        .map_err(|refused| ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "template-refused",
+            message: format!(
+                "template `{name}` refused the parameters: {} ({})",
+                refused.message, refused.code
+            ),
+            field: Some(match refused.field {
+                Some(field) => format!("params.{field}"),
+                None => "params".into(),
+            }),
+        })?;
+    StackSpec::from_rendered(&rendered).map_err(|errors| {
+        // A field the engine cannot honour: named by its path in the rendered stack.
+        let mut all = errors.errors().iter();
+        let first = all.next();
+        let mut message = format!(
+            "template `{name}` rendered what the engine cannot honour: {}",
+            first.map(|e| e.to_string()).unwrap_or_default()
+        );
+        for other in all {
+            message.push('\n');
+            message.push_str(&other.to_string());
+        }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "template-unsupported",
+            message,
+            field: first.map(|e| format!("rendered.{}", e.field())),
+        }
+    })
+}
+
+/// The body of `POST /v1/templates/{name}/render`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RenderBody {
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+/// What the preview route answers: the stack the template renders, as a deploy would take it.
+#[derive(Debug, Serialize)]
+pub(super) struct Rendered {
+    template: String,
+    spec: StackSpec,
+}
+
+/// Renders a template without deploying anything. Needs a deploy token (of any org: templates
+/// serve every org): a render runs an untrusted plugin, and its failures count towards the
+/// template's failure policy, so a read token must not be able to disable a template.
+pub(super) async fn preview(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Rendered>, ApiError> {
+    caller.require(Role::Deploy)?;
+    let body: RenderBody = if body.is_empty() {
+        RenderBody::default()
+    } else {
+        extract::json(&body)?
+    };
+    let spec = render(&state, &name, &body.params).await?;
+    Ok(Json(Rendered {
+        template: name,
+        spec,
+    }))
+}
+
+/// One stack re-rendered after its template was reloaded.
+#[derive(Debug, Serialize)]
+pub(super) struct Rerendered {
+    org: String,
+    stack: String,
+    /// The error's stable code and message when the new version could not render or deploy
+    /// it; the stack keeps running what it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+/// Re-renders and redeploys every stack made from `template` (after a reload). A stack that
+/// fails keeps its running revision; each outcome is also an event (`stack-rerendered`,
+/// `stack-rerender-failed`).
+pub(super) async fn rerender(state: &ApiState, template: &str) -> Vec<Rerendered> {
+    let mut outcomes = Vec::new();
+    for (org, stack, params) in state.templated.of(template) {
+        let result = match render(state, template, &params).await {
+            Ok(spec) => state
+                .engine
+                .deploy_stack(&org, &stack, &spec, &params)
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
+            Err(error) => Err(error),
+        };
+        let error = result
+            .err()
+            .map(|e| serde_json::json!({ "code": e.code, "message": e.message, "field": e.field }));
+        let kind = if error.is_some() {
+            "stack-rerender-failed"
+        } else {
+            "stack-rerendered"
+        };
+        let event = windlass::events::NewEvent::new(kind)
+            .with_org(&org)
+            .with_stack(&stack)
+            .with_payload(serde_json::json!({ "template": template, "error": error }));
+        if let Err(e) = state.engine.event_log().append(event).await {
+            tracing::warn!(error = %e, "cannot record {kind}");
+        }
+        outcomes.push(Rerendered { org, stack, error });
+    }
+    outcomes
+}
