@@ -34,6 +34,7 @@ use crate::stacks::{Condition, Dependency};
 /// Its `Debug` shows the names in `env` and `provides`, never their values: they carry what
 /// templates interpolate, secret parameters included (a `DATABASE_URL` with its password).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// The service's name: lowercase letters, digits and `-`, unique in its stack. Other

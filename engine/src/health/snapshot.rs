@@ -18,6 +18,7 @@ use crate::{ContainerSummary, EngineError};
 
 /// The current health of one managed container.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct HealthReport {
     /// The org, stack and service it belongs to.
@@ -36,6 +37,7 @@ pub struct HealthReport {
 
 /// One check's status in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckSummary {
     /// Which check.
     pub kind: CheckKind,
@@ -45,6 +47,7 @@ pub struct CheckSummary {
 
 /// A container's health at one moment, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct HealthSnapshot {
     /// The org, stack and service it belonged to.
@@ -63,6 +66,7 @@ pub struct HealthSnapshot {
 
 /// What one snapshot round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SnapshotReport {
     /// When it was taken (the engine clock, ms since the Unix epoch).
