@@ -111,10 +111,12 @@ pub(crate) async fn take(
     sampler: &Sampler,
 ) -> Result<SnapshotReport, EngineError> {
     let at_ms = ctx.now_ms();
-    let listed = ctx
+    let mut listed = ctx
         .runtime
         .container_disk(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
         .await?;
+    // Probe containers (in-network probes) run no service: nothing to report about them.
+    listed.retain(|c| !c.summary.labels.contains_key(super::LABEL_PROBE));
     let volume_bytes = measure_volumes(listed.iter().flat_map(|c| c.volume_dirs.iter())).await;
     let snapshots: Vec<HealthSnapshot> = futures::stream::iter(listed)
         .map(|disk| {

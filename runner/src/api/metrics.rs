@@ -140,12 +140,12 @@ impl Metrics {
     fn register_requests(&self, registry: &mut Registry) {
         registry.register(
             "windlass_api_requests",
-            "API requests answered, by method, route template and status.",
+            "API requests answered, by method, route template and status",
             self.inner.requests.clone(),
         );
         registry.register(
             "windlass_api_request_duration_seconds",
-            "Time from request to response head, by method and route template.",
+            "Time from request to response head, by method and route template",
             self.inner.latencies.clone(),
         );
     }
@@ -159,6 +159,7 @@ impl Metrics {
         let calls = Family::<PluginLabels, Counter>::default();
         let failures = Family::<PluginLabels, Counter>::default();
         let disabled = Family::<PluginLabels, Gauge>::default();
+        let truncated = Family::<PluginLabels, Counter>::default();
         for status in self.plugins().iter().map(Plugin::status) {
             let labels = PluginLabels {
                 plugin: status.name,
@@ -168,21 +169,29 @@ impl Metrics {
             disabled
                 .get_or_create(&labels)
                 .set(i64::from(status.disabled.is_some()));
+            truncated
+                .get_or_create(&labels)
+                .inc_by(status.log_truncations);
         }
         registry.register(
             "windlass_plugin_calls",
-            "Plugin calls since the plugin was loaded.",
+            "Plugin calls since the plugin was loaded",
             calls,
         );
         registry.register(
             "windlass_plugin_call_failures",
-            "Plugin calls that failed in the sandbox (trap, timeout, limit).",
+            "Plugin calls that failed in the sandbox (trap, timeout, limit)",
             failures,
         );
         registry.register(
             "windlass_plugin_disabled",
-            "1 while the plugin's failure policy keeps it disabled.",
+            "1 while the plugin's failure policy keeps it disabled",
             disabled,
+        );
+        registry.register(
+            "windlass_plugin_log_truncated",
+            "Calls whose log output (host.log, stdout or stderr) went over its budget and was cut",
+            truncated,
         );
     }
 }
@@ -285,29 +294,29 @@ pub(super) async fn page(
     let mut registry = Registry::default();
     registry.register(
         "windlass_containers",
-        "Managed containers by Docker state.",
+        "Managed containers by Docker state",
         by_state,
     );
     let appended = Counter::<u64>::default();
     appended.inc_by(engine.event_log().last_index());
     registry.register(
         "windlass_events_appended",
-        "Events appended to the event log (its last index).",
+        "Events appended to the event log (its last index)",
         appended,
     );
     let probes = engine.probe_stats();
     let (run, unhealthy) = (Counter::<u64>::default(), Counter::<u64>::default());
     run.inc_by(probes.probes);
     unhealthy.inc_by(probes.unhealthy);
-    registry.register("windlass_probes", "Health probes run.", run);
+    registry.register("windlass_probes", "Health probes run", run);
     registry.register(
         "windlass_probes_unhealthy",
-        "Health probes that found a container unhealthy.",
+        "Health probes that found a container unhealthy",
         unhealthy,
     );
     registry.register(
         "windlass_probe_lag_seconds",
-        "Delay from a health probe's due time to its start.",
+        "Delay from a health probe's due time to its start",
         LagHistogram::from(&probes),
     );
     state.metrics.register_requests(&mut registry);
