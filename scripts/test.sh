@@ -16,6 +16,8 @@ scripts/setup-docker.sh
 scripts/build-test-images.sh busybox postgres demo-api demo-web
 echo "=== demo stack images, together (plain docker run)"
 scripts/check-demo-stack.sh
+# The outside checks of the API tests (an OpenAPI validator, schemathesis, promtool).
+eval "$(scripts/setup-api-checks.sh)"
 if [ -z "${WINDLASS_TEST_POSTGRES_URL:-}" ]; then
     WINDLASS_TEST_POSTGRES_URL=$(scripts/setup-postgres.sh)
     export WINDLASS_TEST_POSTGRES_URL

@@ -46,6 +46,8 @@ mod error;
 pub mod health;
 pub mod lifecycle;
 mod naming;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod policy;
 mod reconcile;
 mod spec;

@@ -18,6 +18,7 @@ use crate::runtime::Hardening;
 /// What a service asks of its containers' hardening; unset fields take the operator's
 /// defaults. Written `[services.hardening]` in a stack file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HardeningSpec {
     /// Mount the root filesystem read-only (volumes stay writable). Default: no.

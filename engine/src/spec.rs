@@ -31,6 +31,7 @@ use crate::stacks::{Condition, Dependency};
 
 /// One service as declared: an image run as `replicas` containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// The service's name: lowercase letters, digits and `-`, unique in its stack. Other

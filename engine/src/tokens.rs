@@ -23,6 +23,7 @@ pub const EVERY_ORG: &str = "*";
 
 /// What a token may do; each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Read containers, health, events and logs.
@@ -86,6 +87,7 @@ impl fmt::Debug for NewToken {
 
 /// What is known about a token, never its secret: what listing tokens shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct TokenInfo {
     /// Its id, `tok_…` (not secret: it names the token to revoke).

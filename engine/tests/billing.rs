@@ -506,7 +506,59 @@ async fn a_failing_rule_denies_quota_checks_by_default(db: &TestDb) -> anyhow::R
     Ok(())
 }
 
+async fn two_rules_price_two_orgs_side_by_side(db: &TestDb) -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let clock = ManualClock::starting_at(T0);
+    let mut billing = billing_with(hourly().await?, "hourly");
+    let tiered = rule(
+        "billing_tiered.wasm",
+        "tiered",
+        &[
+            ("cpu_free_core_hours", "0.25"),
+            ("cpu_tiers", "100,40@0.125"),
+            ("memory_tiers", "10"),
+        ],
+    )
+    .await?;
+    billing
+        .rules
+        .insert("bigcorp".into(), ("tiered".into(), tiered));
+    let engine = engine(&scope, db, &clock, billing).await?;
+    engine.apply("acme", "jobs", worker(1)).await?;
+    engine.apply("bigcorp", "jobs", worker(1)).await?;
+    let stop = run(&engine);
+    wait_running(&engine, 2).await?;
+    engine.meter_now().await?;
+    pass(&engine, &clock, 60).await?;
+    engine.run_billing_cycles().await?;
+    let acme = engine.invoices("acme", 0, i64::MAX).await?;
+    assert_eq!(
+        (acme.len(), acme[0].total_minor, acme[0].rule.as_str()),
+        (1, 55, "hourly")
+    );
+    let bigcorp = engine.invoices("bigcorp", 0, i64::MAX).await?;
+    assert_eq!(bigcorp.len(), 1);
+    assert_eq!(bigcorp[0].rule, "tiered");
+    // 0.5 core-hour: 0.25 free, 0.125 at 100 (12.5, rounded half up), 0.125 at 40; 0.5
+    // GiB-hour at 10.
+    let lines: Vec<(i64, i64)> = bigcorp[0]
+        .lines
+        .iter()
+        .map(|l| (l.quantity_micros, l.amount_minor))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(250_000, 0), (125_000, 13), (125_000, 5), (500_000, 5)],
+        "{:#?}",
+        bigcorp[0]
+    );
+    assert_eq!(bigcorp[0].total_minor, 23);
+    drop(stop);
+    Ok(())
+}
+
 common::backend_tests!(
+    two_rules_price_two_orgs_side_by_side,
     metering_is_per_interval_idempotent_and_records_gaps,
     cycles_charge_exact_invoices_once,
     grace_then_stop_and_top_up,

@@ -433,3 +433,51 @@ async fn a_stack_keeps_its_network_while_it_has_services_and_volumes_until_asked
     assert_eq!(events_of(&engine, "volume-removed").await?.len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stack_is_removed_by_its_origin_only_while_that_origin_declared_it_last()
+-> anyhow::Result<()> {
+    use windlass::StackOrigin;
+
+    let scope = EngineScope::new();
+    let engine = scope.engine().await?;
+    let stack = StackSpec::new().with_service(web("app", 0, "app"));
+    let params = BTreeMap::new();
+    engine
+        .deploy_stack_from("acme", "shop", &stack, &params, StackOrigin::File)
+        .await?;
+    engine.deploy_stack("acme", "blog", &stack, &params).await?;
+    assert_eq!(
+        engine.stacks_from(StackOrigin::File).await?,
+        [("acme".to_owned(), "shop".to_owned())]
+    );
+    assert_eq!(
+        engine.stack_origin("acme", "blog").await?,
+        Some(StackOrigin::Api)
+    );
+
+    // The API re-declares the file's stack: the file's prune no longer owns it.
+    engine.deploy_stack("acme", "shop", &stack, &params).await?;
+    assert_eq!(
+        engine
+            .remove_stack_from("acme", "shop", StackOrigin::File)
+            .await?,
+        None
+    );
+    assert_eq!(engine.stack_status("acme", "shop").await?.len(), 1);
+    assert!(engine.stacks_from(StackOrigin::File).await?.is_empty());
+
+    // Its own origin removes it, and the origin goes with it.
+    assert_eq!(
+        engine
+            .remove_stack_from("acme", "shop", StackOrigin::Api)
+            .await?,
+        Some(vec!["app".to_owned()])
+    );
+    assert!(engine.stack_status("acme", "shop").await?.is_empty());
+    assert_eq!(engine.stack_origin("acme", "shop").await?, None);
+    // remove_stack forgets the origin too.
+    engine.remove_stack("acme", "blog").await?;
+    assert_eq!(engine.stack_origin("acme", "blog").await?, None);
+    Ok(())
+}

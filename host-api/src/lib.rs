@@ -39,6 +39,9 @@ mod guest_log;
 mod host;
 mod kinds;
 mod memory;
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+pub mod openapi;
 mod plugin;
 mod sandbox;
 mod spec;

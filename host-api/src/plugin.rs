@@ -80,6 +80,7 @@ impl std::fmt::Debug for Plugin {
 
 /// A snapshot of a plugin's state, for status pages and APIs.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PluginStatus {
     /// The plugin's name.
     pub name: String,
@@ -90,6 +91,7 @@ pub struct PluginStatus {
     /// The sha256 of the running component.
     pub sha256: String,
     /// When the running version was loaded.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::SystemTimeSchema))]
     pub loaded_at: SystemTime,
     /// Calls since the plugin was first loaded.
     pub calls: u64,

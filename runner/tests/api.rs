@@ -1,5 +1,5 @@
 //! The HTTP API against a real engine (real Docker, a real SQLite file) served on loopback:
-//! 401 and 403 on every route, org isolation, JSON errors with stable codes and fields, the
+//! roles and org isolation (401 on every route: `tests/openapi.rs`), JSON errors with stable codes and fields, the
 //! resumable event stream.
 
 // A test that cannot go on panics with the reason: that is its failure report.
@@ -60,6 +60,9 @@ async fn routes(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
     assert_eq!(doc.status, StatusCode::OK);
     let mut routes = Vec::new();
     for (path, methods) in doc.body["paths"].as_object().unwrap() {
+        if path == "/healthz" || path == "/openapi.json" {
+            continue;
+        }
         let path = path
             .replace("{name}", "wl_x_acme_shop_web_0")
             .replace("{org}", "acme")
@@ -72,24 +75,6 @@ async fn routes(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
     }
     assert!(routes.len() >= 12, "{routes:?}");
     Ok(routes)
-}
-
-#[tokio::test]
-async fn every_route_refuses_a_missing_or_unknown_token_with_401() -> anyhow::Result<()> {
-    let server = server().await?;
-    let body = sleeper("web");
-    for (method, path) in routes(&server.api).await? {
-        for token in [None, Some("wl_not_a_token")] {
-            let answer = server.api.call(&method, &path, token, Some(&body)).await?;
-            assert_eq!(
-                answer.status,
-                StatusCode::UNAUTHORIZED,
-                "{method} {path} {token:?}: {answer:?}"
-            );
-            assert_eq!(answer.body["error"]["code"], "unauthorized", "{answer:?}");
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test]

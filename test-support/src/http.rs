@@ -20,6 +20,29 @@ pub struct Api {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
+/// An answer with its headers and raw body, from [`Api::send`].
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
+    pub bytes: Bytes,
+}
+
+impl RawAnswer {
+    /// The body as JSON (`Value::Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    /// The `content-type` header, or "".
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
 /// An answer: status and body (JSON when it parses, else the text as a JSON string).
 #[derive(Debug)]
 pub struct Answer {
@@ -75,6 +98,51 @@ impl Api {
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Ok(Answer { status, body })
+    }
+
+    /// Sends any method (even one HTTP does not define), target, headers and body bytes as
+    /// given, and reads the whole answer (but not the body of an event stream, which does not
+    /// end).
+    pub async fn send(
+        &self,
+        method: &[u8],
+        target: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> anyhow::Result<RawAnswer> {
+        let mut request = Request::builder()
+            .method(Method::from_bytes(method)?)
+            .uri(format!("{}{target}", self.base))
+            .body(Full::new(body.into()))?;
+        for (key, value) in headers {
+            request.headers_mut().append(
+                hyper::header::HeaderName::from_bytes(key.as_bytes())?,
+                hyper::header::HeaderValue::from_bytes(value.as_bytes())?,
+            );
+        }
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .with_context(|| format!("{target}: no answer within 30 s"))??;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let streamed = headers
+            .get(hyper::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let bytes = if streamed {
+            Bytes::new()
+        } else {
+            response.into_body().collect().await?.to_bytes()
+        };
+        Ok(RawAnswer {
+            status,
+            headers,
+            bytes,
+        })
+    }
+
+    /// The base URL (`http://127.0.0.1:PORT`).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// GET with a token.

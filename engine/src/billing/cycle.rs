@@ -339,3 +339,75 @@ async fn enforce_grace(engine: &Engine, report: &mut CycleReport) -> Result<(), 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use windlass_host_api::types::{InvoiceLine, Money};
+
+    use super::*;
+
+    fn eur(minor: i64) -> Money {
+        Money {
+            minor,
+            currency: "EUR".into(),
+        }
+    }
+
+    fn invoice(lines: &[i64], total: i64) -> (Invoice, BillingPeriod) {
+        let period = BillingPeriod {
+            start_ms: 0,
+            end_ms: 3_600_000,
+        };
+        let lines = lines
+            .iter()
+            .map(|&minor| InvoiceLine {
+                description: "x".into(),
+                quantity_micros: 1,
+                unit: "core-hour".into(),
+                amount: eur(minor),
+            })
+            .collect();
+        (
+            Invoice {
+                period,
+                lines,
+                total: eur(total),
+            },
+            period,
+        )
+    }
+
+    #[test]
+    fn a_sound_invoice_passes_and_nonsense_says_why() {
+        let (ok, period) = invoice(&[50, 5], 55);
+        assert_eq!(check(&ok, period, "EUR").map(|l| l.len()), Ok(2));
+        let (mismatch, _) = invoice(&[50, 5], 54);
+        assert!(
+            check(&mismatch, period, "EUR")
+                .unwrap_err()
+                .contains("not the sum")
+        );
+        let (negative, _) = invoice(&[-5], -5);
+        assert!(
+            check(&negative, period, "EUR")
+                .unwrap_err()
+                .contains("negative")
+        );
+        assert!(check(&ok, period, "USD").unwrap_err().contains("EUR"));
+        let (overflow, _) = invoice(&[i64::MAX, 1], 0);
+        assert!(
+            check(&overflow, period, "EUR")
+                .unwrap_err()
+                .contains("overflow")
+        );
+        let other = BillingPeriod {
+            start_ms: 1,
+            end_ms: 2,
+        };
+        assert!(
+            check(&ok, other, "EUR")
+                .unwrap_err()
+                .contains("not the period")
+        );
+    }
+}

@@ -176,6 +176,7 @@ pub struct ContainerFilter {
 
 /// A container the engine manages, as Docker and the engine's records see it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManagedContainer {
     /// The container's name.
     pub name: String,

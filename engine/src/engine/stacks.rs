@@ -12,6 +12,7 @@ use crate::{EngineError, NewEvent, ServiceSpec};
 
 /// What [`Engine::deploy_stack`] stored.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct StackDeployment {
     /// Every service of the stack as stored now (revision up where its spec changed).
@@ -25,6 +26,7 @@ pub struct StackDeployment {
 
 /// One service of a stack, as it runs now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct ServiceStatus {
     /// The service.
@@ -41,6 +43,7 @@ pub struct ServiceStatus {
 
 /// A declared stack and how its services run now ([`Engine::stacks`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct StackStatus {
     /// The org that owns it.

@@ -10,6 +10,7 @@ const MAX_KIND_LEN: usize = 64;
 
 /// A committed event, as stored and as streamed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Position in the log: strictly increasing, assigned at commit, never reused.
     /// Resume a subscription from `index + 1`.

@@ -7,6 +7,7 @@ use super::Probe;
 
 /// What a health check decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckKind {
     /// Must pass once before the other checks run; failing it restarts the container.
@@ -31,6 +32,7 @@ impl CheckKind {
 
 /// One health check of a service, run by the engine against each of its containers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// Startup, readiness or liveness.

@@ -20,7 +20,7 @@ pub(crate) mod sampler;
 pub(crate) mod snapshot;
 
 pub use check::{CheckKind, HealthCheck};
-pub use monitor::{CheckState, CheckStatus, ContainerHealth, ProbeStats};
+pub use monitor::{CheckState, CheckStatus, ContainerHealth, LAG_BUCKETS, ProbeStats};
 pub use probe::{Probe, ProbeOutcome};
 pub use resources::{ResourceSample, ResourceStatus, Thresholds};
 pub use route::{DEFAULT_PROBE_IMAGE, LABEL_PROBE, ProbeMode};

@@ -37,8 +37,14 @@ const MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// How many recent scheduling lags [`ProbeStats`] summarises.
 const LAG_WINDOW: usize = 16_384;
 
+/// Upper bounds, in seconds, of the buckets of [`ProbeStats::lag_buckets`].
+pub const LAG_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 /// The state of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
     /// Not decided yet (too few probes, or within the start period).
@@ -62,6 +68,7 @@ impl CheckStatus {
 
 /// One check of one container, as last judged.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckState {
     /// Which kind of check.
     pub kind: CheckKind,
@@ -77,6 +84,7 @@ pub struct CheckState {
 
 /// The checks of one managed container, as the monitor last judged them.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerHealth {
     /// The container's name.
     pub container: String,
@@ -144,6 +152,12 @@ pub struct ProbeStats {
     pub lag_p99: Duration,
     /// The largest delay in the window.
     pub lag_max: Duration,
+    /// Every probe's delay since the engine was built, as a histogram: how many probes
+    /// started at most [`LAG_BUCKETS`]`[i]` seconds late (cumulative, as Prometheus counts).
+    /// Probes later than the last bound count only in `probes`.
+    pub lag_buckets: [u64; LAG_BUCKETS.len()],
+    /// The sum of every probe's delay, in seconds.
+    pub lag_sum_seconds: f64,
 }
 
 #[derive(Debug, Default)]
@@ -152,6 +166,9 @@ struct LagRecorder {
     unhealthy: u64,
     /// Recent lags in microseconds, oldest first.
     lags: VecDeque<u32>,
+    /// Probes per bucket of [`LAG_BUCKETS`], not cumulative.
+    buckets: [u64; LAG_BUCKETS.len()],
+    sum_seconds: f64,
 }
 
 impl LagRecorder {
@@ -163,6 +180,11 @@ impl LagRecorder {
         }
         self.lags
             .push_back(u32::try_from(lag.as_micros()).unwrap_or(u32::MAX));
+        let seconds = lag.as_secs_f64();
+        self.sum_seconds += seconds;
+        if let Some(bucket) = LAG_BUCKETS.iter().position(|le| seconds <= *le) {
+            self.buckets[bucket] += 1;
+        }
     }
 
     fn stats(&self) -> ProbeStats {
@@ -179,6 +201,14 @@ impl LagRecorder {
             lag_p50: at(0.50),
             lag_p99: at(0.99),
             lag_max: Duration::from_micros(sorted.last().copied().unwrap_or(0).into()),
+            lag_buckets: {
+                let mut cumulative = 0;
+                self.buckets.map(|n| {
+                    cumulative += n;
+                    cumulative
+                })
+            },
+            lag_sum_seconds: self.sum_seconds,
         }
     }
 }

@@ -15,6 +15,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 /// How the engine checks a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Probe {
     /// `GET path` on the container's address; healthy when the status is in `status` and, if
@@ -25,6 +26,7 @@ pub enum Probe {
         /// The request path, starting with `/`.
         path: String,
         /// Statuses that count as healthy, inclusive.
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::StatusRange))]
         status: RangeInclusive<u16>,
         /// A substring the body must contain.
         body_contains: Option<String>,
@@ -43,12 +45,14 @@ pub enum Probe {
 
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeOutcome {
     /// Whether the container passed.
     pub healthy: bool,
     /// What was seen: `HTTP 200`, `connection refused`, `exit code 1: …`.
     pub detail: String,
     /// How long the probe took.
+    #[cfg_attr(feature = "openapi", schema(value_type = windlass_host_api::openapi::DurationSchema))]
     pub took: Duration,
 }
 

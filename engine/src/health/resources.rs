@@ -11,6 +11,7 @@ use crate::runtime::{ContainerInfo, StatsSnapshot};
 
 /// Where `warning` and `critical` start, in percent of the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thresholds {
     /// At or above this, `warning` (default 80).
     pub warning_percent: f64,
@@ -29,6 +30,7 @@ impl Default for Thresholds {
 
 /// A container's resource status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ResourceStatus {
@@ -44,6 +46,7 @@ pub enum ResourceStatus {
 
 /// One resource sample of one container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceSample {
     /// The container's name.
     pub container: String,

@@ -18,6 +18,7 @@ use crate::{ContainerSummary, EngineError};
 
 /// The current health of one managed container.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct HealthReport {
     /// The org, stack and service it belongs to.
@@ -36,6 +37,7 @@ pub struct HealthReport {
 
 /// One check's status in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckSummary {
     /// Which check.
     pub kind: CheckKind,
@@ -45,6 +47,7 @@ pub struct CheckSummary {
 
 /// A container's health at one moment, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct HealthSnapshot {
     /// The org, stack and service it belonged to.
@@ -63,6 +66,7 @@ pub struct HealthSnapshot {
 
 /// What one snapshot round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SnapshotReport {
     /// When it was taken (the engine clock, ms since the Unix epoch).
@@ -107,10 +111,12 @@ pub(crate) async fn take(
     sampler: &Sampler,
 ) -> Result<SnapshotReport, EngineError> {
     let at_ms = ctx.now_ms();
-    let listed = ctx
+    let mut listed = ctx
         .runtime
         .container_disk(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
         .await?;
+    // Probe containers (in-network probes) run no service: nothing to report about them.
+    listed.retain(|c| !c.summary.labels.contains_key(super::LABEL_PROBE));
     let volume_bytes = measure_volumes(listed.iter().flat_map(|c| c.volume_dirs.iter())).await;
     let snapshots: Vec<HealthSnapshot> = futures::stream::iter(listed)
         .map(|disk| {

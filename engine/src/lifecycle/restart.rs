@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// When a container that exited is restarted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Never restart.

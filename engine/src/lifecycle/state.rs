@@ -14,6 +14,7 @@ use std::str::FromStr;
 ///     └──────────────── BackingOff ◄── Exited ──(policy gives up)──► Failed
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ContainerState {
     /// Desired, not yet created.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which goes first when a replica is replaced by one of a new revision.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateOrder {
     /// The new replica starts beside the old one and must be ready (its readiness and startup
@@ -19,6 +20,7 @@ pub enum UpdateOrder {
 
 /// The rolling update of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
     /// Start-first (default) or stop-first.

@@ -23,6 +23,7 @@ use crate::resources::{CpuMillis, MemoryBytes};
 
 /// A container's state as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ContainerStatus {
@@ -90,6 +91,7 @@ impl fmt::Display for ContainerStatus {
 
 /// A published port as bound on the host (auto-assigned ports included).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssignedPort {
     /// The port inside the container.
     pub container_port: u16,
@@ -103,6 +105,7 @@ pub struct AssignedPort {
 
 /// A container as inspected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct ContainerInfo {
     /// The full container id.
@@ -120,14 +123,17 @@ pub struct ContainerInfo {
     /// Whether the kernel's OOM killer ended the last run.
     pub oom_killed: bool,
     /// When it last started.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<windlass_host_api::openapi::SystemTimeSchema>))]
     pub started_at: Option<SystemTime>,
     /// When it last stopped.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<windlass_host_api::openapi::SystemTimeSchema>))]
     pub finished_at: Option<SystemTime>,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Published ports as bound on the host, sorted; empty while not running.
     pub ports: Vec<AssignedPort>,
     /// The IP address on each network it is attached to (`None` while not running).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Option<String>>))]
     pub networks: BTreeMap<String, Option<IpAddr>>,
     /// The CPU limit, if any.
     pub cpu: Option<CpuMillis>,

@@ -23,6 +23,7 @@ use crate::resources::{CpuMillis, MemoryBytes};
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP (the default).
@@ -62,6 +63,7 @@ impl fmt::Display for Protocol {
 
 /// A container port published on the host.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PortSpec {
     /// The port inside the container.
@@ -75,6 +77,7 @@ pub struct PortSpec {
     pub host_port: Option<u16>,
     /// The host address to bind; `None` binds all interfaces (Docker's default).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub host_ip: Option<IpAddr>,
 }
 
@@ -104,6 +107,7 @@ impl PortSpec {
 
 /// A named volume mounted into the container.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VolumeMount {
     /// The Docker volume name (see [`DockerRuntime::ensure_volume`](super::DockerRuntime::ensure_volume)).

@@ -28,6 +28,7 @@ use crate::ServiceSpec;
 /// depends_on = [{ service = "db", condition = "healthy" }]
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StackSpec {
     /// The services, each a [`ServiceSpec`] with its `depends_on` and `provides`. Their order
@@ -69,6 +70,7 @@ impl StackSpec {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Condition {
     /// The dependency's containers are running (the default, as in Compose).
@@ -99,6 +101,7 @@ impl std::fmt::Display for Condition {
 
 /// A service that another waits for, and what it waits for it to reach.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Dependency {
     /// The name of another service of the same stack.

@@ -9,6 +9,7 @@ use super::{Scope, Store};
 
 /// The desired state of one service: which revision of which spec, at how many replicas.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DesiredService {
     /// Owning organisation.
     pub org: String,
@@ -21,6 +22,7 @@ pub struct DesiredService {
     /// How many containers should run.
     pub replicas: u32,
     /// The rendered service spec (image, env, ports, volumes, health checks…).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::ServiceSpec))]
     pub spec: Value,
     /// Hash of the spec's container-relevant parts; labels containers to detect drift.
     pub config_hash: String,

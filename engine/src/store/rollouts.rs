@@ -13,10 +13,12 @@ pub(crate) const KEPT_REVISIONS: i64 = 10;
 
 /// One kept revision of a service.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceRevision {
     /// The revision number.
     pub revision: u64,
     /// The spec as applied.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::ServiceSpec))]
     pub spec: Value,
     /// Its hash.
     pub config_hash: String,
@@ -34,6 +36,7 @@ struct RevisionRow {
 
 /// A service's rolling update.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
     /// The revision being replaced.
     pub from_revision: u64,

@@ -60,9 +60,12 @@ pub(crate) async fn authenticate(
 ) -> Result<Caller, ApiError> {
     let header = header
         .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+    // RFC 7235: the scheme is case-insensitive.
     let secret = header
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .trim_start()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header is not `Bearer <token>`")

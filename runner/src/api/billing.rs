@@ -2,27 +2,46 @@
 //! its movements, top-ups (operator admin tokens only), limits and what the org holds.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{self, ApiQuery};
+use super::extract::{self, ApiPath, ApiQuery};
 use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 
+/// `/v1/orgs/{org}/billing/…`, `/v1/orgs/{org}/quotas`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct OrgPath {
+    /// The org.
+    org: String,
+}
+
 /// `from_ms` / `to_ms` of the listing routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Window {
+    /// From this time (ms since the Unix epoch).
     from_ms: Option<i64>,
+    /// Up to this time (ms since the Unix epoch).
     to_ms: Option<i64>,
 }
 
 /// Invoices with periods starting in the window (default: all), oldest first, with lines.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/billing/invoices",
+    tag = "billing",
+    params(OrgPath, Window),
+    responses((status = 200, description = "`{org, total_minor, invoices}`", body = Object)),
+)]
 pub(super) async fn invoices(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(org): Path<String>,
+    ApiPath(OrgPath { org }): ApiPath<OrgPath>,
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
@@ -42,10 +61,17 @@ pub(super) async fn invoices(
 
 /// Usage metered in the window (default: since the first period not charged yet), with
 /// totals per service.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/billing/usage",
+    tag = "billing",
+    params(OrgPath, Window),
+    responses((status = 200, description = "`{org, from_ms, to_ms, services, intervals}`", body = Object)),
+)]
 pub(super) async fn usage(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(org): Path<String>,
+    ApiPath(OrgPath { org }): ApiPath<OrgPath>,
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
@@ -94,10 +120,17 @@ pub(super) async fn usage(
 }
 
 /// The balance and its movements.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/billing/balance",
+    tag = "billing",
+    params(OrgPath),
+    responses((status = 200, description = "`{org, account, movements}`", body = Object)),
+)]
 pub(super) async fn balance(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(org): Path<String>,
+    ApiPath(OrgPath { org }): ApiPath<OrgPath>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
     let account = state.engine.account(&org).await?;
@@ -108,20 +141,30 @@ pub(super) async fn balance(
 }
 
 /// The body of a top-up.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TopUp {
+pub(super) struct TopUp {
+    /// The credit, in minor units of the currency.
     amount_minor: i64,
+    /// A reference for the movement.
     #[serde(default)]
     reference: String,
 }
 
 /// Adds credit (operator admin tokens only: an org does not credit itself).
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/billing/top-up",
+    tag = "billing",
+    params(OrgPath),
+    request_body = TopUp,
+    responses((status = 200, description = "`{org, account}`", body = Object)),
+)]
 pub(super) async fn top_up(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(org): Path<String>,
-    body: Bytes,
+    ApiPath(OrgPath { org }): ApiPath<OrgPath>,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     if caller.org != EVERY_ORG {
@@ -129,7 +172,7 @@ pub(super) async fn top_up(
             "top-ups need an operator admin token (org \"*\")",
         ));
     }
-    let top_up: TopUp = extract::json(&body)?;
+    let top_up: TopUp = extract::read_json(body).await?;
     let account = state
         .engine
         .top_up(&org, top_up.amount_minor, &top_up.reference)
@@ -138,10 +181,17 @@ pub(super) async fn top_up(
 }
 
 /// The org's limits and what it holds now.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/quotas",
+    tag = "billing",
+    params(OrgPath),
+    responses((status = 200, description = "`{org, limits, allocation}`", body = Object)),
+)]
 pub(super) async fn quotas(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(org): Path<String>,
+    ApiPath(OrgPath { org }): ApiPath<OrgPath>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_org(&org)?;
     let (limits, allocation) = state.engine.quota_status(&org).await?;

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use windlass::{EngineError, RuntimeError};
 
@@ -15,13 +15,67 @@ use windlass::{EngineError, RuntimeError};
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The stable code: `unauthorized`, `token-expired`, `token-revoked`, `forbidden`, `policy-denied`, `not-found`, `validation`, `conflict`,
-    /// `plugin-error`, `quota-exceeded`, `runtime-unavailable`, `internal`.
+    /// The stable code, one of [`CODES`].
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
     /// The request field at fault, if one is.
     pub field: Option<String>,
+}
+
+/// Every stable code an error answer may carry (the document lists them as an enum).
+pub const CODES: &[&str] = &[
+    "unauthorized",
+    "token-expired",
+    "token-revoked",
+    "forbidden",
+    "policy-denied",
+    "not-found",
+    "validation",
+    "conflict",
+    "plugin-error",
+    "template-refused",
+    "template-unsupported",
+    "plugin-trap",
+    "plugin-timeout",
+    "plugin-memory-limit",
+    "plugin-fuel-exhausted",
+    "plugin-output-too-large",
+    "plugin-outbound-denied",
+    "plugin-disabled",
+    "plugin-host-error",
+    "quota-exceeded",
+    "method-not-allowed",
+    "payload-too-large",
+    "uri-too-long",
+    "runtime-unavailable",
+    "internal",
+];
+
+/// An error answer's body: `{"error": {...}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// The stable code clients match on.
+    #[schema(schema_with = code_schema)]
+    code: &'static str,
+    /// What went wrong, for people.
+    message: String,
+    /// The request field at fault, if one is (`replicas`, `spec.services[1].memory`, `query`).
+    field: Option<String>,
+}
+
+fn code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(CODES.iter().copied()))
+        .build()
 }
 
 impl ApiError {
@@ -60,6 +114,33 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not-found",
             format!("{what} not found"),
+        )
+    }
+
+    /// 405: the path is served, not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "this path does not serve that method (see the Allow header)",
+        )
+    }
+
+    /// 413: the body is over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the body is over {limit} bytes"),
+        )
+    }
+
+    /// 414: the request target is over `limit` bytes.
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the request target is over {limit} bytes"),
         )
     }
 
@@ -135,9 +216,13 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": { "code": self.code, "message": self.message, "field": self.field }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -9,22 +9,53 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt as _};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ApiQuery;
 use super::{ApiError, ApiState, Caller};
 use windlass::{Event, EventFilter};
 
-/// Filters of both event routes.
-#[derive(Debug, Default, Deserialize)]
+/// Filters of the event history.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventQuery {
-    /// The first index wanted (default 0; the stream: `Last-Event-ID` + 1 wins).
+    /// The first index wanted (default 0).
     from: Option<u64>,
-    /// History only: at most this many (default 1 000, at most 10 000).
+    /// At most this many (default 1 000).
+    #[param(minimum = 1, maximum = 10_000)]
     limit: Option<u32>,
+    /// Only this org's (a token of one org may name only its own).
     org: Option<String>,
+    /// Only this stack's.
     stack: Option<String>,
+    /// Only this kind (`container-started`…).
     kind: Option<String>,
+}
+
+/// Filters of the event stream.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StreamQuery {
+    /// The first index wanted (default 0; `Last-Event-ID` + 1 wins).
+    from: Option<u64>,
+    /// Only this org's (a token of one org may name only its own).
+    org: Option<String>,
+    /// Only this stack's.
+    stack: Option<String>,
+    /// Only this kind (`container-started`…).
+    kind: Option<String>,
+}
+
+/// The `Last-Event-ID` header of the stream.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its description is used: the handler reads the header itself
+struct Resume {
+    /// The index of the last event the client received: the stream continues after it.
+    #[param(rename = "Last-Event-ID")]
+    last_event_id: Option<u64>,
 }
 
 impl EventQuery {
@@ -55,13 +86,23 @@ impl EventQuery {
 }
 
 /// A page of history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct EventPage {
     events: Vec<Event>,
     /// Where the next page starts.
     next_from: u64,
 }
 
+/// A page of event history.
+///
+/// Needs the `read` role; a token of one org sees only its org's events.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    params(EventQuery),
+    responses((status = 200, description = "Events from `from` on, oldest first", body = EventPage)),
+)]
 pub(super) async fn history(
     State(state): State<ApiState>,
     caller: Caller,
@@ -74,14 +115,23 @@ pub(super) async fn history(
     Ok(Json(EventPage { events, next_from }))
 }
 
-/// `text/event-stream`: each event's SSE id is its index, its SSE event name its kind, its data
-/// the event as JSON. A client that reconnects with `Last-Event-ID: N` continues at N + 1 with
-/// no gap and no duplicate.
+/// Live events (SSE), resumable with `Last-Event-ID`.
+///
+/// Needs the `read` role. `text/event-stream`: each event's SSE id is its index, its SSE event
+/// name its kind, its data the event as JSON. A client that reconnects with
+/// `Last-Event-ID: N` continues at N + 1 with no gap and no duplicate.
+#[utoipa::path(
+    get,
+    path = "/v1/events/stream",
+    tag = "events",
+    params(StreamQuery, Resume),
+    responses((status = 200, description = "Server-sent events, one per event, until the client leaves", content_type = "text/event-stream", body = String)),
+)]
 pub(super) async fn stream(
     State(state): State<ApiState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiQuery(query): ApiQuery<EventQuery>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let resume = match headers.get("last-event-id") {
         None => None,
@@ -91,12 +141,21 @@ pub(super) async fn stream(
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| ApiError::validation("Last-Event-ID", "not an event index"))?
-                + 1,
+                .checked_add(1)
+                .ok_or_else(|| {
+                    ApiError::validation("Last-Event-ID", "no event can follow this index")
+                })?,
         ),
     };
     let from = resume.or(query.from).unwrap_or(0);
-    let mut filter = query.filter(&caller, from)?;
-    filter.limit = None;
+    let history = EventQuery {
+        from: None,
+        limit: None,
+        org: query.org,
+        stack: query.stack,
+        kind: query.kind,
+    };
+    let filter = history.filter(&caller, from)?;
     let events = state
         .engine
         .event_log()

@@ -2,12 +2,16 @@
 //!
 //! Routes live with their resource: `containers` (list with filters, inspect, start, stop,
 //! restart, health and its history), `logs` (a container's output, streamed), `services`
-//! (apply and remove), `stacks` (list, deploy, status, remove, scale), `tokens` (create, list,
-//! revoke), `events` (paged history
-//! and a resumable SSE stream), `metrics` (Prometheus), `openapi` (the document describing all
-//! of them), `billing` (invoices, usage, balance, top-ups, quotas). `auth` owns tokens and who may do what; `error` the JSON error body; `cache` the
-//! short-lived container list the reading routes share. This module must not hold engine
-//! logic: every handler checks the caller, then calls one `Engine` method.
+//! (apply and remove), `stacks` (list, deploy, status, remove, scale, revisions, rollback),
+//! `tokens` (create, list, revoke, the caller's own), `plugins`, `templates` (render a stack
+//! template; re-render after a reload), `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
+//! `billing` (invoices, usage, balance, top-ups, quotas), `openapi` (the document describing
+//! all of them, generated from the handlers' attributes).
+//! `auth` owns tokens and who may do what; `error` the JSON error body and its codes; `extract`
+//! and `params` what handlers take from a request (queries, paths, bodies read after the role
+//! check); `limits` what is refused before a handler runs; `cache` the short-lived container
+//! list the reading routes share. This module must not hold engine logic: every handler checks
+//! the caller, then calls one `Engine` method.
 
 mod auth;
 mod billing;
@@ -16,9 +20,11 @@ mod containers;
 mod error;
 mod events;
 mod extract;
+mod limits;
 mod logs;
 mod metrics;
 mod openapi;
+mod params;
 mod plugin_events;
 mod plugins;
 mod services;
@@ -30,10 +36,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::Caller;
-pub use error::ApiError;
+pub use error::{ApiError, CODES};
+pub use extract::MAX_BODY;
+pub use limits::MAX_URI;
 pub use metrics::Metrics;
 pub use plugin_events::forward_plugin_events;
 pub use templates::TemplatedStacks;
@@ -104,65 +115,58 @@ impl ApiState {
     }
 }
 
-/// Every route of the API, for `engine`.
+/// Every route of the API with its description: a handler is served only through `routes!`
+/// here, which also puts its `#[utoipa::path]` into the document (see docs/runner.md).
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi::healthz))
+        .routes(routes!(openapi::document))
+        .routes(routes!(containers::list))
+        .routes(routes!(containers::inspect))
+        .routes(routes!(containers::start))
+        .routes(routes!(containers::stop))
+        .routes(routes!(containers::restart))
+        .routes(routes!(containers::health))
+        .routes(routes!(containers::health_history))
+        .routes(routes!(logs::logs))
+        .routes(routes!(services::list))
+        .routes(routes!(services::apply, services::remove))
+        .routes(routes!(stacks::list))
+        .routes(routes!(stacks::status, stacks::deploy, stacks::remove))
+        .routes(routes!(stacks::scale))
+        .routes(routes!(stacks::revisions))
+        .routes(routes!(stacks::rollback))
+        .routes(routes!(billing::invoices))
+        .routes(routes!(billing::usage))
+        .routes(routes!(billing::balance))
+        .routes(routes!(billing::top_up))
+        .routes(routes!(billing::quotas))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::status))
+        .routes(routes!(plugins::reload))
+        .routes(routes!(templates::preview))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::current))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(events::history))
+        .routes(routes!(events::stream))
+        .routes(routes!(metrics::page))
+}
+
+/// The OpenAPI 3.1 document of every route (what `/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(routes().into_openapi())
+}
+
+/// Every route of the API, for `engine`. Every answer, the router's own included (unknown
+/// route, wrong method, oversized target, a panic), is a JSON error with a stable code.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/openapi.json", get(openapi::document))
-        .route("/v1/containers", get(containers::list))
-        .route("/v1/containers/{name}", get(containers::inspect))
-        .route("/v1/containers/{name}/start", post(containers::start))
-        .route("/v1/containers/{name}/stop", post(containers::stop))
-        .route("/v1/containers/{name}/restart", post(containers::restart))
-        .route("/v1/containers/{name}/health", get(containers::health))
-        .route("/v1/containers/{name}/logs", get(logs::logs))
-        .route(
-            "/v1/containers/{name}/health/history",
-            get(containers::health_history),
-        )
-        .route(
-            "/v1/orgs/{org}/stacks/{stack}/services",
-            get(services::list),
-        )
-        .route(
-            "/v1/orgs/{org}/stacks/{stack}/services/{service}",
-            put(services::apply).delete(services::remove),
-        )
-        .route("/v1/stacks", get(stacks::list))
-        .route(
-            "/v1/orgs/{org}/stacks/{stack}",
-            get(stacks::status)
-                .put(stacks::deploy)
-                .delete(stacks::remove),
-        )
-        .route(
-            "/v1/orgs/{org}/stacks/{stack}/services/{service}/scale",
-            post(stacks::scale),
-        )
-        .route(
-            "/v1/orgs/{org}/stacks/{stack}/services/{service}/revisions",
-            get(stacks::revisions),
-        )
-        .route(
-            "/v1/orgs/{org}/stacks/{stack}/services/{service}/rollback",
-            post(stacks::rollback),
-        )
-        .route("/v1/orgs/{org}/billing/invoices", get(billing::invoices))
-        .route("/v1/orgs/{org}/billing/usage", get(billing::usage))
-        .route("/v1/orgs/{org}/billing/balance", get(billing::balance))
-        .route("/v1/orgs/{org}/billing/top-up", post(billing::top_up))
-        .route("/v1/orgs/{org}/quotas", get(billing::quotas))
-        .route("/v1/plugins", get(plugins::list))
-        .route("/v1/plugins/{name}", get(plugins::status))
-        .route("/v1/plugins/{name}/reload", post(plugins::reload))
-        .route("/v1/templates/{name}/render", post(templates::preview))
-        .route("/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/v1/tokens/current", get(tokens::current))
-        .route("/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/v1/events", get(events::history))
-        .route("/v1/events/stream", get(events::stream))
-        .route("/metrics", get(metrics::page))
+    let (router, _) = routes().split_for_parts();
+    router
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(limits::uri_length))
+        .layer(CatchPanicLayer::custom(limits::panicked))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

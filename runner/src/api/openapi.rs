@@ -1,318 +1,198 @@
 //! The OpenAPI 3.1 document of the API, served at `/openapi.json` (no token needed).
 //!
-//! Written by hand next to the routes it describes; `tests/api.rs` checks that every route the
-//! router serves is in it and the other way round.
+//! Generated with utoipa: every handler carries a `#[utoipa::path]` attribute (method, path,
+//! parameters, request body, success responses) and is registered with `routes!` in
+//! [`super::routes`], so a route cannot be served without being described. Body types derive
+//! `ToSchema` (the engine's behind its `openapi` feature). [`finish`] adds what every operation
+//! shares: the bearer scheme and the JSON error answers for every status the runner can give.
 
-use axum::Json;
-use serde_json::{Value, json};
+use std::sync::LazyLock;
 
-/// The routes, as (method, path, summary, role needed, query parameters).
-pub(crate) const ROUTES: &[(&str, &str, &str, &str, &[&str])] = &[
+use super::error::ErrorBody;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{ResponseBuilder, Responses};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
+
+/// The parts of the document that are not about one route.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Windlass API",
+        description = "Containers, stacks, services, events, plugins and metrics of a Windlass \
+                       runner. Every route but `/healthz` and `/openapi.json` needs \
+                       `Authorization: Bearer <token>`; every error is JSON with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody)),
+)]
+pub(super) struct ApiDoc;
+
+/// The error answers every operation documents, with what causes them.
+const COMMON_ERRORS: &[(&str, &str)] = &[
     (
-        "get",
-        "/v1/containers",
-        "List containers the token may see",
-        "read",
-        &[
-            "org", "stack", "service", "status", "health", "image", "name",
-        ],
+        "400",
+        "`validation`: a parameter, the query or the body does not fit (the field is named)",
     ),
     (
-        "get",
-        "/v1/containers/{name}",
-        "Inspect a container",
-        "read",
-        &[],
+        "404",
+        "`not-found`: no such resource, or one the token may not see",
     ),
+    ("405", "`method-not-allowed`: the path has no such method"),
+    ("414", "`uri-too-long`: the request target is over 8 KiB"),
+    ("500", "`internal`: the runner failed"),
     (
-        "post",
-        "/v1/containers/{name}/start",
-        "Start a stopped container",
-        "deploy",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/containers/{name}/stop",
-        "Stop a container and keep it stopped",
-        "deploy",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/containers/{name}/restart",
-        "Restart a container",
-        "deploy",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/containers/{name}/health",
-        "Current health: resources and checks",
-        "read",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/containers/{name}/logs",
-        "A container's output as text lines (or NDJSON), streamed while following",
-        "read",
-        &["tail", "since", "follow", "format"],
-    ),
-    (
-        "get",
-        "/v1/containers/{name}/health/history",
-        "Recorded health snapshots",
-        "read",
-        &["from_ms", "to_ms"],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/stacks/{stack}/services",
-        "Declared services of a stack",
-        "read",
-        &[],
-    ),
-    (
-        "put",
-        "/v1/orgs/{org}/stacks/{stack}/services/{service}",
-        "Declare or update a service",
-        "deploy",
-        &[],
-    ),
-    (
-        "delete",
-        "/v1/orgs/{org}/stacks/{stack}/services/{service}",
-        "Remove a service",
-        "deploy",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/stacks",
-        "Stacks the token may see, with each service's status",
-        "read",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/stacks/{stack}",
-        "A stack's status: replicas wanted, running and ready per service",
-        "read",
-        &[],
-    ),
-    (
-        "put",
-        "/v1/orgs/{org}/stacks/{stack}",
-        "Deploy a whole stack: {\"spec\": StackSpec, \"params\": {..}}, or render it from a template: {\"template\": name, \"params\": {..}}",
-        "deploy",
-        &[],
-    ),
-    (
-        "delete",
-        "/v1/orgs/{org}/stacks/{stack}",
-        "Remove every service of a stack",
-        "deploy",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/orgs/{org}/stacks/{stack}/services/{service}/scale",
-        "Scale a service: {\"replicas\": N}; the revision stays",
-        "deploy",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/stacks/{stack}/services/{service}/revisions",
-        "A service's kept revisions and its current or last rolling update",
-        "read",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/orgs/{org}/stacks/{stack}/services/{service}/rollback",
-        "Roll back to a kept revision: {\"revision\": N} (default: the one before)",
-        "deploy",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/billing/invoices",
-        "Invoices of an org with their lines",
-        "read",
-        &["from_ms", "to_ms"],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/billing/usage",
-        "Metered usage (default: since the last charged period), with totals per service",
-        "read",
-        &["from_ms", "to_ms"],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/billing/balance",
-        "An org's balance and its movements",
-        "read",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/orgs/{org}/billing/top-up",
-        "Add credit to an org (operator admin token)",
-        "admin",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/orgs/{org}/quotas",
-        "An org's limits and what it holds now",
-        "read",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/plugins",
-        "Loaded plugins and their status",
-        "read",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/plugins/{name}",
-        "One plugin's status",
-        "read",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/plugins/{name}/reload",
-        "Reload a plugin from its source (admin of every org); a stack template re-renders its stacks",
-        "admin",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/templates/{name}/render",
-        "Preview what a stack template renders: {\"params\": {..}} -> {\"template\", \"spec\"}",
-        "deploy",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/tokens",
-        "Tokens the caller manages (never their secrets): every token for an admin of every org, else its org's",
-        "admin",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/tokens",
-        "Create a token: {\"name\", \"org\", \"role\", \"expires_in_seconds\"}; the answer holds its secret, shown once",
-        "admin",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/tokens/current",
-        "The caller's own token (never its secret)",
-        "read",
-        &[],
-    ),
-    (
-        "delete",
-        "/v1/tokens/{id}",
-        "Revoke a token (of the caller's org, or any for an admin of every org)",
-        "admin",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/events",
-        "A page of event history",
-        "read",
-        &["from", "limit", "org", "stack", "kind"],
-    ),
-    (
-        "get",
-        "/v1/events/stream",
-        "Live events (SSE), resumable with Last-Event-ID",
-        "read",
-        &["from", "org", "stack", "kind"],
-    ),
-    (
-        "get",
-        "/metrics",
-        "Prometheus metrics (an admin token of every org)",
-        "admin",
-        &[],
+        "503",
+        "`runtime-unavailable`: Docker did not answer in time; `plugin-disabled`: a plugin is disabled by its failure policy",
     ),
 ];
 
-pub(super) async fn document() -> Json<Value> {
-    Json(build())
+/// Added to operations that need a token.
+const AUTH_ERRORS: &[(&str, &str)] = &[
+    (
+        "401",
+        "`unauthorized`: no token, or not one the runner knows",
+    ),
+    (
+        "403",
+        "`forbidden`: the token's role or org does not allow this",
+    ),
+];
+
+/// Added to operations that take a body.
+const BODY_ERRORS: &[(&str, &str)] = &[
+    (
+        "409",
+        "`conflict`: the change conflicts with the current state",
+    ),
+    ("413", "`payload-too-large`: the body is over 2 MiB"),
+    (
+        "422",
+        "`template-refused`, `template-unsupported`: a stack template refused its parameters",
+    ),
+    (
+        "502",
+        "`plugin-trap`, `plugin-timeout`…: a plugin failed in its sandbox",
+    ),
+    (
+        "507",
+        "`quota-exceeded`: the change would pass the org's quota (the field names the resource)",
+    ),
+];
+
+/// Completes the document the router collected (see the module docs).
+pub(super) fn finish(mut doc: OpenApi) -> OpenApi {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.security_schemes.insert(
+        "bearer".to_owned(),
+        RefOr::T(SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A Windlass API token (`wl_…`); the scheme is case-insensitive",
+                ))
+                .build(),
+        )),
+    );
+    for (status, description) in COMMON_ERRORS.iter().chain(AUTH_ERRORS).chain(BODY_ERRORS) {
+        components.responses.insert(
+            error_response_name(status),
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(*description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Error")))
+                            .build(),
+                    )
+                    .build(),
+            ),
+        );
+    }
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_errors(operation);
+        }
+    }
+    doc
 }
 
-fn build() -> Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, summary, role, query) in ROUTES {
-        let mut parameters: Vec<Value> = path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        parameters.extend(
-            query
-                .iter()
-                .map(|name| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}})),
-        );
-        let mut responses = json!({
-            "200": {"description": "OK"},
-            "400": {"$ref": "#/components/responses/Error"},
-            "401": {"$ref": "#/components/responses/Error"},
-            "403": {"$ref": "#/components/responses/Error"},
-            "404": {"$ref": "#/components/responses/Error"},
-        });
-        if *method != "get" {
-            responses["409"] = json!({"$ref": "#/components/responses/Error"});
-        }
-        let operation = json!({
-            "summary": summary,
-            "description": format!("Needs the `{role}` role."),
-            "parameters": parameters,
-            "responses": responses,
-        });
-        let entry = paths.entry((*path).to_owned()).or_insert_with(|| json!({}));
-        entry[*method] = operation;
+fn error_response_name(status: &str) -> String {
+    format!("Error{status}")
+}
+
+fn add_errors(operation: &mut Operation) {
+    // Handlers of different resources share names (`list`, `status`): the id is
+    // `TAG_HANDLER`, unique in the document.
+    if let (Some(id), Some(tag)) = (
+        &operation.operation_id,
+        operation.tags.as_ref().and_then(|t| t.first()),
+    ) {
+        operation.operation_id = Some(format!("{tag}_{id}"));
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Windlass API", "version": env!("CARGO_PKG_VERSION")},
-        "security": [{"bearer": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {
-                "description": "An error with a stable code",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-            }},
-            "schemas": {"Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string", "enum": [
-                            "unauthorized", "token-expired", "token-revoked", "forbidden", "policy-denied", "not-found", "validation", "conflict",
-                            "plugin-error", "quota-exceeded", "runtime-unavailable", "internal"
-                        ]},
-                        "message": {"type": "string"},
-                        "field": {"type": ["string", "null"]}
-                    }
-                }}
-            }}
-        }
-    })
+    // `security(())` on a handler: it needs no token.
+    let public = operation
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+    let mut errors: Vec<&(&str, &str)> = COMMON_ERRORS.iter().collect();
+    if !public {
+        errors.extend(AUTH_ERRORS);
+    }
+    if operation.request_body.is_some() {
+        errors.extend(BODY_ERRORS);
+    }
+    let responses: &mut Responses = &mut operation.responses;
+    for (status, _) in errors {
+        responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(error_response_name(status))));
+    }
+}
+
+/// The document, built once.
+pub(crate) static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    super::openapi()
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"the document did not serialise: {e}\"}}"))
+});
+
+/// This document (OpenAPI 3.1, JSON).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
+)]
+pub(super) async fn document() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+}
+
+/// Liveness of the API itself.
+///
+/// `ok` while the runner serves requests; it does not ask Docker or the store.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The runner serves requests", content_type = "text/plain", body = String, example = "ok")),
+)]
+pub(super) async fn healthz() -> &'static str {
+    "ok"
 }

@@ -1,24 +1,25 @@
 //! `/v1/stacks` and `/v1/orgs/{org}/stacks/{stack}`: whole stacks — list with status, deploy,
-//! status, remove — and scaling one service.
+//! status, remove — and scaling and rolling back one service.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use axum::body::Bytes;
-
-use super::extract;
+use super::extract::{self, ApiPath};
+use super::params::{ServicePath, StackPath};
 use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 use windlass::stacks::StackSpec;
 use windlass::{DesiredService, ServiceStatus, StackDeployment, StackStatus};
 
 /// The body of `PUT /v1/orgs/{org}/stacks/{stack}`: a `spec`, or a `template` to render.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeployBody {
-    /// The stack, as in TOML (`services`, `volumes`).
+    /// The stack, as in TOML (`services`, `volumes`); at least one service.
     #[serde(default)]
     spec: Option<StackSpec>,
     /// The name of a loaded stack template that renders the stack from `params`.
@@ -30,19 +31,24 @@ pub(super) struct DeployBody {
 }
 
 /// The body of `POST …/services/{service}/scale`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ScaleBody {
+    /// Replicas wanted from now on.
     replicas: u32,
 }
 
 /// One stack's status, as `GET /v1/orgs/{org}/stacks/{stack}` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Stack)]
 pub(super) struct StatusBody {
+    /// The org that owns it.
     org: String,
+    /// The stack.
     stack: String,
     /// Every service runs all its replicas and they are ready.
     ready: bool,
+    /// Each service's replicas wanted, running and ready.
     services: Vec<ServiceStatus>,
 }
 
@@ -57,7 +63,15 @@ impl From<StackStatus> for StatusBody {
     }
 }
 
-/// Every stack the token may see (its org's; every org's for a `*` token), with status.
+/// Stacks the token may see, with each service's status.
+///
+/// Needs the `read` role: its org's stacks; every org's for a `*` token.
+#[utoipa::path(
+    get,
+    path = "/v1/stacks",
+    tag = "stacks",
+    responses((status = 200, description = "The stacks", body = Vec<StatusBody>)),
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -67,10 +81,20 @@ pub(super) async fn list(
     Ok(Json(stacks.into_iter().map(StatusBody::from).collect()))
 }
 
+/// A stack's status: replicas wanted, running and ready per service.
+///
+/// Needs the `read` role and the token's org (or `*`).
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/stacks/{stack}",
+    tag = "stacks",
+    params(StackPath),
+    responses((status = 200, description = "The stack's status", body = StatusBody)),
+)]
 pub(super) async fn status(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, stack)): Path<(String, String)>,
+    ApiPath(StackPath { org, stack }): ApiPath<StackPath>,
 ) -> Result<Json<StatusBody>, ApiError> {
     caller.require_org(&org)?;
     let services = state.engine.stack_status(&org, &stack).await?;
@@ -86,17 +110,28 @@ pub(super) async fn status(
     }))
 }
 
-/// Deploys a whole stack (`Engine::deploy_stack`): everything is validated first and nothing
-/// is stored when anything is wrong (400, the first error's field; the message lists all).
+/// Deploy a whole stack.
+///
+/// Needs the `deploy` role and the token's org (or `*`). Everything is validated first and
+/// nothing is stored when anything is wrong (400, the first error's field; the message lists
+/// all). Services of the previous declaration that the new one lacks are removed.
+#[utoipa::path(
+    put,
+    path = "/v1/orgs/{org}/stacks/{stack}",
+    tag = "stacks",
+    params(StackPath),
+    request_body = DeployBody,
+    responses((status = 200, description = "What was stored, and the start order", body = StackDeployment)),
+)]
 pub(super) async fn deploy(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, stack)): Path<(String, String)>,
-    body: Bytes,
+    ApiPath(StackPath { org, stack }): ApiPath<StackPath>,
+    body: Body,
 ) -> Result<Json<StackDeployment>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
-    let body: DeployBody = extract::json(&body)?;
+    let body: DeployBody = extract::read_json(body).await?;
     let spec = match (body.spec, &body.template) {
         (Some(spec), None) => spec,
         (None, Some(template)) => super::templates::render(&state, template, &body.params).await?,
@@ -146,12 +181,32 @@ pub(super) async fn deploy(
     Ok(Json(deployment))
 }
 
-/// Removes every service of the stack; 404 when it has none.
+/// What a stack removal removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct StackRemoved {
+    /// The org.
+    org: String,
+    /// The stack.
+    stack: String,
+    /// The services removed.
+    removed: Vec<String>,
+}
+
+/// Remove every service of a stack.
+///
+/// Needs the `deploy` role and the token's org (or `*`); 404 when the stack has no service.
+#[utoipa::path(
+    delete,
+    path = "/v1/orgs/{org}/stacks/{stack}",
+    tag = "stacks",
+    params(StackPath),
+    responses((status = 200, description = "Removed", body = StackRemoved)),
+)]
 pub(super) async fn remove(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, stack)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    ApiPath(StackPath { org, stack }): ApiPath<StackPath>,
+) -> Result<Json<StackRemoved>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     let removed = state.engine.remove_stack(&org, &stack).await?;
@@ -159,21 +214,37 @@ pub(super) async fn remove(
     if removed.is_empty() {
         return Err(ApiError::not_found(format!("stack {org}/{stack}")));
     }
-    Ok(Json(
-        serde_json::json!({ "org": org, "stack": stack, "removed": removed }),
-    ))
+    Ok(Json(StackRemoved {
+        org,
+        stack,
+        removed,
+    }))
 }
 
-/// Re-applies the stored spec with a new replica count; the revision stays.
+/// Scale a service; its revision stays.
+///
+/// Needs the `deploy` role and the token's org (or `*`).
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/stacks/{stack}/services/{service}/scale",
+    tag = "services",
+    params(ServicePath),
+    request_body = ScaleBody,
+    responses((status = 200, description = "The service as stored", body = DesiredService)),
+)]
 pub(super) async fn scale(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, stack, service)): Path<(String, String, String)>,
-    body: Bytes,
+    ApiPath(ServicePath {
+        org,
+        stack,
+        service,
+    }): ApiPath<ServicePath>,
+    body: Body,
 ) -> Result<Json<DesiredService>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
-    let body: ScaleBody = extract::json(&body)?;
+    let body: ScaleBody = extract::read_json(body).await?;
     Ok(Json(
         state
             .engine
@@ -183,24 +254,42 @@ pub(super) async fn scale(
 }
 
 /// The body of a rollback: the kept revision to go back to (default: the one before).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RollbackBody {
+pub(super) struct RollbackBody {
+    /// The kept revision to go back to (default: the one before the current).
     revision: Option<u64>,
 }
 
 /// A service's kept revisions (newest first) and its current or last rolling update.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Revisions {
+    /// The revision stored now.
     current: u64,
+    /// The kept revisions, newest first.
     revisions: Vec<windlass::ServiceRevision>,
+    /// The current or last rolling update, if there was one.
     rollout: Option<windlass::Rollout>,
 }
 
+/// A service's kept revisions and its current or last rolling update.
+///
+/// Needs the `read` role and the token's org (or `*`).
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/stacks/{stack}/services/{service}/revisions",
+    tag = "services",
+    params(ServicePath),
+    responses((status = 200, description = "The revisions", body = Revisions)),
+)]
 pub(super) async fn revisions(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, stack, service)): Path<(String, String, String)>,
+    ApiPath(ServicePath {
+        org,
+        stack,
+        service,
+    }): ApiPath<ServicePath>,
 ) -> Result<Json<Revisions>, ApiError> {
     caller.require_org(&org)?;
     let current = state
@@ -221,19 +310,35 @@ pub(super) async fn revisions(
     }))
 }
 
-/// Rolls a service back to a kept revision; the replicas are replaced like in any update.
+/// Roll a service back to a kept revision.
+///
+/// Needs the `deploy` role and the token's org (or `*`). The body may be empty (the revision
+/// before the current one); the replicas are replaced as in any update.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/stacks/{stack}/services/{service}/rollback",
+    tag = "services",
+    params(ServicePath),
+    request_body(content = Option<RollbackBody>, description = "Optional: `{}` or no body rolls back one revision"),
+    responses((status = 200, description = "The service as stored", body = DesiredService)),
+)]
 pub(super) async fn rollback(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((org, stack, service)): Path<(String, String, String)>,
-    body: Bytes,
+    ApiPath(ServicePath {
+        org,
+        stack,
+        service,
+    }): ApiPath<ServicePath>,
+    body: Body,
 ) -> Result<Json<DesiredService>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
+    let body = extract::read(body).await?;
     let body: RollbackBody = if body.is_empty() {
         RollbackBody::default()
     } else {
-        extract::json(&body)?
+        extract::parse(&body)?
     };
     Ok(Json(
         state

@@ -13,11 +13,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::extract::ApiPath;
+use super::params::PluginPath;
 use super::{ApiError, ApiState, Caller, Role, extract};
 use windlass::plugins::{CallError, Plugin, PluginKind};
 use windlass::stacks::StackSpec;
@@ -162,34 +165,50 @@ pub(super) async fn render(
 }
 
 /// The body of `POST /v1/templates/{name}/render`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RenderBody {
+    /// The template's parameters.
     #[serde(default)]
     params: BTreeMap<String, String>,
 }
 
 /// What the preview route answers: the stack the template renders, as a deploy would take it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Rendered {
+    /// The template.
     template: String,
+    /// The stack it renders.
     spec: StackSpec,
 }
 
 /// Renders a template without deploying anything. Needs a deploy token (of any org: templates
 /// serve every org): a render runs an untrusted plugin, and its failures count towards the
 /// template's failure policy, so a read token must not be able to disable a template.
+#[utoipa::path(
+    post,
+    path = "/v1/templates/{name}/render",
+    tag = "plugins",
+    params(PluginPath),
+    request_body(content = Option<RenderBody>, description = "Optional: no body renders without parameters"),
+    responses(
+        (status = 200, description = "The stack the template renders", body = Rendered),
+        (status = 422, description = "`template-refused` (the parameter is `params.NAME`) or `template-unsupported`", body = super::error::ErrorBody),
+        (status = 502, description = "`plugin-trap`, `plugin-timeout`, `plugin-memory-limit`…: the template failed in its sandbox", body = super::error::ErrorBody),
+    ),
+)]
 pub(super) async fn preview(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
-    body: Bytes,
+    ApiPath(PluginPath { name }): ApiPath<PluginPath>,
+    body: Body,
 ) -> Result<Json<Rendered>, ApiError> {
     caller.require(Role::Deploy)?;
+    let body = extract::read(body).await?;
     let body: RenderBody = if body.is_empty() {
         RenderBody::default()
     } else {
-        extract::json(&body)?
+        extract::parse(&body)?
     };
     let spec = render(&state, &name, &body.params).await?;
     Ok(Json(Rendered {
@@ -199,13 +218,16 @@ pub(super) async fn preview(
 }
 
 /// One stack re-rendered after its template was reloaded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Rerendered {
+    /// The org.
     org: String,
+    /// The stack.
     stack: String,
     /// The error's stable code and message when the new version could not render or deploy
     /// it; the stack keeps running what it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<super::error::ErrorDetail>)]
     error: Option<serde_json::Value>,
 }
 

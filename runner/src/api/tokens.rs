@@ -7,11 +7,13 @@
 //! `*` tokens.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::extract::ApiPath;
 use super::{ApiError, ApiState, Caller, EVERY_ORG, Role, extract};
 use windlass::tokens::TokenInfo;
 
@@ -19,21 +21,22 @@ use windlass::tokens::TokenInfo;
 const MAX_EXPIRES_IN_SECONDS: u64 = 10 * 365 * 86_400;
 
 /// The body of `POST /v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateRequest {
+pub(super) struct CreateRequest {
     /// What the token is for.
     name: String,
     /// Its org; default: the caller's.
     org: Option<String>,
     /// `read`, `deploy` or `admin`.
     role: Role,
-    /// Seconds from now until it stops working; absent: never.
+    /// Seconds from now until it stops working (at most ten years); absent: never.
+    #[schema(minimum = 1, maximum = 315_360_000)]
     expires_in_seconds: Option<u64>,
 }
 
 /// The answer of `POST /v1/tokens`: the token's info and, this once, its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Created {
     #[serde(flatten)]
     info: TokenInfo,
@@ -41,13 +44,23 @@ pub(super) struct Created {
     secret: String,
 }
 
+/// Create a token.
+///
+/// Needs the admin role; an admin of one org makes tokens of its org only.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    request_body = CreateRequest,
+    responses((status = 201, description = "The token, with its secret (shown this once)", body = Created)),
+)]
 pub(super) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     caller.require(Role::Admin)?;
-    let request: CreateRequest = extract::json(&body)?;
+    let request: CreateRequest = extract::read_json(body).await?;
     let org = request.org.unwrap_or_else(|| caller.org.clone());
     // An org admin may not make a token for every org: `*` is not its org.
     if caller.org != EVERY_ORG && org != caller.org {
@@ -86,7 +99,15 @@ pub(super) async fn create(
     ))
 }
 
-/// The tokens the caller manages: every token for an admin of every org, else its org's.
+/// The tokens the caller manages (never their secrets).
+///
+/// Needs the admin role: every token for an admin of every org, else its org's.
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    tag = "tokens",
+    responses((status = 200, description = "The tokens", body = Vec<TokenInfo>)),
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -96,7 +117,15 @@ pub(super) async fn list(
     Ok(Json(state.tokens.list(org).await?))
 }
 
-/// The caller's own token (any role): what `windlass login` checks.
+/// The caller's own token.
+///
+/// Any role: what `windlass login` checks.
+#[utoipa::path(
+    get,
+    path = "/v1/tokens/current",
+    tag = "tokens",
+    responses((status = 200, description = "The caller's token", body = TokenInfo)),
+)]
 pub(super) async fn current(
     State(state): State<ApiState>,
     caller: Caller,
@@ -109,11 +138,28 @@ pub(super) async fn current(
         .ok_or_else(|| ApiError::unauthorized("unknown token"))
 }
 
-/// Revokes a token the caller manages; one of another org is answered like a missing one.
+/// `/v1/tokens/{id}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct TokenPath {
+    /// The token's id (`tok_…`).
+    id: String,
+}
+
+/// Revoke a token.
+///
+/// Needs the admin role; a token of another org is answered like a missing one.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    tag = "tokens",
+    params(TokenPath),
+    responses((status = 200, description = "The revoked token", body = TokenInfo)),
+)]
 pub(super) async fn revoke(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(TokenPath { id }): ApiPath<TokenPath>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     caller.require(Role::Admin)?;
     let not_found = || ApiError::not_found(format!("token {id}"));
