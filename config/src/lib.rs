@@ -43,7 +43,8 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, BillingSection, EngineConfig, EventsConfig, HealthConfig, PluginConfig,
-    QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, StackConfig, StoreConfig,
+    QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource, SecretsSection,
+    StackConfig, StoreConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

@@ -25,6 +25,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub events: Option<RawEvents>,
     #[serde(default)]
+    pub secrets: Option<RawSecrets>,
     pub billing: Option<RawBilling>,
     #[serde(default)]
     pub quotas: Option<RawQuotas>,
@@ -57,6 +58,20 @@ pub(crate) struct RawEngine {
 pub(crate) struct RawStore {
     #[serde(default)]
     pub url: Option<Spanned<String>>,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecrets {
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub runtime_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retention: Option<Spanned<String>>,
 }
 
 /// `[runtime]`.

@@ -32,6 +32,8 @@ pub struct RunnerConfig {
     pub health: HealthConfig,
     /// `[events]`.
     pub events: EventsConfig,
+    /// `[secrets]`.
+    pub secrets: SecretsSection,
     /// `[billing]`.
     pub billing: BillingSection,
     /// `[quotas]`.
@@ -43,6 +45,29 @@ pub struct RunnerConfig {
     pub stacks: Vec<StackConfig>,
     /// `[policy]`: what tenants may deploy, and how their containers are hardened.
     pub policy: windlass::policy::Policy,
+}
+
+/// `[secrets]`: the key that encrypts secret values at rest and where secret files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecretsSection {
+    /// Where the key comes from.
+    pub key: SecretsKeySource,
+    /// The host directory (on a tmpfs) for secret files; `None`: the engine's default.
+    pub runtime_dir: Option<PathBuf>,
+    /// How long versions that are no longer the latest are kept. Default 30 days.
+    pub retention: Duration,
+}
+
+/// Where the secrets key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretsKeySource {
+    /// `key_file`, resolved against the config file's directory; created (mode 0600) when
+    /// absent. Default `<data_dir>/secrets.key`.
+    File(PathBuf),
+    /// `key_env`: the name of an environment variable holding 64 hex digits.
+    Env(String),
 }
 
 /// `[engine]`.
@@ -280,9 +305,18 @@ impl RunnerConfig {
         if let Some(endpoint) = &self.runtime.endpoint {
             builder = builder.with_docker_endpoint(endpoint);
         }
+        let mut secrets = match &self.secrets.key {
+            SecretsKeySource::File(path) => windlass::secrets::SecretsConfig::key_file(path),
+            SecretsKeySource::Env(var) => windlass::secrets::SecretsConfig::key_env(var),
+        }
+        .with_retention(self.secrets.retention);
+        if let Some(dir) = &self.secrets.runtime_dir {
+            secrets = secrets.with_runtime_dir(dir);
+        }
         builder
             .with_snapshot_interval(self.health.snapshot_interval)
             .with_snapshot_retention(self.health.snapshot_retention)
+            .with_secrets(secrets)
             .with_metering_interval(self.billing.metering_interval)
     }
 

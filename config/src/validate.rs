@@ -16,10 +16,10 @@ use windlass::plugins::PluginKind;
 use super::ConfigError;
 use super::check::Checker;
 use super::plugins::plugin;
-use super::raw::{RawConfig, RawHealth, RawRuntime, RawStack};
+use super::raw::{RawConfig, RawHealth, RawRuntime, RawSecrets, RawStack};
 use super::types::{
     ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
-    RuntimeKind, StackConfig, StoreConfig,
+    RuntimeKind, SecretsKeySource, SecretsSection, StackConfig, StoreConfig,
 };
 use windlass::events::RetentionPolicy;
 use windlass::health::{DEFAULT_PROBE_IMAGE, ProbeMode, Thresholds};
@@ -112,6 +112,8 @@ pub(crate) fn validate(
         }
     }
 
+    let secrets = secrets(&c, raw.secrets, &data_dir)?;
+
     let mut plugins = Vec::with_capacity(raw.plugins.len());
     let mut plugin_names: HashMap<String, (usize, Range<usize>)> = HashMap::new();
     for (i, entry) in raw.plugins.iter().enumerate() {
@@ -171,6 +173,7 @@ pub(crate) fn validate(
         api,
         health,
         events: EventsConfig { retention },
+        secrets,
         billing,
         quotas,
         plugins,
@@ -218,6 +221,75 @@ fn store_url(c: &Checker<'_>, url: &Spanned<String>) -> Result<String, ConfigErr
             windlass::redact_store_url(text)
         ),
     ))
+}
+
+/// The default `secrets.retention`.
+const DEFAULT_SECRETS_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+/// `[secrets]`: a key file (default `<data_dir>/secrets.key`) or an environment variable, not
+/// both.
+fn secrets(
+    c: &Checker<'_>,
+    raw: Option<RawSecrets>,
+    data_dir: &Path,
+) -> Result<SecretsSection, ConfigError> {
+    let default_file = || SecretsKeySource::File(data_dir.join("secrets.key"));
+    let Some(raw) = raw else {
+        return Ok(SecretsSection {
+            key: default_file(),
+            runtime_dir: None,
+            retention: DEFAULT_SECRETS_RETENTION,
+        });
+    };
+    let key = match (&raw.key_file, &raw.key_env) {
+        (Some(_), Some(env)) => {
+            return Err(c.invalid(
+                &env.span(),
+                "secrets.key_env",
+                "give the key either as key_file or as key_env, not both",
+            ));
+        }
+        (Some(file), None) if file.get_ref().trim().is_empty() => {
+            return Err(c.invalid(&file.span(), "secrets.key_file", "must not be empty"));
+        }
+        (Some(file), None) => SecretsKeySource::File(c.resolve(file.get_ref())),
+        (None, Some(env)) => {
+            let var = env.get_ref();
+            if var.is_empty()
+                || !var
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
+                return Err(c.invalid(
+                    &env.span(),
+                    "secrets.key_env",
+                    format!("\"{var}\" is not an environment variable name (letters, digits, `_`)"),
+                ));
+            }
+            SecretsKeySource::Env(var.clone())
+        }
+        (None, None) => default_file(),
+    };
+    let runtime_dir = match &raw.runtime_dir {
+        Some(dir) if !Path::new(dir.get_ref()).is_absolute() => {
+            return Err(c.invalid(
+                &dir.span(),
+                "secrets.runtime_dir",
+                "must be an absolute path on a tmpfs, e.g. \"/run/windlass/secrets\"",
+            ));
+        }
+        Some(dir) => Some(dir.get_ref().into()),
+        None => None,
+    };
+    let retention = match &raw.retention {
+        Some(value) => c.duration(value, "secrets.retention")?,
+        None => DEFAULT_SECRETS_RETENTION,
+    };
+    Ok(SecretsSection {
+        key,
+        runtime_dir,
+        retention,
+    })
 }
 
 /// `[runtime]`.

@@ -30,6 +30,9 @@ pub enum EngineError {
     /// A stack was refused; every problem, each with its field.
     #[error("invalid stack:\n{0}")]
     InvalidStack(crate::stacks::StackErrors),
+    /// A secrets operation failed (never with a value in the message).
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     /// The operator's policy does not allow the service; names the rule.
     #[error(transparent)]
     PolicyDenied(#[from] crate::policy::PolicyDenied),
@@ -55,6 +58,7 @@ impl EngineError {
             Self::Runtime(_) => "runtime",
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
+            Self::Secret(e) => e.code(),
             Self::PolicyDenied(_) => "policy-denied",
             Self::QuotaExceeded(_) => "quota-exceeded",
         }

@@ -50,6 +50,7 @@ mod naming;
 mod openapi;
 pub mod policy;
 mod reconcile;
+pub mod secrets;
 mod spec;
 pub mod stacks;
 pub mod tokens;
@@ -68,7 +69,7 @@ pub(crate) mod runtime;
 pub use runtime::{
     AssignedPort, ContainerInfo, ContainerSpec, ContainerStatus, ContainerSummary, DockerRuntime,
     ExecOutput, Hardening, LogLine, LogOptions, LogSource, ManagedLabels, NetworkInfo, NetworkSpec,
-    PortSpec, Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream,
+    PortSpec, Protocol, RuntimeAction, RuntimeError, RuntimeEvent, RuntimeEventStream, SecretMount,
     StatsSnapshot, VolumeInfo, VolumeMount, VolumeSpec, config_hash, labels,
 };
 

@@ -86,6 +86,10 @@ pub struct ServiceSpec {
         skip_serializing_if = "crate::lifecycle::UpdatePolicy::is_default"
     )]
     pub update: crate::lifecycle::UpdatePolicy,
+    /// Secrets injected into every replica, as files under `/run/secrets` (default) or as
+    /// environment variables; see [`crate::secrets`]. Left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::secrets::SecretRef>,
     /// How its containers are locked down beyond the operator's defaults, within the
     /// operator's limits ([`crate::policy`]).
     #[serde(
@@ -184,8 +188,15 @@ impl ServiceSpec {
             provides: BTreeMap::new(),
             labels: BTreeMap::new(),
             update: crate::lifecycle::UpdatePolicy::default(),
+            secrets: Vec::new(),
             hardening: crate::policy::HardeningSpec::default(),
         }
+    }
+
+    /// Injects a secret (see [`crate::secrets::SecretRef`]).
+    pub fn with_secret(mut self, secret: crate::secrets::SecretRef) -> Self {
+        self.secrets.push(secret);
+        self
     }
 
     /// Adds (or replaces) a label of every replica's container.
@@ -356,6 +367,7 @@ impl ServiceSpec {
                 _ => {}
             }
         }
+        crate::secrets::validate_refs(&self.secrets, &self.env)?;
         for (i, mount) in self.volumes.iter().enumerate() {
             validate_name(&format!("volumes[{i}].volume"), &mount.volume)?;
             if !mount.path.starts_with('/') {

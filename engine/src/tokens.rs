@@ -134,6 +134,8 @@ pub struct TokenHolder {
     pub org: String,
     /// Its role.
     pub role: Role,
+    /// The token's name: the actor recorded in audit events.
+    pub name: String,
 }
 
 /// Why a presented secret was not accepted.
@@ -327,6 +329,7 @@ impl Tokens {
             token_id: info.id,
             org: info.org,
             role: info.role,
+            name: info.name,
         }))
     }
 }

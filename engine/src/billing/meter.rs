@@ -158,6 +158,18 @@ struct Drained {
 #[derive(Debug, Default)]
 pub(crate) struct MeterState {
     metered_until: Option<i64>,
+    /// Containers running at the last close: metered from the interval's start, whenever
+    /// their first stats sample arrives (a container new since then, from its first sample).
+    known: std::collections::HashSet<String>,
+}
+
+/// The names of the running containers among `records`.
+fn running_names(records: &[crate::ContainerRecord]) -> std::collections::HashSet<String> {
+    records
+        .iter()
+        .filter(|r| r.state == ContainerState::Running.as_str() && r.container_id.is_some())
+        .map(|r| r.container_name.clone())
+        .collect()
 }
 
 /// What one [`close`] did.
@@ -205,6 +217,7 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
         }
         let from = stored.map_or(now, |s| s.max(now));
         state.metered_until = Some(from);
+        state.known = running_names(&ctx.store.list_container_records(Scope::All).await?);
         ctx.meter.drain();
         report.metered_until = from;
         return Ok(report);
@@ -238,10 +251,14 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
             used.as_ref()
                 .map_or((None, None), |d| (d.cpu_millis, d.memory_bytes))
         });
-        let first_seen = used
-            .as_ref()
-            .and_then(|d| d.first_seen_ms)
-            .unwrap_or(i64::MIN);
+        let first_seen = if state.known.contains(name) {
+            i64::MIN
+        } else {
+            used.as_ref()
+                .and_then(|d| d.first_seen_ms)
+                .unwrap_or(i64::MIN)
+        };
+
         let (cpu_used, memory_used, egress) = used.as_ref().map_or((0, 0, 0), |d| {
             (d.cpu_core_ms, d.memory_byte_s, d.egress_bytes)
         });
@@ -314,6 +331,7 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
     report.intervals = u32::try_from(spans.len()).unwrap_or(u32::MAX);
     report.rows = ctx.store.insert_usage(&rows).await?;
     state.metered_until = Some(boundary);
+    state.known = running_names(&running);
     report.metered_until = boundary;
     Ok(report)
 }

@@ -24,6 +24,7 @@ pub struct EngineBuilder {
     settings: Settings,
     event_log: EventLogConfig,
     clock: Arc<dyn crate::Clock>,
+    secrets: Option<crate::secrets::SecretsConfig>,
     billing: crate::billing::BillingConfig,
 }
 
@@ -49,6 +50,7 @@ impl Default for EngineBuilder {
             settings: Settings::default(),
             event_log: EventLogConfig::default(),
             clock: Arc::new(crate::SystemClock),
+            secrets: None,
             billing: crate::billing::BillingConfig::default(),
         }
     }
@@ -183,8 +185,16 @@ impl EngineBuilder {
         self
     }
 
-    /// Validates the settings, opens the store (running its migrations), connects to Docker and
-    /// opens the event log.
+    /// Keeps secrets with this key and settings. Without it, secret operations and services
+    /// referring to secrets fail with [`SecretError::NotConfigured`](crate::secrets::SecretError::NotConfigured).
+    /// A key that does not open the store's values fails [`build`](Self::build).
+    pub fn with_secrets(mut self, secrets: crate::secrets::SecretsConfig) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Builds the engine: opens the store (migrating it), connects to Docker, opens the event
+    /// log and, with [`with_secrets`](Self::with_secrets), checks the key against the store.
     pub async fn build(self) -> Result<Engine, EngineError> {
         validate_name("engine id", &self.engine_id)
             .map_err(|e| EngineError::Config(e.to_string()))?;
@@ -205,6 +215,12 @@ impl EngineBuilder {
             Some(endpoint) => DockerRuntime::connect(endpoint).await?,
             None => DockerRuntime::connect_default().await?,
         };
+        let secrets = match self.secrets {
+            Some(config) => Some(Arc::new(
+                crate::secrets::Vault::open(config, &store, &self.engine_id).await?,
+            )),
+            None => None,
+        };
         let events = EventLog::open_with(store.clone(), self.event_log).await?;
         let prober = crate::health::route::Prober::new(
             &self.engine_id,
@@ -220,6 +236,7 @@ impl EngineBuilder {
             events,
             settings: self.settings,
             clock: self.clock,
+            secrets,
             meter: crate::billing::meter::UsageMeter::default(),
         });
         Ok(Engine {

@@ -26,10 +26,14 @@ impl Engine {
             after: Some((crate::billing::meter::per_replica_of(&spec), spec.replicas)),
         };
         crate::billing::quota::check(&self.inner.ctx, &self.inner.billing, org, &[change]).await?;
+        let mut spec = spec;
+        self.bind_secrets(org, &mut spec).await?;
         self.store_service(org, stack, spec).await
     }
 
-    /// [`Engine::apply`] after its checks (names, spec, policy, quota).
+    /// [`Engine::apply`] after its checks (names, spec, policy, quota) with its secret
+    /// references bound: a new revision when the spec changed, kept for rollbacks, announced,
+    /// and the reconciler woken.
     pub(crate) async fn store_service(
         &self,
         org: &str,

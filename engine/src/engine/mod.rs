@@ -27,7 +27,10 @@ mod logs;
 mod observe;
 mod origin;
 mod run;
+mod secrets;
 mod stacks;
+
+pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
 pub use logs::LogStream;
@@ -85,6 +88,8 @@ pub(crate) struct Ctx {
     pub events: EventLog,
     pub settings: Settings,
     pub clock: Arc<dyn crate::Clock>,
+    /// The key ring and secrets settings; `None` when the engine was built without a key.
+    pub secrets: Option<Arc<crate::secrets::Vault>>,
     /// Runs probes from where they can reach the containers.
     pub prober: crate::health::route::Prober,
     /// Usage counted from the stats streams, between metering closes.

@@ -113,11 +113,24 @@ impl Engine {
         let waves = resolved.graph().waves().to_vec();
         let previous = self.services(Scope::Stack { org, stack }).await?;
         let resolved = resolved.into_services();
-        // Every service is checked before the first is stored: a refused stack changes nothing.
-        for service in &resolved {
+        // Every service is checked, its secret references bound, before anything is stored.
+        let mut bound = Vec::with_capacity(resolved.len());
+        for service in resolved {
             service.validate()?;
-            self.inner.ctx.settings.policy.check(org, service)?;
+            self.inner.ctx.settings.policy.check(org, &service)?;
+            let mut service = service;
+            self.bind_secrets(org, &mut service)
+                .await
+                .map_err(|e| match e {
+                    EngineError::InvalidSpec(e) => EngineError::InvalidSpec(crate::SpecError {
+                        field: format!("services.{}.{}", service.name, e.field),
+                        message: e.message,
+                    }),
+                    other => other,
+                })?;
+            bound.push(service);
         }
+        let resolved = bound;
         // One quota check for the whole stack, before anything is stored.
         let mut changes: Vec<_> = resolved
             .iter()

@@ -140,6 +140,16 @@ impl Reconciler {
             .runtime
             .list_containers(&[(LABEL_ENGINE, ctx.engine_id.as_str())])
             .await?;
+        if let Some(vault) = &ctx.secrets {
+            // Secret files of containers that are gone go with them. Containers are only
+            // created inside passes, so none made after this listing can lose its files.
+            let alive: HashSet<&str> = actual
+                .iter()
+                .filter_map(|c| c.labels.get(crate::labels::LABEL_SECRETS_DIR))
+                .map(String::as_str)
+                .collect();
+            crate::secrets::inject::sweep(&vault.runtime_dir, &alive);
+        }
         // Probe containers are no service's and no orphans: they go with their network.
         actual.retain(|c| !c.labels.contains_key(crate::health::LABEL_PROBE));
         let mut records = ctx.records_by_name().await?;

@@ -75,6 +75,17 @@ impl SlotWork {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         container.ports = spec.ports.clone();
+        // Bound when applied; a reference without a bound version (never applied through the
+        // engine) fails at create with the secret's name.
+        container.secrets = spec
+            .secrets
+            .iter()
+            .map(|r| crate::runtime::SecretMount {
+                name: r.name.clone(),
+                version: r.bound_version.or(r.version).unwrap_or(0),
+                env: r.env.clone(),
+            })
+            .collect();
         // The service's own labels first: the engine's `dev.windlass.*` labels are applied
         // over them (and reserved keys were refused when the service was declared).
         container
@@ -297,7 +308,7 @@ impl SlotWork {
         if let Some(old) = replacing {
             self.retire(ctx, old, learned).await?;
         }
-        let id = ctx.runtime.create_container(&self.spec).await?;
+        let id = crate::secrets::inject::create(ctx, &self.org, &self.spec).await?;
         learned.push(Learned::Known {
             name: self.name.clone(),
             id: id.clone(),
@@ -510,7 +521,7 @@ impl SlotWork {
         spec.name = name.clone();
         // Not under the service's DNS name yet: nothing should reach it before it is ready.
         spec.network_aliases.clear();
-        let id = ctx.runtime.create_container(&spec).await?;
+        let id = crate::secrets::inject::create(ctx, &self.org, &spec).await?;
         learned.push(Learned::Known {
             name: name.clone(),
             id: id.clone(),

@@ -31,9 +31,31 @@ impl DockerRuntime {
     /// Fails with [`RuntimeError::ImageMissing`] if the image is not on the host (nothing is
     /// pulled), [`RuntimeError::Conflict`] if the name is taken, and
     /// [`RuntimeError::InvalidSpec`] before calling Docker if the spec is inconsistent.
-    #[instrument(name = "runtime.create_container", skip_all, fields(container = %spec.name, image = %spec.image))]
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
-        let body = spec.to_create_body()?;
+        self.create_container_with(spec, Vec::new(), Vec::new())
+            .await
+    }
+
+    /// [`create_container`](Self::create_container) with environment entries (`KEY=value`)
+    /// and mounts that are not part of the spec: injected secrets.
+    #[instrument(name = "runtime.create_container", skip_all, fields(container = %spec.name, image = %spec.image))]
+    pub(crate) async fn create_container_with(
+        &self,
+        spec: &ContainerSpec,
+        extra_env: Vec<String>,
+        extra_mounts: Vec<bollard::models::Mount>,
+    ) -> Result<String, RuntimeError> {
+        let mut body = spec.to_create_body()?;
+        if !extra_env.is_empty() {
+            body.env.get_or_insert_with(Vec::new).extend(extra_env);
+        }
+        if !extra_mounts.is_empty()
+            && let Some(host) = body.host_config.as_mut()
+        {
+            host.mounts
+                .get_or_insert_with(Vec::new)
+                .extend(extra_mounts);
+        }
         let op = self.op("create container", &spec.name);
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),

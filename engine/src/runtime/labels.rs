@@ -30,6 +30,9 @@ pub const LABEL_REVISION: &str = "dev.windlass.revision";
 pub const LABEL_CONFIG_HASH: &str = "dev.windlass.config-hash";
 /// The replica index of the container within its service.
 pub const LABEL_SLOT: &str = "dev.windlass.slot";
+/// The directory (under the secrets runtime dir) holding a container's secret files. Not the
+/// container's name: a surge is renamed to its slot's name when it replaces the old replica.
+pub const LABEL_SECRETS_DIR: &str = "dev.windlass.secrets-dir";
 
 /// The ownership labels of one engine-managed container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -86,6 +89,9 @@ struct HashInput<'a> {
     cpu_millis: Option<u32>,
     memory_bytes: Option<u64>,
     hardening: &'a super::Hardening,
+    /// Left out when empty so the hash of every container without secrets is unchanged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<&'a crate::runtime::SecretMount>,
 }
 
 /// A hex sha256 over everything that defines the container: image, command, env (sorted),
@@ -127,6 +133,11 @@ pub fn config_hash(spec: &ContainerSpec) -> String {
         cpu_millis: spec.cpu.map(|c| c.millis()),
         memory_bytes: spec.memory.map(|m| m.bytes()),
         hardening: &spec.hardening,
+        secrets: {
+            let mut secrets: Vec<_> = spec.secrets.iter().collect();
+            secrets.sort_unstable();
+            secrets
+        },
     };
     // Serialising plain structs, strings and integers cannot fail; the fallback keeps the
     // function total without a panic path.

@@ -40,7 +40,7 @@ pub use info::{AssignedPort, ContainerInfo, ContainerStatus, ContainerSummary};
 pub use labels::{ManagedLabels, config_hash};
 pub use logs::{LogLine, LogOptions, LogSource};
 pub use networks::{NetworkInfo, NetworkSpec};
-pub use spec::{ContainerSpec, Hardening, PortSpec, Protocol, VolumeMount};
+pub use spec::{ContainerSpec, Hardening, PortSpec, Protocol, SecretMount, VolumeMount};
 pub use stats::StatsSnapshot;
 pub use volumes::{VolumeInfo, VolumeSpec};
 

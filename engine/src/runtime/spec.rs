@@ -221,9 +221,27 @@ pub struct ContainerSpec {
     /// Memory limit (swap is disabled: the memory limit is also the memory+swap limit).
     #[serde(default)]
     pub memory: Option<MemoryBytes>,
+    /// Secrets to inject (names and versions only: the values are read when the container is
+    /// created, never kept in the spec).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretMount>,
     /// How the container is locked down (default: the hardened baseline).
     #[serde(default)]
     pub hardening: Hardening,
+}
+
+/// One secret injected into a container: which version, and as a file or a variable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecretMount {
+    /// The secret's name in the container's org; a file one appears at `/run/secrets/NAME`.
+    pub name: String,
+    /// The version injected.
+    pub version: u64,
+    /// The variable it is injected as; `None` for a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 impl ContainerSpec {
@@ -241,6 +259,7 @@ impl ContainerSpec {
             volumes: Vec::new(),
             cpu: None,
             memory: None,
+            secrets: Vec::new(),
             hardening: Hardening::default(),
         }
     }

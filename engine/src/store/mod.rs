@@ -31,6 +31,7 @@ mod meta;
 mod origins;
 mod rollouts;
 mod scope;
+pub(crate) mod secrets;
 mod tokens;
 mod usage;
 

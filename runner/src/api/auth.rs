@@ -20,6 +20,8 @@ pub struct Caller {
     pub org: String,
     /// Its role.
     pub role: Role,
+    /// The token's name: the actor of audit events.
+    pub name: String,
 }
 
 impl Caller {
@@ -82,6 +84,7 @@ pub(crate) async fn authenticate(
         token_id: holder.token_id,
         org: holder.org,
         role: holder.role,
+        name: holder.name,
     })
 }
 
@@ -107,6 +110,7 @@ mod tests {
             token_id: "t".into(),
             org: "acme".into(),
             role,
+            name: "t".into(),
         };
         assert!(caller(Role::Admin).require(Role::Deploy).is_ok());
         assert!(caller(Role::Deploy).require(Role::Deploy).is_ok());

@@ -178,6 +178,25 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::NotFound { what } => Self::not_found(what),
+            EngineError::Secret(e) => {
+                use windlass::secrets::SecretError;
+                let status = match &e {
+                    SecretError::InUse { .. } | SecretError::NotRotatable(_) => {
+                        StatusCode::CONFLICT
+                    }
+                    SecretError::InvalidValue(_) => StatusCode::BAD_REQUEST,
+                    SecretError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => {
+                        tracing::error!(error = %e, "secrets request failed");
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                };
+                let field = matches!(e, SecretError::InvalidValue(_)).then(|| "value".to_owned());
+                Self {
+                    field,
+                    ..Self::new(status, e.code(), e.to_string())
+                }
+            }
             // The message names the rule (a config key), e.g. `refused by policy.images: …`.
             EngineError::PolicyDenied(denied) => {
                 Self::new(StatusCode::FORBIDDEN, "policy-denied", denied.to_string())

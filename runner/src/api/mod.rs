@@ -27,6 +27,7 @@ mod openapi;
 mod params;
 mod plugin_events;
 mod plugins;
+mod secrets;
 mod services;
 mod stacks;
 mod templates;
@@ -136,6 +137,9 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(stacks::scale))
         .routes(routes!(stacks::revisions))
         .routes(routes!(stacks::rollback))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::show, secrets::set, secrets::remove))
+        .routes(routes!(secrets::rotate_key))
         .routes(routes!(billing::invoices))
         .routes(routes!(billing::usage))
         .routes(routes!(billing::balance))

@@ -41,3 +41,13 @@ pub(super) struct PluginPath {
     /// The plugin's name, as in `windlass.toml`.
     pub name: String,
 }
+
+/// `/v1/orgs/{org}/secrets/{name}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct SecretPath {
+    /// The org that owns the secret.
+    pub org: String,
+    /// The secret's name.
+    pub name: String,
+}

@@ -23,6 +23,7 @@ mod logs;
 mod profile;
 mod ps;
 pub(crate) mod run;
+mod secrets;
 mod table;
 mod time;
 mod tokens;
@@ -247,6 +248,8 @@ pub(crate) enum ClientCommand {
     Events(events::EventsArgs),
     /// Show a container's health: resource use and checks.
     Health(ps::HealthArgs),
+    /// Manage an org's secrets: `set` (value from stdin or a file), `ls`, `rm`, `rotate-key`.
+    Secrets(secrets::SecretsArgs),
     /// An org's invoices, usage so far, balance, or a top-up.
     Billing(billing::BillingArgs),
     /// An org's limits beside what it holds.
@@ -274,6 +277,7 @@ impl ClientCommand {
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
+            Self::Secrets(args) => secrets::secrets(args).await,
             Self::Billing(args) => billing::billing(args).await,
             Self::Quota(args) => billing::quota(args).await,
             Self::Tokens(command) => command.run().await,
