@@ -30,7 +30,10 @@ use crate::runtime::{PortSpec, VolumeMount};
 use crate::stacks::{Condition, Dependency};
 
 /// One service as declared: an image run as `replicas` containers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Debug` shows the names in `env` and `provides`, never their values: they carry what
+/// templates interpolate, secret parameters included (a `DATABASE_URL` with its password).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
@@ -101,6 +104,44 @@ pub struct ServiceSpec {
 
 fn one() -> u32 {
     1
+}
+
+/// Names with their values masked, for `Debug`.
+pub(crate) struct MaskedValues<'a, I>(pub &'a I);
+
+impl<'a, I, K> std::fmt::Debug for MaskedValues<'a, I>
+where
+    &'a I: IntoIterator<Item = (K, &'a String)>,
+    K: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.into_iter().map(|(k, _)| (k, "***")))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServiceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("command", &self.command)
+            .field("env", &MaskedValues(&self.env))
+            .field("ports", &self.ports)
+            .field("volumes", &self.volumes)
+            .field("cpu", &self.cpu)
+            .field("memory", &self.memory)
+            .field("restart", &self.restart)
+            .field("replicas", &self.replicas)
+            .field("health_checks", &self.health_checks)
+            .field("depends_on", &self.depends_on)
+            .field("provides", &MaskedValues(&self.provides))
+            .field("labels", &self.labels)
+            .field("update", &self.update)
+            .field("hardening", &self.hardening)
+            .finish()
+    }
 }
 
 /// Checks a service label's key: non-empty, printable, and outside the engine's reserved
@@ -448,6 +489,21 @@ mod tests {
         let back: ServiceSpec =
             serde_json::from_value(serde_json::to_value(&related).unwrap()).unwrap();
         assert_eq!(back, related);
+    }
+
+    #[test]
+    fn env_and_provides_values_never_show_in_debug_output() {
+        let spec = ServiceSpec::new("api", "img:1")
+            .with_env("DB_PASSWORD", "hunter2-env")
+            .with_provides("DATABASE_URL", "postgres://u:hunter2-provides@db/x");
+        let mut container = crate::runtime::ContainerSpec::new("c", "img:1");
+        container.env = vec![("DB_PASSWORD".into(), "hunter2-container".into())];
+        let debug = format!("{spec:?} {spec:#?} {container:?} {container:#?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("\"DB_PASSWORD\": \"***\"") && debug.contains("DATABASE_URL"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -186,7 +186,8 @@ impl Hardening {
 
 /// Everything the engine decides about one container; the runtime turns it into a Docker
 /// create request. Docker's restart policy is always "no": the engine restarts containers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` shows the environment's names, never their values (they may be secrets).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ContainerSpec {
@@ -228,6 +229,27 @@ pub struct ContainerSpec {
     /// How the container is locked down (default: the hardened baseline).
     #[serde(default)]
     pub hardening: Hardening,
+}
+
+impl fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, _)| (k.as_str(), "***")).collect();
+        f.debug_struct("ContainerSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("command", &self.command)
+            .field("env", &env)
+            .field("labels", &self.labels)
+            .field("ports", &self.ports)
+            .field("network", &self.network)
+            .field("network_aliases", &self.network_aliases)
+            .field("volumes", &self.volumes)
+            .field("cpu", &self.cpu)
+            .field("memory", &self.memory)
+            .field("hardening", &self.hardening)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
 }
 
 /// One secret injected into a container: which version, and as a file or a variable.

@@ -54,11 +54,11 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
 const AUTH_ERRORS: &[(&str, &str)] = &[
     (
         "401",
-        "`unauthorized`: no token, or not one the runner knows",
+        "`unauthorized`: no token, or not one the runner knows; `token-expired`, `token-revoked`: the token expired or was revoked",
     ),
     (
         "403",
-        "`forbidden`: the token's role or org does not allow this",
+        "`forbidden`: the token's role or org does not allow this; `policy-denied`: the operator's policy refuses the service (the message names the rule)",
     ),
 ];
 
