@@ -668,7 +668,11 @@ async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow:
     engine.remove_service("acme", "app", "web").await?;
     engine.remove_service("acme", "app", "batch").await?;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !engine.containers(&ContainerFilter::default()).await?.is_empty() {
+    while !engine
+        .containers(&ContainerFilter::default())
+        .await?
+        .is_empty()
+    {
         engine.reconcile().await?;
         assert!(std::time::Instant::now() < deadline, "containers stay");
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -130,7 +130,7 @@ async fn every_body_parameter_and_answer_has_a_real_schema() -> anyhow::Result<(
         }
         if ["put", "post"].contains(&method.as_str()) && !path.ends_with("/start") {
             let body = &operation["requestBody"]["content"]["application/json"]["schema"];
-            let is_action = ["/stop", "/restart", "/reload"]
+            let is_action = ["/stop", "/restart", "/reload", "/rotate-key"]
                 .iter()
                 .any(|a| path.ends_with(a));
             assert!(

@@ -105,6 +105,7 @@ impl SecretsConfig {
 
 /// One secret as listed: names, versions, times and users, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SecretInfo {
     /// The organisation.
@@ -125,6 +126,7 @@ pub struct SecretInfo {
 
 /// One kept version of a secret (without its value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SecretVersionInfo {
     /// The version number, from 1.
@@ -140,6 +142,7 @@ pub struct SecretVersionInfo {
 
 /// A service's use of a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SecretUse {
     /// The service's stack.
@@ -158,6 +161,7 @@ pub struct SecretUse {
 
 /// The result of setting a value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SecretSet {
     /// The organisation.
@@ -174,6 +178,7 @@ pub struct SecretSet {
 
 /// What a key rotation did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct KeyRotation {
     /// The id of the key values were sealed under.

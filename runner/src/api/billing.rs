@@ -209,6 +209,6 @@ pub(super) async fn quotas(
 
 /// The path's org has the shape of a name (as the document's `pattern` says): a malformed one
 /// is a 400, not an empty account.
-fn check_org(org: &str) -> Result<(), ApiError> {
+pub(super) fn check_org(org: &str) -> Result<(), ApiError> {
     windlass::validate_name("org", org).map_err(|e| ApiError::validation(e.field, e.message))
 }

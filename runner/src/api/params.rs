@@ -47,7 +47,9 @@ pub(super) struct PluginPath {
 #[into_params(parameter_in = Path)]
 pub(super) struct SecretPath {
     /// The org that owns the secret.
+    #[param(pattern = "^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")]
     pub org: String,
     /// The secret's name.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
 }

@@ -19,7 +19,7 @@ use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
 #[serde(deny_unknown_fields)]
 pub(super) struct SecretValue {
     /// The value (UTF-8, at most 64 KiB). Write-only: no answer of the API ever contains it.
-    #[schema(value_type = String, write_only, max_length = 65536)]
+    #[schema(value_type = String, write_only, min_length = 1, max_length = 65536)]
     value: SecretString,
 }
 
@@ -28,13 +28,14 @@ pub(super) struct SecretValue {
     path = "/v1/orgs/{org}/secrets",
     tag = "secrets",
     params(super::billing::OrgPath),
-    responses((status = 200, description = "The org's secrets: versions with status, times, actors, users; never values", body = Object)),
+    responses((status = 200, description = "The org's secrets: versions with status, times, actors, users; never values", body = Vec<SecretInfo>)),
 )]
 pub(super) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
     Path(org): Path<String>,
 ) -> Result<Json<Vec<SecretInfo>>, ApiError> {
+    super::billing::check_org(&org)?;
     caller.require_org(&org)?;
     Ok(Json(state.engine.secrets(&org).await?))
 }
@@ -44,7 +45,7 @@ pub(super) async fn list(
     path = "/v1/orgs/{org}/secrets/{name}",
     tag = "secrets",
     params(super::params::SecretPath),
-    responses((status = 200, description = "One secret (never its value)", body = Object)),
+    responses((status = 200, description = "One secret (never its value)", body = SecretInfo)),
 )]
 pub(super) async fn show(
     State(state): State<ApiState>,
@@ -62,7 +63,7 @@ pub(super) async fn show(
     tag = "secrets",
     params(super::params::SecretPath),
     request_body = SecretValue,
-    responses((status = 200, description = "`{org, name, version, rolled, recorded}`", body = Object)),
+    responses((status = 200, description = "The version created and the services rolled or recorded", body = SecretSet)),
 )]
 pub(super) async fn set(
     State(state): State<ApiState>,
@@ -121,7 +122,7 @@ pub(super) async fn remove(
     post,
     path = "/v1/secrets/rotate-key",
     tag = "secrets",
-    responses((status = 200, description = "`{old_key_id, new_key_id, reencrypted}`", body = Object)),
+    responses((status = 200, description = "The key ids before and after, and how many values were re-encrypted", body = KeyRotation)),
 )]
 pub(super) async fn rotate_key(
     State(state): State<ApiState>,

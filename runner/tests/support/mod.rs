@@ -6,12 +6,14 @@
 use std::net::SocketAddr;
 
 use windlass::Engine;
+use windlass::secrets::SecretsConfig;
 use windlass_runner::api::{ApiState, EVERY_ORG, Role};
 use windlass_test_support::engine::EngineScope;
 use windlass_test_support::http::Api;
 
 /// An engine and its API on a loopback port; stops serving when dropped. The engine does not
-/// run its reconciler: what the API stores is not started in Docker.
+/// run its reconciler: what the API stores is not started in Docker. It keeps secrets (a key
+/// file in a temporary directory), as the runner always does.
 pub struct Server {
     pub api: Api,
     pub state: ApiState,
@@ -19,11 +21,22 @@ pub struct Server {
     pub address: SocketAddr,
     _stop: tokio::sync::oneshot::Sender<()>,
     _scope: EngineScope,
+    _keys: tempfile::TempDir,
 }
 
 pub async fn server() -> anyhow::Result<Server> {
     let scope = EngineScope::new();
-    let engine = scope.engine().await?;
+    windlass_test_support::docker::connect_with_busybox().await?;
+    let keys = tempfile::tempdir()?;
+    // Secret files live on a tmpfs (the vault refuses a disk directory).
+    let runtime_dir = format!("/dev/shm/windlass-test-{}", scope.id);
+    let engine = scope
+        .builder()
+        .with_secrets(
+            SecretsConfig::key_file(keys.path().join("secrets.key")).with_runtime_dir(runtime_dir),
+        )
+        .build()
+        .await?;
     let state = ApiState::new(engine.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
@@ -39,6 +52,7 @@ pub async fn server() -> anyhow::Result<Server> {
         address,
         _stop: stop,
         _scope: scope,
+        _keys: keys,
     })
 }
 
