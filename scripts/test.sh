@@ -27,7 +27,7 @@ fi
 # host tests find through WINDLASS_PLUGINS_DIR.
 plugins_target=${WINDLASS_PLUGINS_TARGET_DIR:-$PWD/plugins/target}
 echo "=== building plugins"
-WINDLASS_PLUGINS_DIR=$(WINDLASS_PLUGINS_TARGET_DIR="$plugins_target" scripts/build-plugins.sh)
+WINDLASS_PLUGINS_DIR=$(WINDLASS_PLUGINS_TARGET_DIR="$plugins_target" scripts/build-plugins.sh --with-test-components)
 export WINDLASS_PLUGINS_DIR
 
 host_triple=$(rustc -vV | sed -n 's/^host: //p')
