@@ -15,7 +15,7 @@
 use windlass_test_support as common;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,19 +30,7 @@ use windlass::labels::{LABEL_ENGINE, LABEL_SERVICE};
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 fn web_postgres() -> anyhow::Result<PathBuf> {
-    let dir = std::env::var_os("WINDLASS_PLUGINS_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release"),
-        PathBuf::from,
-    );
-    let component = dir.join("stack_web_postgres.wasm");
-    if !component.is_file() {
-        bail!(
-            "{} is missing: build the plugins (`cargo build --release` in plugins/) or set \
-             WINDLASS_PLUGINS_DIR to where they were built",
-            component.display()
-        );
-    }
-    Ok(component)
+    common::plugins::component("stack_web_postgres.wasm")
 }
 
 fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {

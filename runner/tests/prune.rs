@@ -26,19 +26,7 @@ use windlass::labels::{LABEL_ENGINE, LABEL_STACK};
 
 /// The stack template component.
 fn web_postgres() -> anyhow::Result<PathBuf> {
-    let dir = std::env::var_os("WINDLASS_PLUGINS_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release"),
-        PathBuf::from,
-    );
-    let component = dir.join("stack_web_postgres.wasm");
-    if !component.is_file() {
-        bail!(
-            "{} is missing: build the plugins (`cargo build --release` in plugins/) or set \
-             WINDLASS_PLUGINS_DIR to where they were built",
-            component.display()
-        );
-    }
-    Ok(component)
+    common::plugins::component("stack_web_postgres.wasm")
 }
 
 /// One runner under test: its config file, its log files and the process.

@@ -10,3 +10,4 @@ pub mod db;
 pub mod docker;
 pub mod engine;
 pub mod http;
+pub mod plugins;
