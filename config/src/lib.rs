@@ -34,6 +34,7 @@ mod plugins;
 mod policy;
 mod position;
 mod raw;
+mod targets;
 mod types;
 mod validate;
 
@@ -44,7 +45,7 @@ pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, BillingSection, EngineConfig, EventsConfig, HealthConfig, PluginConfig,
     QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource, SecretsSection,
-    StackConfig, StoreConfig,
+    StackConfig, StoreConfig, TargetConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

@@ -23,6 +23,7 @@ use crate::{ContainerStatus, NewEvent};
 mod billing;
 mod builder;
 mod declare;
+mod inventory;
 mod logs;
 mod observe;
 mod origin;
@@ -155,6 +156,10 @@ pub(crate) struct Inner {
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// `local` and the configured targets.
+    pub(crate) targets: crate::targets::Targets,
+    /// The inventory's sources and cache.
+    pub(crate) inventory: crate::inventory::Inventory,
 }
 
 /// How soon the follow-up pass after a Docker event runs.
