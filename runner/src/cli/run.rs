@@ -129,8 +129,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         plugins.insert(plugin.name.clone(), loaded);
     }
 
-    // 2. The engine (it opens the store and the secrets key; nothing touches a container
-    //    until it runs), and the plugins' granted secrets from its store.
+    // 2. The stacks, rendered before anything touches Docker: plugins are pure planners, and
+    //    a template that refuses its parameters stops the runner here. Only when a plugin
+    //    reads granted secrets is the engine (store, key, Docker) opened first, since those
+    //    values come from its store.
+    let rendered = if secret_configs.is_empty() {
+        Some(super::file_stacks::render(&config, &plugins).await?)
+    } else {
+        None
+    };
+
+    // 3. The engine, the plugins' granted secrets from its store, the file's stacks deployed
+    //    to it, and those it no longer lists pruned after the grace period (unless --no-prune).
     let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
     let engine = config
         .engine_builder()
@@ -145,12 +155,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("plugins: the secrets granted to `{}`", plugin.name))?;
     }
-
-    // 3. The stacks, rendered before any container changes: plugins are pure planners, and a
-    //    template that refuses its parameters stops the runner here. Then the file's stacks
-    //    are deployed, and those it no longer lists pruned after the grace period (unless
-    //    --no-prune).
-    let rendered = super::file_stacks::render(&config, &plugins).await?;
+    let rendered = match rendered {
+        Some(rendered) => rendered,
+        None => super::file_stacks::render(&config, &plugins).await?,
+    };
     let stacks = FileStacks::new(engine.clone(), plugins, config.clone(), !args.no_prune);
     stacks.deploy(rendered).await?;
     stacks.prune().await?;
