@@ -288,6 +288,7 @@ impl EngineBuilder {
                 recheck: std::sync::atomic::AtomicBool::new(false),
                 targets,
                 inventory,
+                plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),
         })

@@ -27,6 +27,7 @@ mod inventory;
 mod logs;
 mod observe;
 mod origin;
+mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
@@ -160,6 +161,8 @@ pub(crate) struct Inner {
     pub(crate) targets: crate::targets::Targets,
     /// The inventory's sources and cache.
     pub(crate) inventory: crate::inventory::Inventory,
+    /// Plugins' granted secrets, refreshed when those secrets are set.
+    pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }
 
 /// How soon the follow-up pass after a Docker event runs.
