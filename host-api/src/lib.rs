@@ -45,6 +45,7 @@ mod memory;
 pub mod openapi;
 mod plugin;
 mod sandbox;
+mod secret_config;
 mod spec;
 mod stdio;
 mod types_ext;
@@ -56,6 +57,7 @@ pub use events::{PluginEvent, PluginEventKind};
 pub use host::{HostBuildError, PluginHost, PluginHostBuilder, Pooling};
 pub use kinds::{BillingRule, BillingSession, BuildStrategy, CloudAdapter, StackTemplate};
 pub use plugin::{Plugin, PluginStatus};
+pub use secret_config::SecretConfig;
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
 
 /// The data types of the contract, generated from `wit/0.2.0/` (a 0.1.0 component's values are
@@ -73,5 +75,7 @@ pub mod types {
     pub use crate::bindings::types::*;
 }
 
+/// Re-exported so embedders never match versions by hand.
+pub use secrecy;
 /// Re-exported so embedders never match versions by hand.
 pub use wasmtime;
