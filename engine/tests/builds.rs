@@ -247,3 +247,56 @@ async fn a_git_repository_becomes_a_running_service() -> anyhow::Result<()> {
     drop(server);
     Ok(())
 }
+
+/// The records on both backends: a source that cannot be fetched fails with git's reason and a
+/// hint, the log is kept, the list finds it, and nothing is deployed.
+async fn a_failed_fetch_is_recorded(db: &windlass_test_support::db::TestDb) -> anyhow::Result<()> {
+    docker::connect_with_busybox().await?;
+    let scope = EngineScope::new();
+    let work = tempfile::tempdir()?;
+    let engine = scope
+        .builder()
+        .with_store_url(&db.url)
+        .with_builds(BuildsConfig::default().with_work_dir(work.path()))
+        .build()
+        .await?;
+    let missing = work.path().join("no-such-repository");
+    let spec = ServiceSpec::new("web", "")
+        .with_build(BuildSource::new(missing.display().to_string()).with_reference("main"));
+    engine.apply("acme", "shop", spec).await?;
+    let build = latest(&engine, "web").await?;
+    let build = finished(&engine, &build.id, Duration::from_secs(30)).await?;
+    assert_eq!(build.state, BuildState::Failed, "{build:?}");
+    let error = build.error.clone().unwrap_or_default();
+    assert!(error.contains("git fetch failed"), "{error}");
+    assert!(
+        build
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("could not be fetched"),
+        "{build:?}"
+    );
+    assert!(build.finished_ms.is_some() && build.started_ms.is_some());
+    let log = engine.build_log(&build.id).await?;
+    assert!(
+        log.contains("-- failed") && log.contains("queued by declared"),
+        "{log}"
+    );
+    let all = engine.builds(&BuildFilter::default()).await?;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0], build);
+    // A redelivered webhook is told apart from a new one.
+    assert!(engine.record_webhook_delivery("github", "d-1").await?);
+    assert!(!engine.record_webhook_delivery("github", "d-1").await?);
+    // Nothing runs: the service has no image.
+    assert!(
+        engine
+            .containers(&windlass::ContainerFilter::default())
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+windlass_test_support::backend_tests!(a_failed_fetch_is_recorded);
