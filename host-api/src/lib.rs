@@ -44,6 +44,7 @@ mod memory;
 pub mod openapi;
 mod plugin;
 mod sandbox;
+mod secret_config;
 mod spec;
 mod stdio;
 
@@ -54,6 +55,7 @@ pub use events::{PluginEvent, PluginEventKind};
 pub use host::{HostBuildError, PluginHost, PluginHostBuilder, Pooling};
 pub use kinds::{BillingRule, BillingSession, BuildStrategy, CloudAdapter, StackTemplate};
 pub use plugin::{Plugin, PluginStatus};
+pub use secret_config::SecretConfig;
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
 
 /// The data types of the contract, generated from `wit/`. Field names are the WIT names in
@@ -68,5 +70,7 @@ pub mod types {
     pub use crate::bindings::types::*;
 }
 
+/// Re-exported so embedders never match versions by hand.
+pub use secrecy;
 /// Re-exported so embedders never match versions by hand.
 pub use wasmtime;

@@ -117,6 +117,7 @@ impl Plugin {
             log_truncations: Arc::default(),
             grants: spec.grants.clone(),
             config: spec.config.clone(),
+            secret_config: spec.secret_config.clone(),
         });
         for (path, _) in &spec.grants.read_only_dirs {
             if !path.is_dir() {

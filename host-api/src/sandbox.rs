@@ -31,6 +31,8 @@ pub(crate) struct SandboxSpec {
     pub grants: Grants,
     /// Sorted by key, as `config-all` promises.
     pub config: BTreeMap<String, String>,
+    /// Secret values, read at each call (so a rotated value reaches the next call).
+    pub secret_config: crate::SecretConfig,
 }
 
 /// Bytes a table element is counted as in the memory budget: wasmtime keeps one pointer per
@@ -348,12 +350,14 @@ impl host::Host for CallState {
         Ok(self
             .overlay
             .get(&key)
-            .or_else(|| self.spec.config.get(&key))
-            .cloned())
+            .cloned()
+            .or_else(|| self.spec.secret_config.expose(&key))
+            .or_else(|| self.spec.config.get(&key).cloned()))
     }
 
     fn config_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         let mut all = self.spec.config.clone();
+        all.extend(self.spec.secret_config.expose_all());
         all.extend(self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(all.into_iter().collect())
     }

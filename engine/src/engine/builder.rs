@@ -259,6 +259,7 @@ impl EngineBuilder {
                 sampler: crate::health::sampler::Sampler::new(ctx.clone()),
                 wake: Notify::new(),
                 recheck: std::sync::atomic::AtomicBool::new(false),
+                plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),
         };

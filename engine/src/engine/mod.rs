@@ -28,6 +28,7 @@ mod declare;
 mod logs;
 mod observe;
 mod origin;
+mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
@@ -159,6 +160,8 @@ pub(crate) struct Inner {
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// Plugins' granted secrets, refreshed when those secrets are set.
+    pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }
 
 /// How soon the follow-up pass after a Docker event runs.
