@@ -10,5 +10,6 @@ pub mod cpln;
 pub mod db;
 pub mod docker;
 pub mod engine;
+pub mod git;
 pub mod http;
 pub mod plugins;

@@ -29,6 +29,7 @@ pub struct EngineBuilder {
     targets: Vec<crate::targets::Target>,
     inventory: crate::inventory::InventoryConfig,
     inventory_sources: Vec<Arc<dyn crate::inventory::InventorySource>>,
+    builds: crate::builds::BuildsConfig,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -60,6 +61,7 @@ impl Default for EngineBuilder {
             targets: Vec::new(),
             inventory: crate::inventory::InventoryConfig::default(),
             inventory_sources: Vec::new(),
+            builds: crate::builds::BuildsConfig::default(),
         }
     }
 }
@@ -223,8 +225,16 @@ impl EngineBuilder {
         self
     }
 
+    /// How the engine builds images from source: the build strategy plugins, the concurrency
+    /// limit, the images kept ([`crate::builds`]). Default: no strategies, 2 at once, 3 kept.
+    pub fn with_builds(mut self, builds: crate::builds::BuildsConfig) -> Self {
+        self.builds = builds;
+        self
+    }
+
     /// Builds the engine: opens the store (migrating it), connects to Docker, opens the event
     /// log and, with [`with_secrets`](Self::with_secrets), checks the key against the store.
+    /// Builds a crash cut off are marked failed and what they left is removed.
     pub async fn build(self) -> Result<Engine, EngineError> {
         validate_name("engine id", &self.engine_id)
             .map_err(|e| EngineError::Config(e.to_string()))?;
@@ -278,8 +288,10 @@ impl EngineBuilder {
             secrets,
             meter: crate::billing::meter::UsageMeter::default(),
         });
-        Ok(Engine {
+        let builds = crate::builds::Builds::new(self.builds, &ctx.engine_id);
+        let engine = Engine {
             inner: Arc::new(Inner {
+                builds,
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
                 billing: crate::billing::BillingState::new(self.billing),
                 monitor: crate::health::monitor::Monitor::new(ctx.clone()),
@@ -291,6 +303,8 @@ impl EngineBuilder {
                 plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),
-        })
+        };
+        engine.recover_builds().await?;
+        Ok(engine)
     }
 }

@@ -21,7 +21,9 @@ use crate::store::{Scope, Store};
 use crate::{ContainerStatus, NewEvent};
 
 mod billing;
+mod build_run;
 mod builder;
+mod builds;
 mod declare;
 mod inventory;
 mod logs;
@@ -35,6 +37,7 @@ mod stacks;
 pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
+pub use builds::BuildRequest;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
@@ -151,6 +154,7 @@ pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
     pub(crate) billing: crate::billing::BillingState,
+    pub(crate) builds: crate::builds::Builds,
     monitor: crate::health::monitor::Monitor,
     sampler: crate::health::sampler::Sampler,
     wake: Notify,
