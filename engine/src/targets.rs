@@ -126,10 +126,9 @@ impl Target {
         if !self.read_only {
             return Ok(());
         }
-        let (name, platform) = self
-            .info
-            .as_ref()
-            .map_or(("adapter", "its platform"), |i| (i.name.as_str(), i.platform.as_str()));
+        let (name, platform) = self.info.as_ref().map_or(("adapter", "its platform"), |i| {
+            (i.name.as_str(), i.platform.as_str())
+        });
         Err(crate::EngineError::ReadOnlyTarget {
             target: self.name.clone(),
             reason: format!(

@@ -6,8 +6,8 @@ use tokio::sync::mpsc;
 
 use super::Engine;
 use crate::inventory::{
-    AdapterSource, CacheSize, Inventory, InventoryConfig, InventoryQuery, InventoryReport, InventorySource,
-    LocalSource, Progress, QueryError,
+    AdapterSource, CacheSize, Inventory, InventoryConfig, InventoryQuery, InventoryReport,
+    InventorySource, LocalSource, Progress, QueryError,
 };
 use crate::runtime::DockerRuntime;
 use crate::targets::{Target, Targets};
@@ -100,9 +100,11 @@ impl Engine {
     /// `NotFound`, a read-only one is refused with the adapter's reason
     /// ([`EngineError::ReadOnlyTarget`](crate::EngineError::ReadOnlyTarget)).
     pub fn check_target_writable(&self, target: &str) -> Result<&Target, crate::EngineError> {
-        let found = self.target(target).ok_or_else(|| crate::EngineError::NotFound {
-            what: format!("target {target}"),
-        })?;
+        let found = self
+            .target(target)
+            .ok_or_else(|| crate::EngineError::NotFound {
+                what: format!("target {target}"),
+            })?;
         found.check_writable()?;
         Ok(found)
     }

@@ -64,23 +64,36 @@ impl Api {
             .header("authorization", format!("Bearer {}", self.token))
             .header("accept", "application/json")
             .send()?;
-        if let Some(error) = status_error(response.status, response.header("retry-after"), &response.body) {
+        if let Some(error) = status_error(
+            response.status,
+            response.header("retry-after"),
+            &response.body,
+        ) {
             return Err(error);
         }
         serde_json::from_slice(&response.body).map_err(|e| {
-            AdapterError::Unavailable(format!("GET {path}: the answer is not what Control Plane sends: {e}"))
+            AdapterError::Unavailable(format!(
+                "GET {path}: the answer is not what Control Plane sends: {e}"
+            ))
         })
     }
 
     /// One page of a GVC's workloads: the first, or the `next` link's `href` as `cursor`.
-    pub fn workloads(&self, gvc: &str, cursor: Option<&str>) -> Result<List<Workload>, AdapterError> {
+    pub fn workloads(
+        &self,
+        gvc: &str,
+        cursor: Option<&str>,
+    ) -> Result<List<Workload>, AdapterError> {
         let first = format!("/org/{}/gvc/{gvc}/workload", self.org);
         self.get(cursor.unwrap_or(&first))
     }
 
     /// A workload's deployments, one per location.
     pub fn deployments(&self, gvc: &str, workload: &str) -> Result<List<Deployment>, AdapterError> {
-        self.get(&format!("/org/{}/gvc/{gvc}/workload/{workload}/deployment", self.org))
+        self.get(&format!(
+            "/org/{}/gvc/{gvc}/workload/{workload}/deployment",
+            self.org
+        ))
     }
 }
 
@@ -104,7 +117,9 @@ pub fn status_error(status: u16, retry_after: Option<&str>, body: &[u8]) -> Opti
             let ms = retry_after
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map_or(0, |s| s.saturating_mul(1_000));
-            Some(AdapterError::RateLimited(u32::try_from(ms).unwrap_or(u32::MAX)))
+            Some(AdapterError::RateLimited(
+                u32::try_from(ms).unwrap_or(u32::MAX),
+            ))
         }
         403 | 404 => Some(AdapterError::NotFound(format!(
             "HTTP {status} (not found or not allowed): {excerpt}"
@@ -120,11 +135,29 @@ mod tests {
     #[test]
     fn statuses_map_as_documented() {
         assert_eq!(status_error(200, None, b""), None);
-        assert_eq!(status_error(429, Some("2"), b"slow down"), Some(AdapterError::RateLimited(2000)));
-        assert_eq!(status_error(429, None, b"slow down"), Some(AdapterError::RateLimited(0)));
-        assert!(matches!(status_error(429, None, b"{\"message\":\"Quota exceeded\"}"), Some(AdapterError::QuotaExceeded(_))));
-        assert!(matches!(status_error(403, None, b""), Some(AdapterError::NotFound(_))));
-        assert!(matches!(status_error(401, None, b""), Some(AdapterError::Denied(_))));
-        assert!(matches!(status_error(503, None, b""), Some(AdapterError::Unavailable(_))));
+        assert_eq!(
+            status_error(429, Some("2"), b"slow down"),
+            Some(AdapterError::RateLimited(2000))
+        );
+        assert_eq!(
+            status_error(429, None, b"slow down"),
+            Some(AdapterError::RateLimited(0))
+        );
+        assert!(matches!(
+            status_error(429, None, b"{\"message\":\"Quota exceeded\"}"),
+            Some(AdapterError::QuotaExceeded(_))
+        ));
+        assert!(matches!(
+            status_error(403, None, b""),
+            Some(AdapterError::NotFound(_))
+        ));
+        assert!(matches!(
+            status_error(401, None, b""),
+            Some(AdapterError::Denied(_))
+        ));
+        assert!(matches!(
+            status_error(503, None, b""),
+            Some(AdapterError::Unavailable(_))
+        ));
     }
 }

@@ -79,7 +79,10 @@ pub fn containers(origin: &Origin<'_>, deployments: &[Deployment]) -> Vec<Contai
         for job in &status.job_executions {
             let execution = job.name.clone().unwrap_or_default();
             for (key, c) in &job.containers {
-                let id = format!("{}/{}/{location}/{key}/{execution}", origin.gvc, origin.workload);
+                let id = format!(
+                    "{}/{}/{location}/{key}/{execution}",
+                    origin.gvc, origin.workload
+                );
                 let current = match (job.workload_version, expected) {
                     (Some(v), Some(e)) => Some(v == e),
                     _ => None,
@@ -125,8 +128,7 @@ fn container(
 ) -> ContainerInfo {
     let resources = c.resources.as_ref();
     let suspended = origin.suspended
-        || f
-            .message
+        || f.message
             .as_deref()
             .is_some_and(|m| m.to_ascii_lowercase().contains("suspend"));
     let state = match (&f.job_status, f.ready) {
@@ -183,17 +185,21 @@ mod tests {
     };
 
     fn parse(json: &str) -> Vec<Deployment> {
-        serde_json::from_str::<List<Deployment>>(json).unwrap().items
+        serde_json::from_str::<List<Deployment>>(json)
+            .unwrap()
+            .items
     }
 
     #[test]
     fn a_rollout_has_both_versions_and_marks_the_current_one() {
-        let d = parse(r#"{"kind":"list","items":[{"name":"aws-us-west-2","status":{
+        let d = parse(
+            r#"{"kind":"list","items":[{"name":"aws-us-west-2","status":{
             "ready":true,"lastProcessedVersion":2,"expectedDeploymentVersion":3,
             "versions":[
               {"workload":3,"ready":false,"containers":{"main":{"name":"main","image":"nginx:2","ready":false,"message":"Waiting","resources":{"replicas":2,"replicasReady":0,"cpu":50,"memory":128}}}},
               {"workload":2,"created":"2026-08-20T09:00:00.000Z","ready":true,"containers":{"main":{"name":"main","image":"nginx:1","ready":true,"message":"","resources":{"replicas":2,"replicasReady":2,"cpu":50,"memory":128},"restarts":{"count":1,"lastRestartTime":"2026-08-26T16:20:00Z","exitCode":137,"reason":"OOMKilled"}}}}
-            ]}}]}"#);
+            ]}}]}"#,
+        );
         let c = containers(&ORIGIN, &d);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].current_version, Some(true));
@@ -210,9 +216,17 @@ mod tests {
 
     #[test]
     fn suspended_without_replicas_ready_is_not_a_failure_shape() {
-        let d = parse(r#"{"items":[{"name":"gcp-us-east1","status":{"ready":false,"message":"Workload is suspended",
-            "versions":[{"workload":3,"ready":false,"containers":{"main":{"image":"nginx:1","ready":false,"resources":{"replicas":0,"cpu":50,"memory":128}}}}]}}]}"#);
-        let c = containers(&Origin { suspended: true, ..ORIGIN }, &d);
+        let d = parse(
+            r#"{"items":[{"name":"gcp-us-east1","status":{"ready":false,"message":"Workload is suspended",
+            "versions":[{"workload":3,"ready":false,"containers":{"main":{"image":"nginx:1","ready":false,"resources":{"replicas":0,"cpu":50,"memory":128}}}}]}}]}"#,
+        );
+        let c = containers(
+            &Origin {
+                suspended: true,
+                ..ORIGIN
+            },
+            &d,
+        );
         assert_eq!(c[0].state, "suspended");
         assert_eq!(c[0].replicas_ready, None);
         assert_eq!(c[0].message.as_deref(), Some("Workload is suspended"));
@@ -221,8 +235,10 @@ mod tests {
 
     #[test]
     fn cron_containers_come_from_job_executions() {
-        let d = parse(r#"{"items":[{"name":"aws-us-west-2","status":{"expectedDeploymentVersion":3,"versions":[],
-            "jobExecutions":[{"name":"n-1","workloadVersion":3,"status":"failed","startTime":"2026-08-26T16:25:00Z","containers":{"job":{"image":"busybox","ready":false}}}]}}]}"#);
+        let d = parse(
+            r#"{"items":[{"name":"aws-us-west-2","status":{"expectedDeploymentVersion":3,"versions":[],
+            "jobExecutions":[{"name":"n-1","workloadVersion":3,"status":"failed","startTime":"2026-08-26T16:25:00Z","containers":{"job":{"image":"busybox","ready":false}}}]}}]}"#,
+        );
         let c = containers(&ORIGIN, &d);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].job_status.as_deref(), Some("failed"));

@@ -23,8 +23,7 @@ use windlass_plugin_sdk::types::{
 };
 
 /// Why every write is refused.
-pub const READ_ONLY: &str =
-    "adapter-cpln is read-only: it reads Control Plane workloads and creates or changes nothing there";
+pub const READ_ONLY: &str = "adapter-cpln is read-only: it reads Control Plane workloads and creates or changes nothing there";
 
 /// The adapter.
 struct Cpln;
@@ -33,7 +32,11 @@ fn read_only<T>() -> Result<T, AdapterError> {
     Err(AdapterError::Denied(READ_ONLY.to_owned()))
 }
 
-fn groups(api: &api::Api, scope: Option<&str>, cursor: Option<&str>) -> Result<GroupPage, AdapterError> {
+fn groups(
+    api: &api::Api,
+    scope: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<GroupPage, AdapterError> {
     let gvc = api.gvc(scope)?;
     let page = api.workloads(gvc, cursor)?;
     let next_cursor = page.next().map(str::to_owned);
@@ -48,7 +51,10 @@ fn groups(api: &api::Api, scope: Option<&str>, cursor: Option<&str>) -> Result<G
             name: w.name,
         })
         .collect();
-    Ok(GroupPage { groups, next_cursor })
+    Ok(GroupPage {
+        groups,
+        next_cursor,
+    })
 }
 
 fn group_containers(api: &api::Api, group: &Group) -> Result<Vec<ContainerInfo>, AdapterError> {
@@ -114,14 +120,24 @@ impl windlass_plugin_sdk::CloudAdapter for Cpln {
             }
         }
         out.retain(|c| {
-            filter.name_prefix.as_deref().is_none_or(|p| c.name.starts_with(p))
+            filter
+                .name_prefix
+                .as_deref()
+                .is_none_or(|p| c.name.starts_with(p))
                 && filter.labels.iter().all(|l| c.labels.contains(l))
         });
         Ok(out)
     }
 
-    fn list_groups(scope: Option<String>, cursor: Option<String>) -> Result<GroupPage, AdapterError> {
-        groups(&api::Api::from_config()?, scope.as_deref(), cursor.as_deref())
+    fn list_groups(
+        scope: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<GroupPage, AdapterError> {
+        groups(
+            &api::Api::from_config()?,
+            scope.as_deref(),
+            cursor.as_deref(),
+        )
     }
 
     fn list_group_containers(group: Group) -> Result<Vec<ContainerInfo>, AdapterError> {
