@@ -25,6 +25,7 @@ mod build_run;
 mod builder;
 mod builds;
 mod declare;
+mod inventory;
 mod logs;
 mod observe;
 mod origin;
@@ -160,6 +161,10 @@ pub(crate) struct Inner {
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// `local` and the configured targets.
+    pub(crate) targets: crate::targets::Targets,
+    /// The inventory's sources and cache.
+    pub(crate) inventory: crate::inventory::Inventory,
     /// Plugins' granted secrets, refreshed when those secrets are set.
     pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }
