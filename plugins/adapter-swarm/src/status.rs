@@ -162,14 +162,14 @@ mod tests {
         let s = deployment_status(r(), &service(2, None), &[running.clone(), failed.clone()]);
         assert_eq!(s.phase, DeploymentPhase::Degraded);
         assert_eq!(s.message.as_deref(), Some("task: non-zero exit (1)"));
-        let s = deployment_status(r(), &service(2, None), &[failed.clone()]);
+        let s = deployment_status(r(), &service(2, None), std::slice::from_ref(&failed));
         assert_eq!(s.phase, DeploymentPhase::Pending);
         let s = deployment_status(r(), &service(2, Some("rollback_started")), &[]);
         assert_eq!(s.phase, DeploymentPhase::RollingBack);
         let s = deployment_status(
             r(),
             &service(1, Some("rollback_completed")),
-            &[running.clone()],
+            std::slice::from_ref(&running),
         );
         assert_eq!(s.phase, DeploymentPhase::Running);
         assert_eq!(s.update_state.as_deref(), Some("rollback_completed"));
