@@ -179,7 +179,7 @@ mod tests {
                 ..v2::MeasuredUsage::ZERO
             },
         };
-        let down: Vec<v1::UsageRecord> = convert(&[record.clone()]).unwrap();
+        let down: Vec<v1::UsageRecord> = convert(&std::slice::from_ref(&record)).unwrap();
         assert_eq!(down[0].end_ms, u64::MAX, "u64 survives the JSON form");
         assert_eq!(down[0].resources.cpu_millis, Some(500));
         // `used` is a record, not an option: a 0.1.0 record does not come up by serde alone,

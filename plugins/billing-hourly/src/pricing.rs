@@ -200,7 +200,15 @@ mod tests {
     }
 
     fn rec(service: &str, r: Resources, start: u64, end: u64) -> UsageRecord {
-        UsageRecord::new("acme", "shop", service, format!("{service}-1"), r, start, end)
+        UsageRecord::new(
+            "acme",
+            "shop",
+            service,
+            format!("{service}-1"),
+            r,
+            start,
+            end,
+        )
     }
 
     fn period(start: u64, end: u64) -> BillingPeriod {
