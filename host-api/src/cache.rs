@@ -143,17 +143,16 @@ impl CompileCache {
             tracing::warn!(path = %path.display(), error = %untrusted, "refusing an untrusted compile cache entry; compiling afresh");
             let _ = std::fs::remove_file(&path);
         }
-        // Read into memory rather than map the file: a mapped entry that someone rewrites in
-        // place would crash the process with SIGBUS; a copy costs well under a millisecond.
-        if let Ok(serialized) = std::fs::read(&path) {
-            // SAFETY: entries are written only by `store` below from `Component::serialize`,
-            // into a directory only the engine's user may write (checked when the cache was
-            // made), the entry itself was just checked the same way, and the engine key in
-            // the name guarantees the entry was produced by a compatible engine.
-            match unsafe { Component::deserialize(engine, &serialized) } {
+        if path.exists() {
+            // SAFETY: entries are written only by `store` below (or by a compile worker, which
+            // runs the same code) from `Component::serialize`, into a directory only the
+            // engine's user may write (checked when the cache was made), the entry itself was
+            // just checked the same way, and the engine key in the name guarantees the entry
+            // was produced by a compatible engine.
+            match unsafe { load_snapshot(engine, &path) } {
                 Ok(component) => return Ok((component, CompileSource::Cache)),
                 Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "discarding unreadable compile cache entry");
+                    tracing::warn!(path = %path.display(), error = %format!("{error:#}"), "discarding unreadable compile cache entry");
                     let _ = std::fs::remove_file(&path);
                 }
             }
@@ -183,6 +182,48 @@ impl CompileCache {
         }
         Ok(())
     }
+}
+
+/// Loads a compiled component from a private snapshot of the entry at `path`, memory-mapped.
+///
+/// Mapped, the compiled code is file-backed: only the pages a call runs become resident, and
+/// the kernel may drop them again (an 18 MB Python component compiles to 35 MB of which a
+/// render touches a fraction). Mapping the entry itself would let anyone who rewrites it in
+/// place (`echo > entry`) kill the process with SIGBUS the next time a truncated page is
+/// touched, so the entry is first copied (in the kernel, `copy_file_range`; a reflink where the
+/// file system has them) into an unnamed file in the same directory (`O_TMPFILE`) that nobody
+/// else can open, and that one is mapped. Where that is not possible the entry is read into
+/// memory instead, as before.
+///
+/// # Safety
+///
+/// The entry must have been written by [`Component::serialize`] of a compatible engine; see
+/// [`Component::deserialize_file`].
+unsafe fn load_snapshot(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut entry = std::fs::File::open(path)?;
+        match tempfile::tempfile_in(dir) {
+            Ok(mut snapshot) => {
+                std::io::copy(&mut entry, &mut snapshot)?;
+                drop(entry);
+                let fd_path = format!("/proc/self/fd/{}", snapshot.as_raw_fd());
+                // SAFETY: as for this function; nobody else holds the snapshot.
+                let component = unsafe { Component::deserialize_file(engine, &fd_path) };
+                // wasmtime opened its own descriptor; ours can go.
+                drop(snapshot);
+                return component;
+            }
+            Err(error) => {
+                tracing::debug!(dir = %dir.display(), %error, "no unnamed snapshot file; reading the compile cache entry into memory");
+            }
+        }
+    }
+    let serialized = std::fs::read(path)?;
+    // SAFETY: as for this function.
+    unsafe { Component::deserialize(engine, &serialized) }
 }
 
 /// The lowercase hex sha256 of `bytes`.
