@@ -17,6 +17,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::worker::{CompileWorker, EngineSettings, WorkerOutcome};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -34,6 +36,16 @@ pub enum CompileSource {
     Compiled,
     /// Loaded from the on-disk compile cache.
     Cache,
+    /// Compiled now in a compile worker process, then loaded from the cache entry it wrote
+    /// (`PluginHostBuilder::with_compile_worker`).
+    Worker,
+}
+
+impl CompileSource {
+    /// Whether the component was compiled for this load (in process or in a worker).
+    pub fn compiled_now(self) -> bool {
+        !matches!(self, Self::Cache)
+    }
 }
 
 /// Why a path of the cache is not trusted.
@@ -128,12 +140,14 @@ impl CompileCache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
-    /// Loads the compiled form of `bytes`, compiling and storing it on a miss or a bad entry.
+    /// Loads the compiled form of `bytes`, compiling and storing it on a miss or a bad entry:
+    /// in a worker process when there is one, otherwise (or when the worker fails) here.
     pub(crate) fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
         sha256: &str,
+        worker: Option<(&CompileWorker, EngineSettings)>,
     ) -> wasmtime::Result<(Component, CompileSource)> {
         let path = self.entry(sha256);
         // An entry someone else could have written is never loaded: it may be any native code.
@@ -157,14 +171,36 @@ impl CompileCache {
                 }
             }
         }
+        if let Some((worker, settings)) = worker {
+            match worker.compile(settings, &self.dir, bytes) {
+                WorkerOutcome::Written => {
+                    // SAFETY: as above; the worker runs `store` with an engine of the same
+                    // settings, and an incompatible entry is refused by wasmtime.
+                    match unsafe { load_snapshot(engine, &path) } {
+                        Ok(component) => return Ok((component, CompileSource::Worker)),
+                        Err(error) => {
+                            tracing::warn!(path = %path.display(), error = %format!("{error:#}"), "the compile worker's entry does not load; compiling in process");
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                WorkerOutcome::CompileError(reason) => return Err(wasmtime::Error::msg(reason)),
+                WorkerOutcome::Failed(why) => {
+                    tracing::warn!(reason = %why, "compile worker failed; compiling in process");
+                }
+            }
+        }
         let component = Component::new(engine, bytes)?;
-        if let Err(error) = self.store(&path, &component) {
+        if let Err(error) = self.store(sha256, &component) {
             tracing::warn!(path = %path.display(), %error, "could not write compile cache entry");
         }
         Ok((component, CompileSource::Compiled))
     }
 
-    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
+    /// Writes the entry of the component whose bytes hash to `sha256`: a temporary file,
+    /// renamed into place.
+    pub(crate) fn store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
+        let path = &self.entry(sha256);
         let serialized = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -46,6 +46,7 @@ mod plugin;
 mod sandbox;
 mod spec;
 mod stdio;
+mod worker;
 
 pub use cache::CompileSource;
 pub use contract::CONTRACT_VERSION;
@@ -54,6 +55,7 @@ pub use events::{PluginEvent, PluginEventKind};
 pub use host::{HostBuildError, PluginHost, PluginHostBuilder, Pooling};
 pub use kinds::{BillingRule, BillingSession, BuildStrategy, CloudAdapter, StackTemplate};
 pub use plugin::{Plugin, PluginStatus};
+pub use worker::{CompileWorker, run_compile_worker};
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
 
 /// The data types of the contract, generated from `wit/`. Field names are the WIT names in
