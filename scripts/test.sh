@@ -16,6 +16,21 @@ scripts/setup-docker.sh
 scripts/build-test-images.sh busybox postgres demo-api demo-web
 echo "=== demo stack images, together (plain docker run)"
 scripts/check-demo-stack.sh
+# The three-node Docker Swarm the swarm tests run on (docs/swarm.md): three dockerd in network
+# namespaces on one bridge. Brought up here unless it already is (then left as found); taken
+# down when this script started it.
+if scripts/swarm-harness.sh status; then
+    echo "=== swarm harness: already up"
+    scripts/swarm-harness.sh up windlass-test/busybox:1
+else
+    echo "=== swarm harness: up"
+    scripts/swarm-harness.sh up windlass-test/busybox:1
+    [ "${WINDLASS_SWARM_KEEP:-0}" = 1 ] || trap 'scripts/swarm-harness.sh down' EXIT
+fi
+set -a
+# shellcheck disable=SC1091 # written by swarm-harness.sh up
+. /run/windlass-swarm/env
+set +a
 # The outside checks of the API tests (an OpenAPI validator, schemathesis, promtool).
 eval "$(scripts/setup-api-checks.sh)"
 if [ -z "${WINDLASS_TEST_POSTGRES_URL:-}" ]; then

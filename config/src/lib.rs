@@ -34,6 +34,7 @@ mod plugins;
 mod policy;
 mod position;
 mod raw;
+mod raw_value;
 mod types;
 mod validate;
 

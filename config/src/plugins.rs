@@ -1,14 +1,19 @@
-//! `[[plugins]]` entries: kind, source file, limits and grants.
+//! `[[plugins]]` entries: kind, source file, limits, grants, and config values (strings, or
+//! references to secrets the plugin is granted).
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path};
 use std::time::Duration;
 
 use toml::Spanned;
 use windlass::plugins::{Grants, Limits, PluginKind};
+use windlass::secrets::{PluginSecret, validate_secret_name};
+use windlass::validate_name;
 
 use super::ConfigError;
 use super::check::Checker;
-use super::raw::{RawGrants, RawLimits, RawPlugin};
+use super::raw::{RawGrants, RawLimits, RawPlugin, RawValue};
+use super::raw_value::RawSecretRef;
 use super::types::PluginConfig;
 
 /// The largest `limits.memory_mib`.
@@ -62,14 +67,93 @@ pub(super) fn plugin(
         Some(grants) => self::grants(c, i, kind, grants)?,
         None => Grants::default(),
     };
+    let granted = match &raw.grants {
+        Some(grants) => granted_secrets(c, i, &grants.secrets)?,
+        None => Vec::new(),
+    };
+    let mut config = BTreeMap::new();
+    let mut secrets = Vec::new();
+    for (k, value) in &raw.config {
+        match value.get_ref() {
+            RawValue::Text(text) => {
+                config.insert(k.clone(), text.clone());
+            }
+            RawValue::Secret(reference) => {
+                let key = format!("plugins[{i}].config.{k}");
+                let secret = secret_ref(c, &key, reference)?;
+                let full = format!("{}/{}", secret.0, secret.1);
+                if !granted.contains(&full) {
+                    return Err(c.invalid(
+                        &value.span(),
+                        &key,
+                        format!(
+                            "secret {full} is not granted to plugin `{name}`: add \"{full}\" to \
+                             plugins[{i}].grants.secrets to let it read the value"
+                        ),
+                    ));
+                }
+                secrets.push(PluginSecret::new(k.clone(), secret.0, secret.1));
+            }
+        }
+    }
     Ok(PluginConfig {
         name,
         kind,
         source,
         limits,
         grants,
-        config: raw.config.clone(),
+        config,
+        secrets,
     })
+}
+
+/// `grants.secrets`: `"ORG/NAME"` entries.
+fn granted_secrets(
+    c: &Checker<'_>,
+    i: usize,
+    raw: &[Spanned<String>],
+) -> Result<Vec<String>, ConfigError> {
+    let mut granted = Vec::new();
+    for (j, entry) in raw.iter().enumerate() {
+        let key = format!("plugins[{i}].grants.secrets[{j}]");
+        let text = entry.get_ref();
+        let Some((org, name)) = text.split_once('/') else {
+            return Err(c.invalid(
+                &entry.span(),
+                &key,
+                format!("\"{text}\" must name a secret as \"ORG/NAME\", e.g. \"ops/cpln-token\""),
+            ));
+        };
+        validate_name(&key, org).map_err(|e| c.invalid(&entry.span(), &key, e.message))?;
+        validate_secret_name(&key, name).map_err(|e| c.invalid(&entry.span(), &key, e.message))?;
+        granted.push(text.clone());
+    }
+    Ok(granted)
+}
+
+/// A plugin config value `{ secret = "NAME", org = "ORG" }`: the org is required (a plugin
+/// serves every org, so no org is implied).
+fn secret_ref(
+    c: &Checker<'_>,
+    key: &str,
+    raw: &RawSecretRef,
+) -> Result<(String, String), ConfigError> {
+    let name = raw.secret.get_ref();
+    validate_secret_name(&format!("{key}.secret"), name)
+        .map_err(|e| c.invalid(&raw.secret.span(), &format!("{key}.secret"), e.message))?;
+    let Some(org) = &raw.org else {
+        return Err(c.invalid(
+            &raw.secret.span(),
+            key,
+            format!(
+                "a plugin's secret reference names the org that owns the secret, e.g. \
+                 {{ secret = \"{name}\", org = \"ops\" }}"
+            ),
+        ));
+    };
+    let org_key = format!("{key}.org");
+    let org = c.name(org, &org_key)?;
+    Ok((org, name.clone()))
 }
 
 /// A plugin's `limits`; what is not written keeps the host's default.

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) use super::raw_value::RawValue;
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,7 +130,7 @@ pub(crate) struct RawPlugin {
     #[serde(default)]
     pub grants: Option<RawGrants>,
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, Spanned<RawValue>>,
 }
 
 /// A plugin's `limits`.
@@ -155,6 +157,8 @@ pub(crate) struct RawGrants {
     pub outbound_hosts: Vec<Spanned<String>>,
     #[serde(default)]
     pub read_only_dirs: Vec<RawDir>,
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
 }
 
 /// One entry of `grants.read_only_dirs`.

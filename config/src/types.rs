@@ -223,6 +223,9 @@ pub struct PluginConfig {
     pub grants: Grants,
     /// Values the plugin reads with `config-get`.
     pub config: BTreeMap<String, String>,
+    /// Config values that are secrets (`{ secret = "NAME", org = "ORG" }`), each granted in
+    /// `grants.secrets`; the engine fills them ([`windlass::Engine::grant_plugin_secrets`]).
+    pub secrets: Vec<windlass::secrets::PluginSecret>,
 }
 
 impl fmt::Debug for PluginConfig {
@@ -234,6 +237,7 @@ impl fmt::Debug for PluginConfig {
             .field("limits", &self.limits)
             .field("grants", &self.grants)
             .field("config", &MaskedValues(&self.config))
+            .field("secrets", &self.secrets)
             .finish()
     }
 }

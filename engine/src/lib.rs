@@ -39,6 +39,7 @@ pub use serde_json;
 pub use windlass_host_api as plugins;
 
 pub mod billing;
+pub mod builds;
 mod clock;
 mod control;
 mod engine;
@@ -57,8 +58,8 @@ pub mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer, ServiceStatus,
-    StackDeployment, StackOrigin, StackStatus,
+    BuildRequest, ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer,
+    ServiceStatus, StackDeployment, StackOrigin, StackStatus,
 };
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;

@@ -31,6 +31,8 @@ pub(crate) struct SandboxSpec {
     pub grants: Grants,
     /// Sorted by key, as `config-all` promises.
     pub config: BTreeMap<String, String>,
+    /// Secret values, read at each call (so a rotated value reaches the next call).
+    pub secret_config: crate::SecretConfig,
 }
 
 /// Bytes a table element is counted as in the memory budget: wasmtime keeps one pointer per
@@ -348,15 +350,46 @@ impl host::Host for CallState {
         Ok(self
             .overlay
             .get(&key)
-            .or_else(|| self.spec.config.get(&key))
-            .cloned())
+            .cloned()
+            .or_else(|| self.spec.secret_config.expose(&key))
+            .or_else(|| self.spec.config.get(&key).cloned()))
     }
 
     fn config_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         let mut all = self.spec.config.clone();
+        all.extend(self.spec.secret_config.expose_all());
         all.extend(self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(all.into_iter().collect())
     }
 }
 
 impl crate::bindings::types::Host for CallState {}
+
+/// The 0.1.0 `host` interface: the same functions as 0.2.0's.
+impl crate::bindings::v0_1::stack_template::windlass::plugin::host::Host for CallState {
+    fn log(
+        &mut self,
+        level: crate::bindings::v0_1::stack_template::windlass::plugin::host::LogLevel,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use crate::bindings::v0_1::stack_template::windlass::plugin::host::LogLevel as V1;
+        let level = match level {
+            V1::Trace => LogLevel::Trace,
+            V1::Debug => LogLevel::Debug,
+            V1::Info => LogLevel::Info,
+            V1::Warn => LogLevel::Warn,
+            V1::Error => LogLevel::Error,
+        };
+        host::Host::log(self, level, message)
+    }
+
+    fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        host::Host::config_get(self, key)
+    }
+
+    fn config_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        host::Host::config_all(self)
+    }
+}
+
+impl crate::bindings::v0_1::stack_template::windlass::plugin::types::Host for CallState {}

@@ -172,6 +172,10 @@ pub struct PluginSpec {
     pub grants: Grants,
     /// Configuration values the plugin reads through `host.config-get`.
     pub config: BTreeMap<String, String>,
+    /// Configuration values that are secrets, read through `host.config-get` like `config`
+    /// but held as secrets and replaceable while the plugin is loaded (the engine fills them
+    /// from its secret store and refreshes them on rotation).
+    pub secret_config: crate::SecretConfig,
     /// When the plugin is disabled.
     pub failure_policy: FailurePolicy,
 }
@@ -192,6 +196,7 @@ impl fmt::Debug for PluginSpec {
                     .map(|k| (k, "***"))
                     .collect::<BTreeMap<_, _>>(),
             )
+            .field("secret_config", &self.secret_config)
             .field("failure_policy", &self.failure_policy)
             .finish()
     }
@@ -207,6 +212,7 @@ impl PluginSpec {
             limits: Limits::default(),
             grants: Grants::default(),
             config: BTreeMap::new(),
+            secret_config: crate::SecretConfig::default(),
             failure_policy: FailurePolicy::default(),
         }
     }
@@ -237,6 +243,12 @@ impl PluginSpec {
     /// Adds one configuration value.
     pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// Shares `values` as the plugin's secret configuration (see [`PluginSpec::secret_config`]).
+    pub fn with_secret_config(mut self, values: crate::SecretConfig) -> Self {
+        self.secret_config = values;
         self
     }
 

@@ -9,5 +9,6 @@
 pub mod db;
 pub mod docker;
 pub mod engine;
+pub mod git;
 pub mod http;
 pub mod plugins;

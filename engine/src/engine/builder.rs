@@ -26,6 +26,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn crate::Clock>,
     secrets: Option<crate::secrets::SecretsConfig>,
     billing: crate::billing::BillingConfig,
+    builds: crate::builds::BuildsConfig,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -52,6 +53,7 @@ impl Default for EngineBuilder {
             clock: Arc::new(crate::SystemClock),
             secrets: None,
             billing: crate::billing::BillingConfig::default(),
+            builds: crate::builds::BuildsConfig::default(),
         }
     }
 }
@@ -193,8 +195,16 @@ impl EngineBuilder {
         self
     }
 
+    /// How the engine builds images from source: the build strategy plugins, the concurrency
+    /// limit, the images kept ([`crate::builds`]). Default: no strategies, 2 at once, 3 kept.
+    pub fn with_builds(mut self, builds: crate::builds::BuildsConfig) -> Self {
+        self.builds = builds;
+        self
+    }
+
     /// Builds the engine: opens the store (migrating it), connects to Docker, opens the event
     /// log and, with [`with_secrets`](Self::with_secrets), checks the key against the store.
+    /// Builds a crash cut off are marked failed and what they left is removed.
     pub async fn build(self) -> Result<Engine, EngineError> {
         validate_name("engine id", &self.engine_id)
             .map_err(|e| EngineError::Config(e.to_string()))?;
@@ -239,16 +249,21 @@ impl EngineBuilder {
             secrets,
             meter: crate::billing::meter::UsageMeter::default(),
         });
-        Ok(Engine {
+        let builds = crate::builds::Builds::new(self.builds, &ctx.engine_id);
+        let engine = Engine {
             inner: Arc::new(Inner {
+                builds,
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
                 billing: crate::billing::BillingState::new(self.billing),
                 monitor: crate::health::monitor::Monitor::new(ctx.clone()),
                 sampler: crate::health::sampler::Sampler::new(ctx.clone()),
                 wake: Notify::new(),
                 recheck: std::sync::atomic::AtomicBool::new(false),
+                plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),
-        })
+        };
+        engine.recover_builds().await?;
+        Ok(engine)
     }
 }

@@ -21,11 +21,14 @@ use crate::store::{Scope, Store};
 use crate::{ContainerStatus, NewEvent};
 
 mod billing;
+mod build_run;
 mod builder;
+mod builds;
 mod declare;
 mod logs;
 mod observe;
 mod origin;
+mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
@@ -33,6 +36,7 @@ mod stacks;
 pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
+pub use builds::BuildRequest;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
@@ -149,12 +153,15 @@ pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
     pub(crate) billing: crate::billing::BillingState,
+    pub(crate) builds: crate::builds::Builds,
     monitor: crate::health::monitor::Monitor,
     sampler: crate::health::sampler::Sampler,
     wake: Notify,
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// Plugins' granted secrets, refreshed when those secrets are set.
+    pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }
 
 /// How soon the follow-up pass after a Docker event runs.

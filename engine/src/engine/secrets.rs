@@ -120,6 +120,8 @@ impl Engine {
                 .with_payload(json!({ "secret": name, "version": version, "actor": actor })),
         )
         .await;
+        // Plugins granted this secret read the new version from their next call.
+        self.refresh_plugin_secrets(org, name).await;
 
         let services = self.org_services(org).await?;
         let mut rolled = Vec::new();
@@ -257,7 +259,7 @@ impl Engine {
     }
 
     /// Deletes a secret with all its versions. Refused with [`SecretError::InUse`] (naming the
-    /// services) while any service refers to it.
+    /// services and plugins) while any service refers to it or a plugin is granted it.
     #[tracing::instrument(name = "engine.delete_secret", skip(self), fields(engine = %self.id()))]
     pub async fn delete_secret(
         &self,
@@ -268,9 +270,10 @@ impl Engine {
         let ctx = &self.inner.ctx;
         vault(ctx)?;
         let services = self.org_services(org).await?;
-        let using: Vec<String> = users(&services, name)
+        let mut using: Vec<String> = users(&services, name)
             .map(|(d, _, _)| format!("{}/{}", d.stack, d.service))
             .collect();
+        using.extend(self.plugins_using(org, name));
         if !using.is_empty() {
             return Err(SecretError::InUse {
                 org: org.to_owned(),

@@ -47,7 +47,8 @@ pub enum SecretError {
         org: String,
         /// The secret's name.
         name: String,
-        /// The services using it, as `stack/service`.
+        /// The services using it, as `stack/service`, and the plugins granted it, as
+        /// `plugin NAME`.
         services: Vec<String>,
     },
     /// A value was refused (empty or too large); the value itself is not repeated.

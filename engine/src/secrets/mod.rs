@@ -13,6 +13,7 @@ mod error;
 pub(crate) mod inject;
 mod key;
 mod reference;
+mod uses;
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -32,6 +33,7 @@ pub use reference::{
 };
 
 pub use secrecy;
+pub use uses::{PluginSecret, SecretValue};
 
 use crate::store::Store;
 use crate::store::secrets::{KEY_ID_META, SealedRow};

@@ -119,9 +119,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Subscribed before the first load, so every plugin's `plugin-loaded` reaches the log.
     let plugin_events = host.events();
     let mut plugins = HashMap::new();
+    // Each plugin's secret config values, filled by the engine once it is open.
+    let mut secret_configs = Vec::new();
     for plugin in &config.plugins {
+        let spec = plugin.plugin_spec();
+        if !plugin.secrets.is_empty() {
+            secret_configs.push((plugin, spec.secret_config.clone()));
+        }
         let loaded = host
-            .load(plugin.plugin_spec())
+            .load(spec)
             .await
             .with_context(|| format!("loading plugin `{}`", plugin.name))?;
         tracing::info!(plugin = %plugin.name, kind = %plugin.kind, compiled = ?loaded.compile_source(), "plugin loaded");
@@ -129,11 +135,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     // 2. The stacks, rendered before anything touches Docker: plugins are pure planners, and
-    //    a template that refuses its parameters stops the runner here.
-    let rendered = super::file_stacks::render(&config, &plugins).await?;
+    //    a template that refuses its parameters stops the runner here. Only when a plugin
+    //    reads granted secrets is the engine (store, key, Docker) opened first, since those
+    //    values come from its store.
+    let rendered = if secret_configs.is_empty() {
+        Some(super::file_stacks::render(&config, &plugins).await?)
+    } else {
+        None
+    };
 
-    // 3. The engine, the file's stacks deployed to it, and those it no longer lists pruned
-    //    after the grace period (unless --no-prune).
+    // 3. The engine, the plugins' granted secrets from its store, the file's stacks deployed
+    //    to it, and those it no longer lists pruned after the grace period (unless --no-prune).
     let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
     let engine = config
         .engine_builder()
@@ -142,6 +154,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the engine")?;
     crate::api::forward_plugin_events(&host, plugin_events, engine.clone());
+    for (plugin, values) in secret_configs {
+        engine
+            .grant_plugin_secrets(&plugin.name, plugin.secrets.clone(), values)
+            .await
+            .with_context(|| format!("plugins: the secrets granted to `{}`", plugin.name))?;
+    }
+    let rendered = match rendered {
+        Some(rendered) => rendered,
+        None => super::file_stacks::render(&config, &plugins).await?,
+    };
     let stacks = FileStacks::new(engine.clone(), plugins, config.clone(), !args.no_prune);
     stacks.deploy(rendered).await?;
     stacks.prune().await?;
