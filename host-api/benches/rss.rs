@@ -108,7 +108,11 @@ fn main() -> std::process::ExitCode {
         return windlass_host_api::run_compile_worker(&args[2..]);
     }
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        child(Path::new(&args[i + 1]), Path::new(&args[i + 2]), &args[i + 3]);
+        child(
+            Path::new(&args[i + 1]),
+            Path::new(&args[i + 2]),
+            &args[i + 3],
+        );
         return std::process::ExitCode::SUCCESS;
     }
     let work = tempfile::tempdir().unwrap();
@@ -136,7 +140,12 @@ fn main() -> std::process::ExitCode {
     );
     let mut missed = Vec::new();
     for (label, mode, cache, target) in [
-        ("compiled in process, memory kept", "keep", "cache-keep", None),
+        (
+            "compiled in process, memory kept",
+            "keep",
+            "cache-keep",
+            None,
+        ),
         (
             "compiled in process, malloc_trim",
             "release",

@@ -59,8 +59,8 @@ pub use host::{HostBuildError, PluginHost, PluginHostBuilder, Pooling};
 pub use kinds::{BillingRule, BillingSession, BuildStrategy, CloudAdapter, StackTemplate};
 pub use plugin::{Plugin, PluginStatus};
 pub use secret_config::SecretConfig;
-pub use worker::{CompileWorker, run_compile_worker};
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
+pub use worker::{CompileWorker, run_compile_worker};
 
 /// The data types of the contract, generated from `wit/0.2.0/` (a 0.1.0 component's values are
 /// converted to and from these). Field names are the WIT names in snake case; every type is

@@ -43,7 +43,10 @@ fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn components_compile_in_the_worker_and_the_entry_is_reused() {
     let cache = tempfile::tempdir().unwrap();
     let spec = || PluginSpec::from_file("web", component("stack_web_postgres.wasm").unwrap());
-    let plugin = host(cache.path(), Some(worker())).load(spec()).await.unwrap();
+    let plugin = host(cache.path(), Some(worker()))
+        .load(spec())
+        .await
+        .unwrap();
     assert_eq!(plugin.compile_source(), CompileSource::Worker);
     let written = entries(cache.path());
     assert_eq!(written.len(), 1, "{written:?}");
@@ -62,7 +65,10 @@ async fn components_compile_in_the_worker_and_the_entry_is_reused() {
     assert_eq!(stack.services.len(), 3);
 
     // A restart: the worker's entry is loaded, nothing is compiled again.
-    let again = host(cache.path(), Some(worker())).load(spec()).await.unwrap();
+    let again = host(cache.path(), Some(worker()))
+        .load(spec())
+        .await
+        .unwrap();
     assert_eq!(again.compile_source(), CompileSource::Cache);
     assert_eq!(entries(cache.path()), written);
 }
@@ -84,8 +90,7 @@ async fn a_component_that_does_not_compile_is_refused_with_the_reason() {
         "{error:?}: {message}"
     );
     assert!(
-        message.contains("plugin `broken`: not a valid component")
-            && !message.contains("worker"),
+        message.contains("plugin `broken`: not a valid component") && !message.contains("worker"),
         "{message}"
     );
     assert_eq!(entries(cache.path()), Vec::<std::path::PathBuf>::new());

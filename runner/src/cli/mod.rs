@@ -108,10 +108,7 @@ pub fn main() -> ExitCode {
     };
     // A client command reports its own outcome on stderr; the libraries under it (rustls'
     // verifier logs every refused certificate as an error) would only say it twice.
-    let quiet = matches!(
-        command,
-        Commands::Client(_) | Commands::Completions { .. }
-    );
+    let quiet = matches!(command, Commands::Client(_) | Commands::Completions { .. });
     init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
