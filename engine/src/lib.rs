@@ -45,6 +45,7 @@ mod control;
 mod engine;
 mod error;
 pub mod health;
+pub mod inventory;
 pub mod lifecycle;
 mod naming;
 #[cfg(feature = "openapi")]
@@ -54,6 +55,7 @@ mod reconcile;
 pub mod secrets;
 mod spec;
 pub mod stacks;
+pub mod targets;
 pub mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -25,6 +25,7 @@ mod build_run;
 mod builder;
 mod builds;
 mod declare;
+mod inventory;
 mod logs;
 mod observe;
 mod origin;
@@ -32,6 +33,7 @@ mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
+mod webhooks;
 
 pub(crate) use secrets::read_secret;
 
@@ -40,6 +42,7 @@ pub use builds::BuildRequest;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
+pub use webhooks::webhook_secret_name;
 
 /// Tunables of the reconciler.
 #[derive(Debug, Clone)]
@@ -160,6 +163,10 @@ pub(crate) struct Inner {
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// `local` and the configured targets.
+    pub(crate) targets: crate::targets::Targets,
+    /// The inventory's sources and cache.
+    pub(crate) inventory: crate::inventory::Inventory,
     /// Plugins' granted secrets, refreshed when those secrets are set.
     pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }
