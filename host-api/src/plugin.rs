@@ -23,6 +23,10 @@ const YIELD_SLICE: Duration = Duration::from_millis(10);
 
 /// The pre-instantiated component, typed by world and contract version (`V0_1`: a component
 /// built against 0.1.0, whose values `convert` translates).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per loaded component version, kept in an Arc: the size does not matter"
+)]
 pub(crate) enum Pre {
     StackTemplate(stack_template::StackTemplatePre<CallState>),
     BuildStrategy(build_strategy::BuildStrategyPre<CallState>),
