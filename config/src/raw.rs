@@ -259,6 +259,8 @@ pub(crate) struct RawQuotas {
     #[serde(default)]
     pub services: Option<Spanned<u64>>,
     #[serde(default)]
+    pub monthly_spend_minor: Option<Spanned<u64>>,
+    #[serde(default)]
     pub orgs: BTreeMap<String, Spanned<RawQuotaLimits>>,
 }
 
@@ -271,6 +273,7 @@ impl RawQuotas {
             disk: self.disk.clone(),
             containers: self.containers.clone(),
             services: self.services.clone(),
+            monthly_spend_minor: self.monthly_spend_minor.clone(),
         }
     }
 }
@@ -289,4 +292,6 @@ pub(crate) struct RawQuotaLimits {
     pub containers: Option<Spanned<u64>>,
     #[serde(default)]
     pub services: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub monthly_spend_minor: Option<Spanned<u64>>,
 }

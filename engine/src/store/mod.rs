@@ -29,6 +29,7 @@ mod health;
 mod invoices;
 mod meta;
 mod origins;
+mod quotas;
 mod rollouts;
 mod scope;
 pub(crate) mod secrets;
