@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use windlass::billing::{BillingConfig, Quotas, UsageInterval};
-use windlass::plugins::types::{BillingPeriod, Resources, UsageRecord, UsageSummary};
+use windlass::plugins::types::{
+    BillingPeriod, MeasuredUsage, Resources, UsageRecord, UsageSummary,
+};
 use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::{Engine, ManualClock, ServiceSpec};
 
@@ -159,6 +161,7 @@ async fn run() -> anyhow::Result<()> {
             },
             start_ms: T0 as u64,
             end_ms: (T0 + HOUR_MS) as u64,
+            used: MeasuredUsage::ZERO,
         });
     }
     let period = BillingPeriod {

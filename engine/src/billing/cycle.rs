@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
-use windlass_host_api::types::{BillingPeriod, Invoice, Resources, UsageRecord};
+use windlass_host_api::types::{BillingPeriod, Invoice, MeasuredUsage, Resources, UsageRecord};
 
 use super::{GracePolicy, StoredInvoice, StoredLine, UsageInterval};
 use crate::engine::Engine;
@@ -300,7 +300,7 @@ fn failed(
     event
 }
 
-/// A metered interval as the contract's usage record (allocation; `used` is not in 0.1.0).
+/// A metered interval as the contract's usage record (allocation; `used` is not metered yet).
 fn record(u: &UsageInterval) -> UsageRecord {
     UsageRecord {
         org: u.org.clone(),
@@ -314,6 +314,7 @@ fn record(u: &UsageInterval) -> UsageRecord {
         },
         start_ms: u64::try_from(u.start_ms).unwrap_or(0),
         end_ms: u64::try_from(u.end_ms).unwrap_or(0),
+        used: MeasuredUsage::ZERO,
     }
 }
 

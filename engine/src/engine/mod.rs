@@ -21,8 +21,11 @@ use crate::store::{Scope, Store};
 use crate::{ContainerStatus, NewEvent};
 
 mod billing;
+mod build_run;
 mod builder;
+mod builds;
 mod declare;
+mod inventory;
 mod logs;
 mod observe;
 mod origin;
@@ -34,6 +37,7 @@ mod stacks;
 pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
+pub use builds::BuildRequest;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
@@ -150,12 +154,17 @@ pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
     pub(crate) billing: crate::billing::BillingState,
+    pub(crate) builds: crate::builds::Builds,
     monitor: crate::health::monitor::Monitor,
     sampler: crate::health::sampler::Sampler,
     wake: Notify,
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// `local` and the configured targets.
+    pub(crate) targets: crate::targets::Targets,
+    /// The inventory's sources and cache.
+    pub(crate) inventory: crate::inventory::Inventory,
     /// Plugins' granted secrets, refreshed when those secrets are set.
     pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }
