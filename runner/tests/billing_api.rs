@@ -155,11 +155,21 @@ async fn a_deploy_past_the_quota_is_507_and_billing_routes_answer() -> anyhow::R
     // Limits changed at runtime: operator admin only, stored, answered by GET.
     let limits = json!({ "cpu_millis": 2_000, "containers": 5 });
     let refused = api
-        .call("put", "/v1/orgs/acme/quotas", Some(&deployer), Some(&limits))
+        .call(
+            "put",
+            "/v1/orgs/acme/quotas",
+            Some(&deployer),
+            Some(&limits),
+        )
         .await?;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
     let set = api
-        .call("put", "/v1/orgs/acme/quotas", Some(&operator), Some(&limits))
+        .call(
+            "put",
+            "/v1/orgs/acme/quotas",
+            Some(&operator),
+            Some(&limits),
+        )
         .await?;
     assert_eq!(set.status, StatusCode::OK, "{set:?}");
     assert_eq!(set.body["limits"]["cpu_millis"], 2_000);

@@ -1,6 +1,6 @@
 //! Quota utilisation: recalculated every 30 s while the engine runs; crossing 80 % or 90 % of a
-//! limit (the month's spend included) upward is announced once (`quota-threshold-crossed`), and again only after the org has
-//! fallen back below that level. The levels are kept in memory: a restarted engine announces a
+//! limit (the month's spend included) upward is announced once (`quota-threshold-crossed`),
+//! and again only after the org has fallen back below that level. The levels are kept in memory: a restarted engine announces a
 //! level the org is still above once more.
 
 use std::collections::BTreeMap;

@@ -207,28 +207,32 @@ pub(super) async fn quotas(
     ))
 }
 
+/// The largest limit `PUT /v1/orgs/{org}/quotas` takes (below what the store's 64-bit signed
+/// integers hold, and exact as the document's JSON number).
+const MAX_LIMIT: u64 = 9_000_000_000_000_000_000;
+
 /// An org's limits, as `PUT /v1/orgs/{org}/quotas` takes them: a limit absent or null is no
 /// limit.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct QuotasBody {
     /// CPU over all replicas, thousandths of a core.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
     cpu_millis: Option<u64>,
     /// Memory over all replicas, bytes.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
     memory_bytes: Option<u64>,
     /// Disk, bytes (passed to the rule).
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
     disk_bytes: Option<u64>,
     /// Containers (replicas over all services).
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
     containers: Option<u64>,
     /// Services.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
     services: Option<u64>,
     /// Spend in the calendar month (UTC), minor units.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
     monthly_spend_minor: Option<u64>,
 }
 
@@ -271,10 +275,10 @@ pub(super) async fn set_quotas(
         ("services", body.services),
         ("monthly_spend_minor", body.monthly_spend_minor),
     ] {
-        if value.is_some_and(|v| i64::try_from(v).is_err()) {
+        if value.is_some_and(|v| v > MAX_LIMIT) {
             return Err(ApiError::validation(
                 field,
-                "past the largest 64-bit signed integer",
+                format!("a limit is at most {MAX_LIMIT}"),
             ));
         }
     }
