@@ -300,3 +300,175 @@ async fn a_failed_fetch_is_recorded(db: &windlass_test_support::db::TestDb) -> a
 }
 
 windlass_test_support::backend_tests!(a_failed_fetch_is_recorded);
+
+/// Webhooks: a bad or missing signature builds nothing; 50 deliveries at once (three commits,
+/// redelivered ids among them) make one build per commit, within the concurrency limit; a
+/// push to another branch is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_deliveries_build_each_commit_once() -> anyhow::Result<()> {
+    use windlass::builds::{WebhookDelivery, WebhookOutcome, WebhookProvider, sign_webhook};
+    use windlass::secrets::{SecretsConfig, SecretsKey};
+
+    docker::connect_with_busybox().await?;
+    let base = tempfile::tempdir()?;
+    let repo = Repo::init(base.path(), "site.git")?;
+    repo.commit(&files(&site("<h1>0</h1>")), "Page 0")?;
+    let server = GitServer::start(base.path())?;
+    let host = PluginHost::builder().build()?;
+    let scope = EngineScope::new();
+    let work = tempfile::tempdir()?;
+    let runtime_dir = format!("/dev/shm/windlass-test-{}", scope.id);
+    let engine = scope
+        .builder()
+        .with_secrets(SecretsConfig::key(SecretsKey::generate()).with_runtime_dir(&runtime_dir))
+        .with_builds(
+            strategies(&host)
+                .await?
+                .with_work_dir(work.path())
+                .with_concurrency(1),
+        )
+        .build()
+        .await?;
+    let spec = ServiceSpec::new("web", "")
+        .with_build(BuildSource::new(server.url("site.git")).with_reference("main"));
+    engine.apply("acme", "shop", spec).await?;
+    let first = latest(&engine, "web").await?;
+    finished(&engine, &first.id, Duration::from_secs(120)).await?;
+
+    let secret = engine
+        .rotate_webhook_secret("acme", "shop", "web", "test")
+        .await?;
+    let key = secrecy::ExposeSecret::expose_secret(&secret)
+        .as_bytes()
+        .to_vec();
+    let mut commits = Vec::new();
+    for i in 1..=3 {
+        commits.push(repo.commit(
+            &files(&site(&format!("<h1>{i}</h1>"))),
+            &format!("Page {i}"),
+        )?);
+    }
+    let push = |branch: &str, sha: &str| {
+        format!(
+            r#"{{"ref":"refs/heads/{branch}","after":"{sha}","repository":{{"default_branch":"main"}}}}"#
+        )
+    };
+
+    // Refused before anything is read.
+    let body = push("main", &commits[0]);
+    for signature in [None, Some(sign_webhook(b"wrong", body.as_bytes()))] {
+        let delivery = WebhookDelivery {
+            signature,
+            delivery_id: Some("bad".into()),
+        };
+        let outcome = engine
+            .webhook_push(
+                WebhookProvider::Github,
+                "acme",
+                "shop",
+                "web",
+                &delivery,
+                body.as_bytes(),
+            )
+            .await?;
+        assert_eq!(outcome, WebhookOutcome::Unauthorized);
+    }
+    // Another branch: acknowledged, ignored.
+    let body = push("feature", &commits[0]);
+    let delivery = WebhookDelivery {
+        signature: Some(sign_webhook(&key, body.as_bytes())),
+        delivery_id: Some("feature-1".into()),
+    };
+    let outcome = engine
+        .webhook_push(
+            WebhookProvider::Github,
+            "acme",
+            "shop",
+            "web",
+            &delivery,
+            body.as_bytes(),
+        )
+        .await?;
+    assert!(matches!(outcome, WebhookOutcome::Ignored(_)), "{outcome:?}");
+
+    // 50 at once: commits round-robin, the first five sharing one delivery id.
+    let deliveries = (0..50).map(|i| {
+        let engine = engine.clone();
+        let body = push("main", &commits[i % 3]);
+        let delivery = WebhookDelivery {
+            signature: Some(sign_webhook(&key, body.as_bytes())),
+            delivery_id: Some(if i < 5 {
+                "dup".to_owned()
+            } else {
+                format!("d-{i}")
+            }),
+        };
+        tokio::spawn(async move {
+            engine
+                .webhook_push(
+                    WebhookProvider::Github,
+                    "acme",
+                    "shop",
+                    "web",
+                    &delivery,
+                    body.as_bytes(),
+                )
+                .await
+        })
+    });
+    let outcomes = futures::future::join_all(deliveries).await;
+    let mut builds = std::collections::BTreeSet::new();
+    let mut duplicates = 0;
+    for outcome in outcomes {
+        match outcome?? {
+            WebhookOutcome::Build(record) => {
+                builds.insert(record.id);
+            }
+            WebhookOutcome::Duplicate => duplicates += 1,
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(duplicates, 4);
+    assert_eq!(builds.len(), 3, "{builds:?}");
+
+    // The concurrency limit holds while they run; each commit is built once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let all = engine.builds(&BuildFilter::default()).await?;
+        let running = all
+            .iter()
+            .filter(|b| {
+                matches!(
+                    b.state,
+                    BuildState::Cloning | BuildState::Detecting | BuildState::Building
+                )
+            })
+            .count();
+        assert!(running <= 1, "{running} builds at once");
+        if all.iter().all(|b| b.state.is_terminal()) {
+            let hooked: Vec<_> = all
+                .iter()
+                .filter(|b| b.trigger == "webhook-github")
+                .collect();
+            assert_eq!(hooked.len(), 3);
+            let mut built: Vec<String> = hooked
+                .iter()
+                .map(|b| b.commit.as_ref().map(|c| c.sha.clone()).unwrap_or_default())
+                .collect();
+            built.sort();
+            let mut expected = commits.clone();
+            expected.sort();
+            assert_eq!(built, expected);
+            for b in hooked {
+                assert_eq!(b.state, BuildState::Succeeded, "{b:?}");
+            }
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "builds still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    remove_built_images(&scope.id).await;
+    let _ = std::fs::remove_dir_all(&runtime_dir);
+    drop(server);
+    Ok(())
+}

@@ -29,6 +29,7 @@ mod live;
 mod record;
 pub(crate) mod source;
 pub(crate) mod strategy;
+pub(crate) mod webhook;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,10 +38,12 @@ use std::time::Duration;
 
 use windlass_host_api::BuildStrategy;
 
+pub use crate::engine::webhook_secret_name;
 pub(crate) use live::Live;
 pub use live::LogFollow;
 pub use record::{BuildFilter, BuildRecord, BuildState, CommitInfo};
 pub use source::BuildSource;
+pub use webhook::{WebhookDelivery, WebhookOutcome, WebhookProvider, sign as sign_webhook};
 
 /// Label on every image the engine builds: the build's id.
 pub const LABEL_BUILD: &str = "dev.windlass.build";

@@ -31,21 +31,7 @@ impl Engine {
         service: &str,
         request: BuildRequest,
     ) -> Result<BuildRecord, EngineError> {
-        let ctx = &self.inner.ctx;
-        let Some(desired) = ctx.store.get_desired_service(org, stack, service).await? else {
-            return Err(EngineError::NotFound {
-                what: format!("service {org}/{stack}/{service}"),
-            });
-        };
-        let spec: ServiceSpec = serde_json::from_value(desired.spec)
-            .map_err(|e| EngineError::Config(format!("stored spec unreadable: {e}")))?;
-        let Some(source) = spec.build else {
-            return Err(EngineError::Conflict {
-                what: format!(
-                    "service {org}/{stack}/{service} has no build source (declare `build = {{ repository = … }}`)"
-                ),
-            });
-        };
+        let source = self.build_source_of(org, stack, service).await?;
         if let Some(reference) = &request.reference
             && !crate::builds::source::valid_reference(reference)
         {

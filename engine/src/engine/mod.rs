@@ -33,6 +33,7 @@ mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
+mod webhooks;
 
 pub(crate) use secrets::read_secret;
 
@@ -41,6 +42,7 @@ pub use builds::BuildRequest;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
+pub use webhooks::webhook_secret_name;
 
 /// Tunables of the reconciler.
 #[derive(Debug, Clone)]
