@@ -307,6 +307,8 @@ pub(crate) struct RawQuotas {
     #[serde(default)]
     pub services: Option<Spanned<u64>>,
     #[serde(default)]
+    pub monthly_spend_minor: Option<Spanned<u64>>,
+    #[serde(default)]
     pub orgs: BTreeMap<String, Spanned<RawQuotaLimits>>,
 }
 
@@ -319,6 +321,7 @@ impl RawQuotas {
             disk: self.disk.clone(),
             containers: self.containers.clone(),
             services: self.services.clone(),
+            monthly_spend_minor: self.monthly_spend_minor.clone(),
         }
     }
 }
@@ -337,4 +340,6 @@ pub(crate) struct RawQuotaLimits {
     pub containers: Option<Spanned<u64>>,
     #[serde(default)]
     pub services: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub monthly_spend_minor: Option<Spanned<u64>>,
 }

@@ -29,6 +29,7 @@ mod openapi;
 mod params;
 mod plugin_events;
 mod plugins;
+mod quota_override;
 mod secrets;
 mod services;
 mod stacks;
@@ -146,7 +147,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(billing::usage))
         .routes(routes!(billing::balance))
         .routes(routes!(billing::top_up))
-        .routes(routes!(billing::quotas))
+        .routes(routes!(billing::quotas, billing::set_quotas))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::status))
         .routes(routes!(plugins::reload))
@@ -179,6 +180,10 @@ pub fn router(state: ApiState) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            quota_override::layer,
+        ))
         .layer(axum::middleware::from_fn(limits::uri_length))
         .layer(CatchPanicLayer::custom(limits::panicked))
         .layer(axum::middleware::from_fn_with_state(

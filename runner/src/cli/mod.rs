@@ -81,18 +81,35 @@ enum Commands {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Compile one plugin component (on stdin) into the compile cache and exit: started by
+    /// `windlass run` for every component it compiles, so the compiler's memory leaves with
+    /// this process (docs/plugin-host.md). Not for people.
+    #[command(hide = true)]
+    CompileWorker {
+        /// The plugin host's worker arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// How `windlass run` starts a compile worker: this executable's hidden `compile-worker`
+/// subcommand; `None` (compile in process) when the executable cannot be found.
+pub(crate) fn compile_worker() -> Option<windlass::plugins::CompileWorker> {
+    windlass::plugins::CompileWorker::current_exe(["compile-worker"])
 }
 
 /// The `windlass` binary: parses the command line, installs the log subscriber, runs the
 /// command on a multi-threaded tokio runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A compile worker is short-lived and quiet: no log subscriber, no tokio runtime.
+    let command = match cli.command {
+        Commands::CompileWorker { args } => return windlass::plugins::run_compile_worker(args),
+        command => command,
+    };
     // A client command reports its own outcome on stderr; the libraries under it (rustls'
     // verifier logs every refused certificate as an error) would only say it twice.
-    let quiet = matches!(
-        cli.command,
-        Commands::Client(_) | Commands::Completions { .. }
-    );
+    let quiet = matches!(command, Commands::Client(_) | Commands::Completions { .. });
     init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -102,7 +119,7 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Commands::Demo(args) => demo::demo(args).await.map(|()| ExitCode::SUCCESS),
             Commands::Run(args) => run::run(args).await,
             Commands::Config(run::ConfigCommand::Check { file }) => Ok(run::check(&file)),
@@ -116,6 +133,7 @@ pub fn main() -> ExitCode {
                 );
                 Ok(ExitCode::SUCCESS)
             }
+            Commands::CompileWorker { args } => Ok(windlass::plugins::run_compile_worker(args)),
         }
     });
     outcome.unwrap_or_else(|error| {

@@ -98,8 +98,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|p| p.limits.memory_bytes)
         .max()
         .unwrap_or(0);
-    let host = PluginHost::builder()
-        .with_cache_dir(config.compile_cache_dir())
+    let mut host = PluginHost::builder().with_cache_dir(config.compile_cache_dir());
+    // Components are compiled in a worker process, so the runner keeps none of the compiler's
+    // memory (docs/plugin-host.md).
+    if let Some(worker) = super::compile_worker() {
+        host = host.with_compile_worker(worker);
+    }
+    let host = host
         .with_fuel(config.plugins.iter().any(|p| p.limits.fuel.is_some()))
         // The host's default cap is 256 MiB; a plugin granted more needs a bigger pool slot.
         .with_max_memory_bytes(largest_memory.max(256 << 20))
