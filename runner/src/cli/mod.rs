@@ -14,6 +14,7 @@
 //! the CLI sees exactly what any other client sees.
 
 mod billing;
+mod builds;
 mod client;
 pub(crate) mod demo;
 mod deploy;
@@ -260,6 +261,10 @@ pub(crate) enum ClientCommand {
     Rollback(deploy::RollbackArgs),
     /// List the runner's plugins with their status, or reload one (`--reload NAME`).
     Plugins(ps::PluginsArgs),
+    /// Build a service from its build source (`--ref` another reference, `-f` follow).
+    Build(builds::BuildArgs),
+    /// List builds, or `logs ID [-f]`, `cancel ID`, `show ID`, `webhook ORG/STACK/SERVICE`.
+    Builds(builds::BuildsArgs),
     /// Print a container's output; `-f` follows it until the container stops.
     Logs(logs::LogsArgs),
     /// Print events (history, or `-f` to follow; a dropped stream resumes where it stopped).
@@ -292,6 +297,8 @@ impl ClientCommand {
             Self::Scale(args) => deploy::scale(args).await,
             Self::Rollback(args) => deploy::rollback(args).await,
             Self::Plugins(args) => ps::plugins(args).await,
+            Self::Build(args) => builds::build(args).await,
+            Self::Builds(args) => builds::builds(args).await,
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
