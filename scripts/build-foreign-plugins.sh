@@ -34,7 +34,8 @@ fresh() {
 venv="$tools/componentize-py-$COMPONENTIZE_PY"
 py_src=plugins/python/stack-static-site
 TOOL_VERSION="componentize-py $COMPONENTIZE_PY"
-hash=$(inputs_hash "$py_src"/*.py wit/*.wit)
+# Built against windlass:plugin@0.2.0.
+hash=$(inputs_hash "$py_src"/*.py wit/0.2.0/*.wit)
 wasm="$out/py_static_site.wasm"
 if fresh "$wasm" "$hash"; then
     log "py_static_site.wasm is up to date"
@@ -48,7 +49,7 @@ else
     fi
     log "building py_static_site.wasm (componentize-py $COMPONENTIZE_PY)"
     work=$(mktemp -d)
-    (cd "$work" && "$venv/bin/componentize-py" -d "$OLDPWD/wit" -w stack-template componentize \
+    (cd "$work" && "$venv/bin/componentize-py" -d "$OLDPWD/wit/0.2.0" -w stack-template componentize \
         -p "$OLDPWD/$py_src" app -o "$wasm.tmp") >&2
     rm -rf "$work"
     mv "$wasm.tmp" "$wasm"
@@ -58,7 +59,8 @@ fi
 # --- JavaScript: componentize-js -----------------------------------------------------------
 js=plugins/js
 TOOL_VERSION="$(cat "$js/package-lock.json")"
-hash=$(inputs_hash "$js"/stack-static-site/*.js wit/*.wit)
+# Built against windlass:plugin@0.1.0 on purpose: a foreign 0.1.0 component in the test set.
+hash=$(inputs_hash "$js"/stack-static-site/*.js wit/0.1.0/*.wit)
 wasm="$out/js_static_site.wasm"
 if fresh "$wasm" "$hash"; then
     log "js_static_site.wasm is up to date"
@@ -72,7 +74,7 @@ else
     fi
     log "building js_static_site.wasm (componentize-js)"
     # No HTTP: the template world does not import wasi:http, and the host would refuse it.
-    "$js/node_modules/.bin/componentize-js" "$js/stack-static-site/app.js" --wit wit \
+    "$js/node_modules/.bin/componentize-js" "$js/stack-static-site/app.js" --wit wit/0.1.0 \
         -n stack-template -d http fetch-event -o "$wasm.tmp" >&2
     mv "$wasm.tmp" "$wasm"
     echo "$hash" >"$wasm.inputs"

@@ -35,6 +35,7 @@ mod policy;
 mod position;
 mod raw;
 mod raw_value;
+mod targets;
 mod types;
 mod validate;
 
@@ -45,7 +46,7 @@ pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, BillingSection, EngineConfig, EventsConfig, HealthConfig, PluginConfig,
     QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource, SecretsSection,
-    StackConfig, StoreConfig,
+    StackConfig, StoreConfig, TargetConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

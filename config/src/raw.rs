@@ -37,6 +37,34 @@ pub(crate) struct RawConfig {
     pub stacks: Vec<RawStack>,
     #[serde(default)]
     pub policy: Option<RawPolicy>,
+    #[serde(default)]
+    pub targets: Vec<RawTarget>,
+    #[serde(default)]
+    pub inventory: Option<RawInventory>,
+}
+
+/// One `[[targets]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    pub plugin: Spanned<String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// `[inventory]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInventory {
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub ttl: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_attempts: Option<Spanned<u64>>,
 }
 
 /// `[engine]`.

@@ -45,6 +45,23 @@ pub struct RunnerConfig {
     pub stacks: Vec<StackConfig>,
     /// `[policy]`: what tenants may deploy, and how their containers are hardened.
     pub policy: windlass::policy::Policy,
+    /// `[[targets]]`, in file order; names are unique, `local` is implicit, every plugin is a
+    /// cloud-adapter of [`RunnerConfig::plugins`].
+    pub targets: Vec<TargetConfig>,
+    /// `[inventory]`: calls in flight, cache TTL, attempts of rate-limited calls.
+    pub inventory: windlass::inventory::InventoryConfig,
+}
+
+/// One `[[targets]]` entry: a cloud adapter plugin under the operator's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TargetConfig {
+    /// The target's name (not `local`, which always exists).
+    pub name: String,
+    /// The cloud-adapter plugin that serves it.
+    pub plugin: String,
+    /// Free-form options features read (deploy targets, inventory).
+    pub options: BTreeMap<String, String>,
 }
 
 /// `[secrets]`: the key that encrypts secret values at rest and where secret files go.
@@ -324,6 +341,7 @@ impl RunnerConfig {
             .with_snapshot_retention(self.health.snapshot_retention)
             .with_secrets(secrets)
             .with_metering_interval(self.billing.metering_interval)
+            .with_inventory(self.inventory.clone())
     }
 
     /// The engine's billing configuration, with each rule named in `[billing]` looked up by
@@ -355,6 +373,24 @@ impl RunnerConfig {
     /// Where compiled plugins are cached: `<data_dir>/compiled`.
     pub fn compile_cache_dir(&self) -> PathBuf {
         self.engine.data_dir.join("compiled")
+    }
+
+    /// The engine's targets, each adapter looked up by plugin name in `adapter` (the runner
+    /// passes its loaded plugins); a name `adapter` does not know is skipped.
+    pub fn targets(
+        &self,
+        adapter: impl Fn(&str) -> Option<windlass::plugins::CloudAdapter>,
+    ) -> Vec<windlass::targets::Target> {
+        self.targets
+            .iter()
+            .filter_map(|t| {
+                let plugin = adapter(&t.plugin)?;
+                Some(
+                    windlass::targets::Target::adapter(&t.name, &t.plugin, plugin)
+                        .with_options(t.options.clone()),
+                )
+            })
+            .collect()
     }
 
     /// The plugin with this name.

@@ -159,6 +159,8 @@ pub(crate) fn validate(
     }
 
     let policy = super::policy::policy(&c, raw.policy)?;
+    let targets = super::targets::targets(&c, &raw.targets, &plugins)?;
+    let inventory = super::targets::inventory(&c, raw.inventory.as_ref())?;
 
     Ok(RunnerConfig {
         file: file.to_path_buf(),
@@ -180,6 +182,8 @@ pub(crate) fn validate(
         plugins,
         stacks,
         policy,
+        targets,
+        inventory,
     })
 }
 

@@ -5,7 +5,7 @@
 //!
 //! 1. A billing cycle for 1,000 orgs × 10 services (one hour of usage each, stored as the meter
 //!    would): usage read, priced by the real `billing-hourly` component on a warm instance,
-//!    invoice + lines + balance in one transaction per org, on an SQLite file.
+//!    invoice + lines + balance per org, 250 orgs a store transaction, on an SQLite file.
 //! 2. The pricing alone, the same 1,000 calls on a warm instance, against the same arithmetic
 //!    in native Rust in the same run (the ratio).
 //! 3. `check-quota` on the deploy path: `Engine::check_quota` (the org's allocation from the
@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use windlass::billing::{BillingConfig, Quotas, UsageInterval};
-use windlass::plugins::types::{BillingPeriod, Resources, UsageRecord, UsageSummary};
+use windlass::plugins::types::{
+    BillingPeriod, MeasuredUsage, Resources, UsageRecord, UsageSummary,
+};
 use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::{Engine, ManualClock, ServiceSpec};
 
@@ -159,6 +161,7 @@ async fn run() -> anyhow::Result<()> {
             },
             start_ms: T0 as u64,
             end_ms: (T0 + HOUR_MS) as u64,
+            used: MeasuredUsage::ZERO,
         });
     }
     let period = BillingPeriod {
@@ -189,10 +192,17 @@ async fn run() -> anyhow::Result<()> {
         native_pricing.as_secs_f64() * 1e3,
         plugin_pricing.as_secs_f64() / native_pricing.as_secs_f64().max(1e-9)
     );
+    // The cycle's own time in the rule's calls (CycleReport::pricing), replaced by the native
+    // pricing of the same records: both measured in this run.
+    let natively = cycle - report.pricing.min(cycle) + native_pricing;
     println!(
-        "cycle priced natively (cycle − plugin pricing + native pricing): {:.1} ms; plugin/native {:.2}",
-        (cycle - plugin_pricing.min(cycle) + native_pricing).as_secs_f64() * 1e3,
-        cycle.as_secs_f64() / (cycle - plugin_pricing.min(cycle) + native_pricing).as_secs_f64()
+        "  of which pricing (the rule's calls inside the cycle): {:.1} ms",
+        report.pricing.as_secs_f64() * 1e3
+    );
+    println!(
+        "cycle priced natively (cycle − its pricing + native pricing): {:.1} ms; plugin/native {:.2}",
+        natively.as_secs_f64() * 1e3,
+        cycle.as_secs_f64() / natively.as_secs_f64()
     );
 
     // 3. check-quota on the deploy path.

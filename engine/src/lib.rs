@@ -39,11 +39,13 @@ pub use serde_json;
 pub use windlass_host_api as plugins;
 
 pub mod billing;
+pub mod builds;
 mod clock;
 mod control;
 mod engine;
 mod error;
 pub mod health;
+pub mod inventory;
 pub mod lifecycle;
 mod naming;
 #[cfg(feature = "openapi")]
@@ -53,12 +55,13 @@ mod reconcile;
 pub mod secrets;
 mod spec;
 pub mod stacks;
+pub mod targets;
 pub mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer, ServiceStatus,
-    StackDeployment, StackOrigin, StackStatus,
+    BuildRequest, ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer,
+    ServiceStatus, StackDeployment, StackOrigin, StackStatus,
 };
 pub use error::EngineError;
 pub use reconcile::ReconcileReport;

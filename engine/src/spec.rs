@@ -100,6 +100,11 @@ pub struct ServiceSpec {
         skip_serializing_if = "crate::policy::HardeningSpec::is_default"
     )]
     pub hardening: crate::policy::HardeningSpec,
+    /// Build the image from source instead of running `image` as is ([`crate::builds`]).
+    /// `image` may then be empty: the engine sets it to each successful build's tag. Left out
+    /// of the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<crate::builds::BuildSource>,
 }
 
 fn one() -> u32 {
@@ -140,6 +145,7 @@ impl std::fmt::Debug for ServiceSpec {
             .field("labels", &self.labels)
             .field("update", &self.update)
             .field("hardening", &self.hardening)
+            .field("build", &self.build)
             .finish()
     }
 }
@@ -231,7 +237,14 @@ impl ServiceSpec {
             update: crate::lifecycle::UpdatePolicy::default(),
             secrets: Vec::new(),
             hardening: crate::policy::HardeningSpec::default(),
+            build: None,
         }
+    }
+
+    /// Builds the image from `source` (see [`ServiceSpec::build`]).
+    pub fn with_build(mut self, source: crate::builds::BuildSource) -> Self {
+        self.build = Some(source);
+        self
     }
 
     /// Injects a secret (see [`crate::secrets::SecretRef`]).
@@ -345,7 +358,13 @@ impl ServiceSpec {
     /// Checks everything that can be checked without Docker. The error names the field.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_name("name", &self.name)?;
-        if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
+        if let Some(build) = &self.build {
+            build.validate()?;
+        }
+        let image_optional = self.build.is_some() && self.image.is_empty();
+        if !image_optional
+            && (self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace))
+        {
             return Err(SpecError::new(
                 "image",
                 "an image reference is required, without spaces",

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{component, params};
 use windlass_host_api::types::{
-    BillingPeriod, ContainerFilter, Resources, UsageRecord, UsageSummary,
+    BillingPeriod, ContainerFilter, MeasuredUsage, Resources, UsageRecord, UsageSummary,
 };
 use windlass_host_api::{Grants, Plugin, PluginHost, PluginSpec, Pooling};
 
@@ -345,6 +345,7 @@ fn usage_records(count: usize) -> Vec<UsageRecord> {
             },
             start_ms: (i as u64) * 60_000,
             end_ms: (i as u64) * 60_000 + 3_600_000 * (1 + (i as u64 % 48)),
+            used: MeasuredUsage::ZERO,
         })
         .collect()
 }

@@ -9,8 +9,13 @@ use semver::Version;
 
 use crate::{LoadError, PluginKind};
 
-/// The version of `windlass:plugin` this host implements (the `package` line of `wit/`).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The newest version of `windlass:plugin` this host implements (the `package` line of
+/// `wit/0.2.0/`). Its types are the host's public types.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// Every contract version this host loads components of, oldest first. A component's version
+/// must have one of these major.minor pairs (any patch).
+pub const SUPPORTED_CONTRACT_VERSIONS: [&str; 2] = ["0.1.0", CONTRACT_VERSION];
 
 const PACKAGE_PREFIX: &str = "windlass:plugin/";
 
@@ -87,18 +92,29 @@ pub(crate) fn host_version() -> Version {
     Version::parse(CONTRACT_VERSION).expect("CONTRACT_VERSION is valid semver")
 }
 
-/// Why a plugin built against `plugin` cannot run on a host implementing `host`, if it cannot.
+/// Why a plugin built against `plugin` cannot run on this host, if it cannot.
 ///
-/// The rule: the same major version, and a minor version no newer than the host's (a newer
-/// minor may use functions this host does not have). Patch versions never matter. Pre-1.0
-/// versions follow the same rule, so 0.1 plugins run on any 0.x host with x ≥ 1.
+/// The rule: the host implements each version in [`SUPPORTED_CONTRACT_VERSIONS`] side by side,
+/// and a plugin must have been built against one of their major.minor pairs; patch versions
+/// never matter. Pre-1.0, a minor version is a breaking one (as Cargo reads semver), which is
+/// why the host keeps one set of bindings per minor version rather than one per major.
 fn incompatibility(plugin: &Version, host: &Version) -> Option<&'static str> {
-    if plugin.major != host.major {
+    let supported = SUPPORTED_CONTRACT_VERSIONS
+        .iter()
+        .map(|v| Version::parse(v).expect("supported versions are valid semver"));
+    let mut same_major = false;
+    for version in supported {
+        if version.major == plugin.major && version.minor == plugin.minor {
+            return None;
+        }
+        same_major |= version.major == plugin.major;
+    }
+    if !same_major {
         Some("the major versions differ")
     } else if plugin.minor > host.minor {
         Some("the plugin needs a newer minor version of the contract than this host has")
     } else {
-        None
+        Some("this host no longer implements that minor version of the contract")
     }
 }
 
@@ -126,12 +142,23 @@ mod tests {
     }
 
     #[test]
-    fn refuses_newer_minor_accepts_newer_patch() {
-        assert!(matches!(
-            check("p", ["windlass:plugin/adapter@0.2.0"]),
-            Err(LoadError::IncompatibleContract { .. })
-        ));
-        assert!(check("p", ["windlass:plugin/adapter@0.1.7"]).is_ok());
+    fn accepts_both_minors_refuses_newer_minor_accepts_newer_patch() {
+        for version in ["0.1.0", "0.1.7", "0.2.0", "0.2.3"] {
+            let info = check("p", [format!("windlass:plugin/adapter@{version}").as_str()])
+                .unwrap_or_else(|e| panic!("{version}: {e}"));
+            assert_eq!(info.version, Version::parse(version).unwrap());
+        }
+        for version in ["0.3.0", "0.0.9", "1.0.0", "1.2.0"] {
+            assert!(
+                matches!(
+                    check("p", [format!("windlass:plugin/adapter@{version}").as_str()]),
+                    Err(LoadError::IncompatibleContract { .. })
+                ),
+                "{version} accepted"
+            );
+        }
+        let err = check("p", ["windlass:plugin/adapter@0.3.0"]).unwrap_err();
+        assert!(err.to_string().contains("newer minor"), "{err}");
     }
 
     #[test]

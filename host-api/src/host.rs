@@ -122,8 +122,14 @@ impl PluginHostBuilder {
 
         let mut base = Linker::<CallState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut base).map_err(wasm)?;
+        // Both contract versions' `host` imports: a component imports the one it was built for.
         crate::bindings::host::add_to_linker::<CallState, HasSelf<CallState>>(&mut base, |s| s)
             .map_err(wasm)?;
+        crate::bindings::v0_1::stack_template::windlass::plugin::host::add_to_linker::<
+            CallState,
+            HasSelf<CallState>,
+        >(&mut base, |s| s)
+        .map_err(wasm)?;
         let mut with_http = base.clone();
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut with_http).map_err(wasm)?;
 

@@ -1,5 +1,5 @@
 //! The Windlass plugin host: loads WebAssembly components that implement the
-//! `windlass:plugin` contract (see `wit/`), sandboxes them, and calls them from tokio.
+//! `windlass:plugin` contract (see `wit/`; versions 0.1 and 0.2 side by side), sandboxes them, and calls them from tokio.
 //!
 //! ```no_run
 //! use windlass_host_api::{PluginHost, PluginKind, PluginSpec};
@@ -33,6 +33,7 @@ mod bindings;
 mod cache;
 mod call;
 mod contract;
+mod convert;
 mod error;
 mod events;
 mod guest_log;
@@ -47,9 +48,10 @@ mod sandbox;
 mod secret_config;
 mod spec;
 mod stdio;
+mod types_ext;
 
 pub use cache::CompileSource;
-pub use contract::CONTRACT_VERSION;
+pub use contract::{CONTRACT_VERSION, SUPPORTED_CONTRACT_VERSIONS};
 pub use error::{CallError, LoadError};
 pub use events::{PluginEvent, PluginEventKind};
 pub use host::{HostBuildError, PluginHost, PluginHostBuilder, Pooling};
@@ -58,11 +60,14 @@ pub use plugin::{Plugin, PluginStatus};
 pub use secret_config::SecretConfig;
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
 
-/// The data types of the contract, generated from `wit/`. Field names are the WIT names in
-/// snake case; every type is `Clone`, `PartialEq` and serde-serialisable.
+/// The data types of the contract, generated from `wit/0.2.0/` (a 0.1.0 component's values are
+/// converted to and from these). Field names are the WIT names in snake case; every type is
+/// `Clone`, `PartialEq` and serde-serialisable.
 pub mod types {
     pub use crate::bindings::cloud_adapter::exports::windlass::plugin::adapter::{
-        AdapterError, DeploymentPhase, DeploymentRef, DeploymentStatus,
+        AdapterError, AdapterInfo, Capabilities, DeployRequest, DeploymentPhase, DeploymentRef,
+        DeploymentStatus, FailureAction, Group, GroupPage, JoinInfo, LogLine, NodeAvailability,
+        NodeInfo, NodeRole, TaskInfo, UpdateOrder, UpdatePolicy,
     };
     pub use crate::bindings::stack_template::exports::windlass::plugin::template::{
         Parameter, ParameterType, TemplateInfo,

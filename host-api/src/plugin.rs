@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::{billing_rule, build_strategy, cloud_adapter, stack_template};
+use crate::bindings::{billing_rule, build_strategy, cloud_adapter, stack_template, v0_1};
 use crate::cache::{CompileSource, sha256_hex};
 use crate::call::Call;
 use crate::events::{PluginEvent, PluginEventKind};
@@ -21,12 +21,17 @@ use crate::{CallError, LoadError, PluginKind, PluginSource, PluginSpec, contract
 /// How long a guest computes before it yields to the async executor.
 const YIELD_SLICE: Duration = Duration::from_millis(10);
 
-/// The pre-instantiated component, typed by world.
+/// The pre-instantiated component, typed by world and contract version (`V0_1`: a component
+/// built against 0.1.0, whose values `convert` translates).
 pub(crate) enum Pre {
     StackTemplate(stack_template::StackTemplatePre<CallState>),
     BuildStrategy(build_strategy::BuildStrategyPre<CallState>),
     BillingRule(billing_rule::BillingRulePre<CallState>),
     CloudAdapter(cloud_adapter::CloudAdapterPre<CallState>),
+    StackTemplateV0_1(v0_1::stack_template::StackTemplatePre<CallState>),
+    BuildStrategyV0_1(v0_1::build_strategy::BuildStrategyPre<CallState>),
+    BillingRuleV0_1(v0_1::billing_rule::BillingRulePre<CallState>),
+    CloudAdapterV0_1(v0_1::cloud_adapter::CloudAdapterPre<CallState>),
 }
 
 /// One loaded version of a plugin. Calls in flight keep theirs alive across a reload.
@@ -156,9 +161,16 @@ impl Plugin {
         self.inner.current.load().kind
     }
 
-    /// The contract version the running component was built against.
+    /// The contract version the running component was built against (0.1.x or 0.2.x).
     pub fn contract_version(&self) -> semver::Version {
         self.inner.current.load().contract_version.clone()
+    }
+
+    /// Whether the running component was built against contract 0.1.x (its values are
+    /// converted, and the functions 0.2.0 added are not called).
+    pub(crate) fn is_v0_1(&self) -> bool {
+        let loaded = self.inner.current.load();
+        loaded.contract_version.major == 0 && loaded.contract_version.minor == 1
     }
 
     /// Whether the running component was compiled at load or came from the compile cache.
@@ -411,18 +423,31 @@ fn compile_blocking(
         .linker(info.kind)
         .instantiate_pre(&component)
         .map_err(link_error)?;
-    let pre = match info.kind {
-        PluginKind::StackTemplate => Pre::StackTemplate(
+    let v0_1 = info.version.major == 0 && info.version.minor == 1;
+    let pre = match (info.kind, v0_1) {
+        (PluginKind::StackTemplate, false) => Pre::StackTemplate(
             stack_template::StackTemplatePre::new(instance_pre).map_err(link_error)?,
         ),
-        PluginKind::BuildStrategy => Pre::BuildStrategy(
+        (PluginKind::BuildStrategy, false) => Pre::BuildStrategy(
             build_strategy::BuildStrategyPre::new(instance_pre).map_err(link_error)?,
         ),
-        PluginKind::BillingRule => {
+        (PluginKind::BillingRule, false) => {
             Pre::BillingRule(billing_rule::BillingRulePre::new(instance_pre).map_err(link_error)?)
         }
-        PluginKind::CloudAdapter => Pre::CloudAdapter(
+        (PluginKind::CloudAdapter, false) => Pre::CloudAdapter(
             cloud_adapter::CloudAdapterPre::new(instance_pre).map_err(link_error)?,
+        ),
+        (PluginKind::StackTemplate, true) => Pre::StackTemplateV0_1(
+            v0_1::stack_template::StackTemplatePre::new(instance_pre).map_err(link_error)?,
+        ),
+        (PluginKind::BuildStrategy, true) => Pre::BuildStrategyV0_1(
+            v0_1::build_strategy::BuildStrategyPre::new(instance_pre).map_err(link_error)?,
+        ),
+        (PluginKind::BillingRule, true) => Pre::BillingRuleV0_1(
+            v0_1::billing_rule::BillingRulePre::new(instance_pre).map_err(link_error)?,
+        ),
+        (PluginKind::CloudAdapter, true) => Pre::CloudAdapterV0_1(
+            v0_1::cloud_adapter::CloudAdapterPre::new(instance_pre).map_err(link_error)?,
         ),
     };
     Ok(Loaded {

@@ -364,3 +364,32 @@ impl host::Host for CallState {
 }
 
 impl crate::bindings::types::Host for CallState {}
+
+/// The 0.1.0 `host` interface: the same functions as 0.2.0's.
+impl crate::bindings::v0_1::stack_template::windlass::plugin::host::Host for CallState {
+    fn log(
+        &mut self,
+        level: crate::bindings::v0_1::stack_template::windlass::plugin::host::LogLevel,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use crate::bindings::v0_1::stack_template::windlass::plugin::host::LogLevel as V1;
+        let level = match level {
+            V1::Trace => LogLevel::Trace,
+            V1::Debug => LogLevel::Debug,
+            V1::Info => LogLevel::Info,
+            V1::Warn => LogLevel::Warn,
+            V1::Error => LogLevel::Error,
+        };
+        host::Host::log(self, level, message)
+    }
+
+    fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        host::Host::config_get(self, key)
+    }
+
+    fn config_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        host::Host::config_all(self)
+    }
+}
+
+impl crate::bindings::v0_1::stack_template::windlass::plugin::types::Host for CallState {}

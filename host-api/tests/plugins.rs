@@ -9,8 +9,9 @@ use std::path::Path;
 
 use common::{component, host, load, load_spec, params};
 use windlass_host_api::types::{
-    AdapterError, BillingPeriod, BuildOptions, ContainerFilter, DependencyCondition,
-    DeploymentPhase, DockerfileSource, QuotaDecision, Resources, UsageRecord, UsageSummary,
+    AdapterError, BillingPeriod, BuildOptions, ContainerFilter, DependencyCondition, DeployRequest,
+    DeploymentPhase, DockerfileSource, MeasuredUsage, QuotaDecision, Resources, UsageRecord,
+    UsageSummary,
 };
 use windlass_host_api::{Grants, PluginSpec};
 
@@ -293,6 +294,7 @@ async fn billing_hourly_prices_in_integer_minor_units_rounding_half_up() {
         },
         start_ms: 0,
         end_ms: hours * hour,
+        used: MeasuredUsage::ZERO,
     };
     // 2 cores for 10 h + 0.5 core for 1 h = 20.5 core-hours × 1.5 = 30.75 → 31 (half up).
     // 1 GiB for 10 h + 1 GiB for 1 h = 11 GiB-hours × 0.25 = 2.75 → 3.
@@ -404,15 +406,14 @@ async fn the_loopback_adapter_drives_a_platform_over_granted_http() {
         .await
         .unwrap()
         .unwrap();
-    let mut api = stack
+    let api = stack
         .services
         .into_iter()
         .find(|s| s.name == "api")
         .unwrap();
-    api.labels
-        .push(("dev.windlass.stack".into(), "shop".into()));
+    let request = DeployRequest::new("acme", "shop", api).with_label("dev.windlass.stack", "shop");
 
-    let deployment = adapter.deploy(&api).await.unwrap().expect("deployed");
+    let deployment = adapter.deploy(&request).await.unwrap().expect("deployed");
     assert_eq!(deployment.name, "api");
     adapter
         .scale(&deployment, 3)

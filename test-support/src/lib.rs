@@ -6,8 +6,10 @@
 // A helper that cannot go on panics or errs with the reason: that is the test's failure report.
 #![allow(clippy::unwrap_used)]
 
+pub mod cpln;
 pub mod db;
 pub mod docker;
 pub mod engine;
+pub mod git;
 pub mod http;
 pub mod plugins;

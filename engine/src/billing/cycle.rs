@@ -1,7 +1,8 @@
 //! Billing cycles: per org and closed period, the period's usage becomes usage records, the
 //! org's rule prices them, and the invoice, its lines and the balance deduction are stored in
-//! one transaction ([`Store::charge`](crate::Store)), keyed by (org, period): run twice,
-//! killed half-way or run late, each period is charged exactly once.
+//! one transaction per org (`Store::charge_batch`: many orgs' transactions as savepoints of
+//! one), keyed by (org, period): run twice, killed half-way or run late, each period is
+//! charged exactly once.
 //!
 //! A period is closed once metering has passed its end. An invoice the rule gets wrong
 //! (negative amounts, another currency, a total that is not the sum of its lines, an
@@ -13,11 +14,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
-use windlass_host_api::types::{BillingPeriod, Invoice, Resources, UsageRecord};
+use windlass_host_api::types::{BillingPeriod, Invoice, MeasuredUsage, Resources, UsageRecord};
 
 use super::{GracePolicy, StoredInvoice, StoredLine, UsageInterval};
 use crate::engine::Engine;
-use crate::store::{NotCharged, Scope};
+use crate::store::{Charged, NotCharged, Scope};
 use crate::{EngineError, NewEvent};
 
 /// Periods that failed, by org: retried once metering has passed this point.
@@ -36,6 +37,13 @@ pub struct CycleReport {
     pub failed: Vec<(String, i64, String)>,
     /// Orgs whose services the grace policy stopped now.
     pub stopped: Vec<String>,
+    /// Time spent in the rules' `price` calls (what a natively priced cycle would not spend).
+    #[serde(rename = "pricing_us", serialize_with = "micros")]
+    pub pricing: std::time::Duration,
+}
+
+fn micros<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Runs every due cycle: every org with metered usage and a rule, every closed period.
@@ -63,138 +71,210 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
     ctx.store
         .ensure_accounts(&metered, &config.currency, config.opening_balance_minor)
         .await?;
-    let accounts: BTreeMap<String, super::Account> = ctx
+    let mut accounts: BTreeMap<String, super::Account> = ctx
         .store
         .accounts()
         .await?
         .into_iter()
         .map(|a| (a.org.clone(), a))
         .collect();
-    for (org, _) in metered {
-        let Some((rule_name, rule)) = config.rule_for(&org) else {
-            continue;
-        };
-        if state
-            .retry_after
-            .get(&org)
-            .is_some_and(|at| closed_until < *at)
-        {
-            continue;
+    let mut due: Vec<String> = metered
+        .into_iter()
+        .map(|(org, _)| org)
+        .filter(|org| {
+            !state
+                .retry_after
+                .get(org)
+                .is_some_and(|at| closed_until < *at)
+        })
+        .collect();
+    // Rounds: each charges the next closed period of every due org, the orgs of one period
+    // together (one usage read, one transaction per batch); an org late by several periods
+    // takes one round per period.
+    loop {
+        due.retain(|org| {
+            accounts
+                .get(org)
+                .is_some_and(|a| a.next_period_ms.saturating_add(period) <= closed_until)
+        });
+        if due.is_empty() {
+            break;
         }
-        let Some(mut account) = accounts.get(&org).cloned() else {
-            continue;
-        };
-        while account.next_period_ms.saturating_add(period) <= closed_until {
-            let start = account.next_period_ms;
+        let mut by_start: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for org in &due {
+            if let Some(account) = accounts.get(org) {
+                by_start
+                    .entry(account.next_period_ms)
+                    .or_default()
+                    .push(org.as_str());
+            }
+        }
+        let mut stalled: Vec<String> = Vec::new();
+        for (start, orgs) in by_start {
             let end = start + period;
-            let usage = ctx.store.usage(Some(&org), start, end).await?;
-            let records: Vec<UsageRecord> = usage.iter().map(record).collect();
-            let session = sessions
-                .entry(rule_name.clone())
-                .or_insert_with(|| rule.session());
             let window = BillingPeriod {
                 start_ms: u64::try_from(start).unwrap_or(0),
                 end_ms: u64::try_from(end).unwrap_or(0),
             };
-            let priced = match session.price(window, &records).await {
-                Ok(Ok(invoice)) => check(&invoice, window, &account.currency),
-                Ok(Err(error)) => Err(format!(
-                    "the rule refused to price: {} ({})",
-                    error.message, error.code
-                )),
-                Err(error) => Err(format!("the rule failed: {error}")),
-            };
-            let lines = match priced {
-                Ok(lines) => lines,
-                Err(why) => {
-                    let retry_at = end + period;
-                    events.push(failed(
-                        &mut state,
-                        &mut report,
-                        &org,
-                        rule_name,
-                        start,
-                        retry_at,
-                        why,
-                    ));
-                    break;
-                }
-            };
-            let invoice = StoredInvoice {
-                org: org.clone(),
-                period_start_ms: start,
-                period_end_ms: end,
-                rule: rule_name.clone(),
-                currency: account.currency.clone(),
-                total_minor: lines.iter().map(|l| l.amount_minor).sum(),
-                created_ms: ctx.now_ms(),
-                lines,
-            };
-            match ctx.store.charge(&invoice, end).await? {
-                Ok(balance) => {
-                    events.push(
-                        NewEvent::new("billing-invoice-stored")
-                            .with_org(&org)
-                            .with_payload(json!({
-                                "rule": rule_name,
-                                "period_start_ms": start,
-                                "period_end_ms": end,
-                                "total_minor": invoice.total_minor,
-                                "currency": invoice.currency,
-                                "lines": invoice.lines.len(),
-                                "balance_minor": balance,
-                            })),
-                    );
-                    report
-                        .charged
-                        .push((org.clone(), start, invoice.total_minor));
-                    account.balance_minor = balance;
-                    account.next_period_ms = end;
-                    if balance < 0 && account.grace_started_ms.is_none() {
-                        let now = ctx.now_ms();
-                        ctx.store.set_grace(&org, Some(now), None).await?;
-                        account.grace_started_ms = Some(now);
-                        let grace_ms = i64::try_from(config.grace.as_millis()).unwrap_or(i64::MAX);
-                        events.push(
-                            NewEvent::new("billing-grace-started")
-                                .with_org(&org)
-                                .with_payload(json!({
-                                    "balance_minor": balance,
-                                    "grace_ms": grace_ms,
-                                    "ends_ms": now.saturating_add(grace_ms),
-                                })),
-                        );
+            let mut usage: BTreeMap<String, Vec<UsageRecord>> = BTreeMap::new();
+            for interval in ctx.store.usage_of_orgs(&orgs, start, end).await? {
+                usage
+                    .entry(interval.org.clone())
+                    .or_default()
+                    .push(record(&interval));
+            }
+            let mut priced = Vec::with_capacity(orgs.len());
+            for org in orgs {
+                let Some((rule_name, rule)) = config.rule_for(org) else {
+                    stalled.push(org.to_owned());
+                    continue;
+                };
+                let Some(account) = accounts.get(org) else {
+                    continue;
+                };
+                let records = usage.remove(org).unwrap_or_default();
+                let session = sessions
+                    .entry(rule_name.clone())
+                    .or_insert_with(|| rule.session());
+                let started = std::time::Instant::now();
+                let outcome = session.price(window, &records).await;
+                report.pricing += started.elapsed();
+                let checked = match outcome {
+                    Ok(Ok(invoice)) => check(&invoice, window, &account.currency),
+                    Ok(Err(error)) => Err(format!(
+                        "the rule refused to price: {} ({})",
+                        error.message, error.code
+                    )),
+                    Err(error) => Err(format!("the rule failed: {error}")),
+                };
+                match checked {
+                    Ok(lines) => priced.push(StoredInvoice {
+                        org: org.to_owned(),
+                        period_start_ms: start,
+                        period_end_ms: end,
+                        rule: rule_name.clone(),
+                        currency: account.currency.clone(),
+                        total_minor: lines.iter().map(|l| l.amount_minor).sum(),
+                        created_ms: ctx.now_ms(),
+                        lines,
+                    }),
+                    Err(why) => {
+                        // One org's failure stores nothing for it; the others go on.
+                        stalled.push(org.to_owned());
+                        events.push(failed(
+                            &mut state,
+                            &mut report,
+                            org,
+                            rule_name,
+                            start,
+                            end + period,
+                            why,
+                        ));
                     }
                 }
-                Err(NotCharged::AlreadyCharged) => {
-                    // Another engine (or an earlier attempt) charged it: read where it stands.
-                    account = match ctx.store.account(&org).await? {
-                        Some(account) => account,
-                        None => break,
-                    };
-                }
-                Err(NotCharged::Overflow) => {
-                    let why = "the balance would overflow a 64-bit integer".to_owned();
-                    let retry_at = end + period;
-                    events.push(failed(
-                        &mut state,
-                        &mut report,
-                        &org,
-                        rule_name,
-                        start,
-                        retry_at,
-                        why,
-                    ));
-                    break;
+            }
+            for batch in priced.chunks(BATCH) {
+                let pairs: Vec<(&StoredInvoice, i64)> =
+                    batch.iter().map(|i| (i, i.period_end_ms)).collect();
+                let outcomes = ctx.store.charge_batch(&pairs).await?;
+                for (invoice, outcome) in batch.iter().zip(outcomes) {
+                    let org = &invoice.org;
+                    match outcome {
+                        Ok(outcome) => {
+                            charged(
+                                &config,
+                                &mut accounts,
+                                &mut events,
+                                &mut report,
+                                invoice,
+                                outcome,
+                            );
+                            state.retry_after.remove(org);
+                        }
+                        Err(NotCharged::AlreadyCharged) => {
+                            // Another engine (or an earlier attempt) charged it: read where it
+                            // stands.
+                            match ctx.store.account(org).await? {
+                                Some(account) => {
+                                    accounts.insert(org.clone(), account);
+                                }
+                                None => stalled.push(org.clone()),
+                            }
+                        }
+                        Err(NotCharged::Overflow) => {
+                            stalled.push(org.clone());
+                            events.push(failed(
+                                &mut state,
+                                &mut report,
+                                org,
+                                &invoice.rule,
+                                invoice.period_start_ms,
+                                invoice.period_end_ms + period,
+                                "the balance would overflow a 64-bit integer".to_owned(),
+                            ));
+                        }
+                    }
                 }
             }
-            state.retry_after.remove(&org);
         }
+        due.retain(|org| !stalled.contains(org));
     }
     ctx.emit_all(events).await;
     drop(state);
     enforce_grace(engine, &mut report).await?;
     Ok(report)
+}
+
+/// Orgs charged in one store transaction (each in a savepoint of its own).
+const BATCH: usize = 250;
+
+/// After `invoice` was stored: its event, the account as it is now, the grace period started
+/// (in the same transaction) when the balance went below zero.
+fn charged(
+    config: &super::BillingConfig,
+    accounts: &mut BTreeMap<String, super::Account>,
+    events: &mut Vec<NewEvent>,
+    report: &mut CycleReport,
+    invoice: &StoredInvoice,
+    outcome: Charged,
+) {
+    let org = &invoice.org;
+    let balance = outcome.balance_minor;
+    events.push(
+        NewEvent::new("billing-invoice-stored")
+            .with_org(org)
+            .with_payload(json!({
+                "rule": invoice.rule,
+                "period_start_ms": invoice.period_start_ms,
+                "period_end_ms": invoice.period_end_ms,
+                "total_minor": invoice.total_minor,
+                "currency": invoice.currency,
+                "lines": invoice.lines.len(),
+                "balance_minor": balance,
+            })),
+    );
+    report
+        .charged
+        .push((org.clone(), invoice.period_start_ms, invoice.total_minor));
+    let Some(account) = accounts.get_mut(org) else {
+        return;
+    };
+    account.balance_minor = balance;
+    account.next_period_ms = invoice.period_end_ms;
+    let started = account.grace_started_ms.is_none();
+    account.grace_started_ms = outcome.grace_started_ms;
+    if let (true, Some(now)) = (started, outcome.grace_started_ms) {
+        let grace_ms = i64::try_from(config.grace.as_millis()).unwrap_or(i64::MAX);
+        events.push(
+            NewEvent::new("billing-grace-started")
+                .with_org(org)
+                .with_payload(json!({
+                    "balance_minor": balance,
+                    "grace_ms": grace_ms,
+                    "ends_ms": now.saturating_add(grace_ms),
+                })),
+        );
+    }
 }
 
 /// Records a period that could not be charged; returns its event.
@@ -220,7 +300,7 @@ fn failed(
     event
 }
 
-/// A metered interval as the contract's usage record (allocation; `used` is not in 0.1.0).
+/// A metered interval as the contract's usage record (allocation; `used` is not metered yet).
 fn record(u: &UsageInterval) -> UsageRecord {
     UsageRecord {
         org: u.org.clone(),
@@ -234,6 +314,7 @@ fn record(u: &UsageInterval) -> UsageRecord {
         },
         start_ms: u64::try_from(u.start_ms).unwrap_or(0),
         end_ms: u64::try_from(u.end_ms).unwrap_or(0),
+        used: MeasuredUsage::ZERO,
     }
 }
 

@@ -26,6 +26,10 @@ pub struct EngineBuilder {
     clock: Arc<dyn crate::Clock>,
     secrets: Option<crate::secrets::SecretsConfig>,
     billing: crate::billing::BillingConfig,
+    targets: Vec<crate::targets::Target>,
+    inventory: crate::inventory::InventoryConfig,
+    inventory_sources: Vec<Arc<dyn crate::inventory::InventorySource>>,
+    builds: crate::builds::BuildsConfig,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -37,7 +41,9 @@ impl std::fmt::Debug for EngineBuilder {
             .field("settings", &self.settings)
             .field("event_log", &self.event_log)
             .field("clock", &self.clock)
-            .finish()
+            .field("targets", &self.targets)
+            .field("inventory", &self.inventory)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,6 +58,10 @@ impl Default for EngineBuilder {
             clock: Arc::new(crate::SystemClock),
             secrets: None,
             billing: crate::billing::BillingConfig::default(),
+            targets: Vec::new(),
+            inventory: crate::inventory::InventoryConfig::default(),
+            inventory_sources: Vec::new(),
+            builds: crate::builds::BuildsConfig::default(),
         }
     }
 }
@@ -193,8 +203,38 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds a target (an adapter plugin under the operator's name); `local` always exists.
+    pub fn with_target(mut self, target: crate::targets::Target) -> Self {
+        self.targets.push(target);
+        self
+    }
+
+    /// How inventories fetch, cache and retry (default 5 calls in flight, a 300 s TTL, 5
+    /// attempts for rate-limited calls).
+    pub fn with_inventory(mut self, config: crate::inventory::InventoryConfig) -> Self {
+        self.inventory = config;
+        self
+    }
+
+    /// Adds an inventory source of the host application's (a target name of its own).
+    pub fn with_inventory_source(
+        mut self,
+        source: Arc<dyn crate::inventory::InventorySource>,
+    ) -> Self {
+        self.inventory_sources.push(source);
+        self
+    }
+
+    /// How the engine builds images from source: the build strategy plugins, the concurrency
+    /// limit, the images kept ([`crate::builds`]). Default: no strategies, 2 at once, 3 kept.
+    pub fn with_builds(mut self, builds: crate::builds::BuildsConfig) -> Self {
+        self.builds = builds;
+        self
+    }
+
     /// Builds the engine: opens the store (migrating it), connects to Docker, opens the event
     /// log and, with [`with_secrets`](Self::with_secrets), checks the key against the store.
+    /// Builds a crash cut off are marked failed and what they left is removed.
     pub async fn build(self) -> Result<Engine, EngineError> {
         validate_name("engine id", &self.engine_id)
             .map_err(|e| EngineError::Config(e.to_string()))?;
@@ -210,6 +250,7 @@ impl EngineBuilder {
                 ))
             })?;
         }
+        let targets = crate::targets::Targets::new(self.targets).map_err(EngineError::Config)?;
         let store = Store::open(&self.store_url).await?;
         let runtime = match &self.docker_endpoint {
             Some(endpoint) => DockerRuntime::connect(endpoint).await?,
@@ -228,6 +269,14 @@ impl EngineBuilder {
             self.settings.probes,
             &self.settings.probe_image,
         );
+        let inventory = super::inventory::build(
+            &self.inventory,
+            &targets,
+            self.inventory_sources,
+            &runtime,
+            &self.engine_id,
+        )
+        .map_err(EngineError::Config)?;
         let ctx = Arc::new(Ctx {
             prober,
             engine_id: self.engine_id,
@@ -239,17 +288,23 @@ impl EngineBuilder {
             secrets,
             meter: crate::billing::meter::UsageMeter::default(),
         });
-        Ok(Engine {
+        let builds = crate::builds::Builds::new(self.builds, &ctx.engine_id);
+        let engine = Engine {
             inner: Arc::new(Inner {
+                builds,
                 reconciler: Mutex::new(Reconciler::new(ctx.clone())),
                 billing: crate::billing::BillingState::new(self.billing),
                 monitor: crate::health::monitor::Monitor::new(ctx.clone()),
                 sampler: crate::health::sampler::Sampler::new(ctx.clone()),
                 wake: Notify::new(),
                 recheck: std::sync::atomic::AtomicBool::new(false),
+                targets,
+                inventory,
                 plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),
-        })
+        };
+        engine.recover_builds().await?;
+        Ok(engine)
     }
 }

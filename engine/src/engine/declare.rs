@@ -41,11 +41,16 @@ impl Engine {
         spec: ServiceSpec,
     ) -> Result<DesiredService, EngineError> {
         let ctx = &self.inner.ctx;
-        let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
+        let mut spec = spec;
         let previous = ctx
             .store
             .get_desired_service(org, stack, &spec.name)
             .await?;
+        let previous_spec: Option<ServiceSpec> = previous
+            .as_ref()
+            .and_then(|p| serde_json::from_value(p.spec.clone()).ok());
+        let needs_build = self.prepare_build(org, stack, &mut spec, previous_spec.as_ref());
+        let value = serde_json::to_value(&spec).map_err(|e| EngineError::Config(e.to_string()))?;
         // Scaling is not a new revision: the replica count stays out of the hash.
         let config_hash = spec_hash(&ServiceSpec {
             replicas: 0,
@@ -90,6 +95,10 @@ impl Engine {
         )
         .await;
         self.inner.wake.notify_one();
+        if needs_build && let Some(source) = spec.build.clone() {
+            self.enqueue_build(org, stack, &spec.name, source, None, "declared", None)
+                .await?;
+        }
         Ok(desired)
     }
 

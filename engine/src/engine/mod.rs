@@ -21,8 +21,11 @@ use crate::store::{Scope, Store};
 use crate::{ContainerStatus, NewEvent};
 
 mod billing;
+mod build_run;
 mod builder;
+mod builds;
 mod declare;
+mod inventory;
 mod logs;
 mod observe;
 mod origin;
@@ -30,13 +33,16 @@ mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
+mod webhooks;
 
 pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
+pub use builds::BuildRequest;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};
+pub use webhooks::webhook_secret_name;
 
 /// Tunables of the reconciler.
 #[derive(Debug, Clone)]
@@ -150,12 +156,17 @@ pub(crate) struct Inner {
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) reconciler: Mutex<Reconciler>,
     pub(crate) billing: crate::billing::BillingState,
+    pub(crate) builds: crate::builds::Builds,
     monitor: crate::health::monitor::Monitor,
     sampler: crate::health::sampler::Sampler,
     wake: Notify,
     /// Set by the Docker watcher: look again shortly after the pass the event triggered, since
     /// Docker may announce a death before its container list shows it.
     recheck: std::sync::atomic::AtomicBool,
+    /// `local` and the configured targets.
+    pub(crate) targets: crate::targets::Targets,
+    /// The inventory's sources and cache.
+    pub(crate) inventory: crate::inventory::Inventory,
     /// Plugins' granted secrets, refreshed when those secrets are set.
     pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }

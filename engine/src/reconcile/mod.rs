@@ -188,6 +188,10 @@ impl Reconciler {
                     .push(format!("{}/{}: {error}", service.org, service.stack));
                 continue;
             }
+            // A service built from source has no image until its first build succeeds.
+            if spec.image.is_empty() {
+                continue;
+            }
             let mut items = Vec::new();
             for slot in 0..service.replicas {
                 let work_item = SlotWork::new(&ctx, service, spec, slot);

@@ -12,6 +12,7 @@
 //! One file per concern: `containers` (lifecycle operations), `info` (inspect/list results),
 //! `networks`, `volumes`, `images`, `events`, `stats`, `logs`, `exec`, `labels`, `spec`.
 
+pub(crate) mod build;
 mod containers;
 pub(crate) mod disk;
 mod error;

@@ -261,6 +261,7 @@ mod tests {
             health_checks: Vec::new(),
             restart: wit::RestartPolicy::OnFailure(5),
             labels: Vec::new(),
+            build: None,
         }
     }
 

@@ -1,12 +1,13 @@
 //! The `billing_accounts`, `invoices`, `invoice_lines` and `balance_movements` tables.
 //!
-//! [`Store::charge`] is the one place money moves for a cycle: the invoice (unique per org and
-//! period), its lines, the balance deduction, the account's cursor and the movement are
-//! written in one transaction, so a cycle killed anywhere charges either fully or not at all,
-//! and a second attempt finds the period charged.
+//! [`Store::charge_batch`] is the one place money moves for a cycle: per org, the invoice
+//! (unique per org and period), its lines, the balance deduction, the account's cursor and the
+//! movement are written together (a savepoint of a batch's transaction), so a cycle killed
+//! anywhere charges an org's period either fully or not at all, and a second attempt finds the
+//! period charged.
 
 use super::Store;
-use super::error::{QueryContext, StoreError, to_sql_int};
+use super::error::{QueryContext, StoreError};
 use crate::billing::{Account, Movement, StoredInvoice, StoredLine};
 
 /// Appends a movement with the org's next sequence number, inside the transaction `$tx` (a
@@ -29,6 +30,50 @@ macro_rules! insert_movement {
         .op("insert balance movement")
     };
 }
+
+/// Inserts `$invoice`'s lines inside the transaction `$tx`, 1,000 lines a statement (7
+/// parameters a line).
+macro_rules! insert_lines {
+    ($tx:expr, $invoice:expr) => {{
+        let invoice: &StoredInvoice = $invoice;
+        let numbered: Vec<(i64, &StoredLine)> = invoice
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(n, line)| Ok((to_sql_int::<_, i64>("invoice_lines.line", n)?, line)))
+            .collect::<Result<_, StoreError>>()?;
+        let mut result: Result<(), StoreError> = Ok(());
+        for chunk in numbered.chunks(1_000) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO invoice_lines (org, period_start_ms, line, description, \
+                 quantity_micros, unit, amount_minor) ",
+            );
+            query.push_values(chunk, |mut row, (number, line)| {
+                row.push_bind(&invoice.org)
+                    .push_bind(invoice.period_start_ms)
+                    .push_bind(*number)
+                    .push_bind(&line.description)
+                    .push_bind(line.quantity_micros)
+                    .push_bind(&line.unit)
+                    .push_bind(line.amount_minor);
+            });
+            if let Err(error) = query
+                .build()
+                .execute(&mut *$tx)
+                .await
+                .op("insert invoice lines")
+            {
+                result = Err(error);
+                break;
+            }
+        }
+        result
+    }};
+}
+
+mod charge;
+
+pub(crate) use charge::Charged;
 
 const ACCOUNT_COLUMNS: &str =
     "org, currency, balance_minor, next_period_ms, grace_started_ms, stopped_ms";
@@ -54,7 +99,7 @@ struct LineRow {
     amount_minor: i64,
 }
 
-/// Why [`Store::charge`] stored nothing.
+/// Why [`Store::charge_batch`] stored nothing for an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotCharged {
     /// The period is charged already (or the account's cursor is elsewhere).
@@ -167,100 +212,6 @@ impl Store {
             .op("update billing grace")?;
         });
         Ok(())
-    }
-
-    /// Stores `invoice`, deducts its total and moves the account's cursor to `next_period_ms`,
-    /// all in one transaction, if the account's cursor is at the invoice's period. Returns the
-    /// balance after it.
-    pub(crate) async fn charge(
-        &self,
-        invoice: &StoredInvoice,
-        next_period_ms: i64,
-    ) -> Result<Result<i64, NotCharged>, StoreError> {
-        let total = invoice.total_minor;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await.op("begin charge")?;
-            // The unique key: a second attempt at the same period stops here (on PostgreSQL
-            // it waits for the first attempt's transaction, then finds the row).
-            let inserted = sqlx::query(
-                "INSERT INTO invoices (org, period_start_ms, period_end_ms, rule, currency, \
-                 total_minor, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (org, period_start_ms) DO NOTHING",
-            )
-            .bind(&invoice.org)
-            .bind(invoice.period_start_ms)
-            .bind(invoice.period_end_ms)
-            .bind(&invoice.rule)
-            .bind(&invoice.currency)
-            .bind(total)
-            .bind(invoice.created_ms)
-            .execute(&mut *tx)
-            .await
-            .op("insert invoice")?
-            .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await.op("roll back charge")?;
-                return Ok(Err(NotCharged::AlreadyCharged));
-            }
-            // Every line in one statement (7 parameters a line; 1,000 lines a statement).
-            let numbered: Vec<(i64, &StoredLine)> = invoice
-                .lines
-                .iter()
-                .enumerate()
-                .map(|(n, line)| Ok((to_sql_int::<_, i64>("invoice_lines.line", n)?, line)))
-                .collect::<Result<_, StoreError>>()?;
-            for chunk in numbered.chunks(1_000) {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO invoice_lines (org, period_start_ms, line, description, \
-                     quantity_micros, unit, amount_minor) ",
-                );
-                query.push_values(chunk, |mut row, (number, line)| {
-                    row.push_bind(&invoice.org)
-                        .push_bind(invoice.period_start_ms)
-                        .push_bind(*number)
-                        .push_bind(&line.description)
-                        .push_bind(line.quantity_micros)
-                        .push_bind(&line.unit)
-                        .push_bind(line.amount_minor);
-                });
-                query.build().execute(&mut *tx).await.op("insert invoice lines")?;
-            }
-            // The bound keeps the subtraction inside a 64-bit integer (SQLite would turn an
-            // overflowing integer into a float).
-            let balance: Option<i64> = sqlx::query_scalar(
-                "UPDATE billing_accounts SET balance_minor = balance_minor - $3, \
-                 next_period_ms = $4 \
-                 WHERE org = $1 AND next_period_ms = $2 AND balance_minor >= $5 \
-                 RETURNING balance_minor",
-            )
-            .bind(&invoice.org)
-            .bind(invoice.period_start_ms)
-            .bind(total)
-            .bind(next_period_ms)
-            .bind(i64::MIN + total)
-            .fetch_optional(&mut *tx)
-            .await
-            .op("deduct invoice")?;
-            let Some(balance) = balance else {
-                let cursor: Option<i64> = sqlx::query_scalar(
-                    "SELECT next_period_ms FROM billing_accounts WHERE org = $1",
-                )
-                .bind(&invoice.org)
-                .fetch_optional(&mut *tx)
-                .await
-                .op("read billing cursor")?;
-                tx.rollback().await.op("roll back charge")?;
-                return Ok(Err(if cursor == Some(invoice.period_start_ms) {
-                    NotCharged::Overflow
-                } else {
-                    NotCharged::AlreadyCharged
-                }));
-            };
-            insert_movement!(tx, &invoice.org, invoice.created_ms, "invoice", -total, balance,
-                invoice.period_start_ms.to_string())?;
-            tx.commit().await.op("commit charge")?;
-            Ok(Ok(balance))
-        })
     }
 
     /// Adds `amount_minor` (positive) to `org`'s balance; returns the balance after it, or

@@ -20,6 +20,7 @@ macro_rules! with_pool {
     };
 }
 
+mod builds;
 mod connect;
 mod containers;
 mod desired;
@@ -43,7 +44,7 @@ pub use desired::DesiredService;
 pub use error::StoreError;
 pub use error::redact_url;
 pub(crate) use events::EventSink;
-pub(crate) use invoices::NotCharged;
+pub(crate) use invoices::{Charged, NotCharged};
 pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;
 pub(crate) use tokens::TokenRow;

@@ -111,6 +111,39 @@ impl Store {
         }))
     }
 
+    /// The intervals of every org in `orgs` overlapping `from_ms..to_ms`, by org, start,
+    /// container: one statement per 500 orgs (a billing cycle reads a period of many orgs at
+    /// once, on the `(org, start_ms)` index).
+    pub(crate) async fn usage_of_orgs(
+        &self,
+        orgs: &[&str],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<UsageInterval>, StoreError> {
+        let mut all = Vec::new();
+        for chunk in orgs.chunks(500) {
+            let rows: Vec<UsageInterval> = with_pool!(self, pool => {
+                let mut query = QueryBuilder::new(format!(
+                    "SELECT {COLUMNS} FROM usage_intervals WHERE end_ms > "
+                ));
+                query.push_bind(from_ms).push(" AND start_ms < ").push_bind(to_ms);
+                query.push(" AND org IN (");
+                let mut list = query.separated(", ");
+                for org in chunk {
+                    list.push_bind(*org);
+                }
+                query.push(") ORDER BY org, start_ms, container");
+                query
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await
+                    .op("list usage of orgs")?
+            });
+            all.extend(rows);
+        }
+        Ok(all)
+    }
+
     /// The gaps of `engine` overlapping `from_ms..to_ms`.
     pub(crate) async fn gaps(
         &self,

@@ -1,8 +1,9 @@
 //! The `billing-rule` world.
 
 use super::guest_call;
-use crate::bindings::billing_rule;
+use crate::bindings::{billing_rule, v0_1};
 use crate::call::Call;
+use crate::convert::{convert, v1};
 use crate::plugin::Pre;
 use crate::types::{
     BillingPeriod, Invoice, PluginError, QuotaDecision, Resources, UsageRecord, UsageSummary,
@@ -25,9 +26,13 @@ impl BillingRule {
         period: BillingPeriod,
         usage: &[UsageRecord],
     ) -> Result<Result<Invoice, PluginError>, CallError> {
-        guest_call!(self.0, BillingRule, "price", &[], |guest, store| guest
-            .windlass_plugin_billing()
-            .call_price(store, period, usage))
+        guest_call!(self.0, "price", &[], {
+            BillingRule => |guest, store| guest.windlass_plugin_billing().call_price(store, period, usage),
+            BillingRuleV0_1 => |guest, store| async move {
+                let (period, usage) = price_args_down(period, usage)?;
+                convert(&guest.windlass_plugin_billing().call_price(store, period, &usage).await?)
+            },
+        })
     }
 
     /// Decides whether `requested` more resources fit the organisation's quota.
@@ -36,10 +41,12 @@ impl BillingRule {
         current: &UsageSummary,
         requested: Resources,
     ) -> Result<QuotaDecision, CallError> {
-        guest_call!(self.0, BillingRule, "check-quota", &[], |guest, store| {
-            guest
-                .windlass_plugin_billing()
-                .call_check_quota(store, current, requested)
+        guest_call!(self.0, "check-quota", &[], {
+            BillingRule => |guest, store| guest.windlass_plugin_billing().call_check_quota(store, current, requested),
+            BillingRuleV0_1 => |guest, store| async move {
+                let (current, requested) = quota_args_down(current, requested)?;
+                convert(&guest.windlass_plugin_billing().call_check_quota(store, &current, requested).await?)
+            },
         })
     }
 
@@ -55,10 +62,30 @@ impl BillingRule {
     }
 }
 
+fn price_args_down(
+    period: BillingPeriod,
+    usage: &[UsageRecord],
+) -> wasmtime::Result<(v1::BillingPeriod, Vec<v1::UsageRecord>)> {
+    Ok((convert(&period)?, convert(&usage)?))
+}
+
+fn quota_args_down(
+    current: &UsageSummary,
+    requested: Resources,
+) -> wasmtime::Result<(v1::UsageSummary, v1::Resources)> {
+    Ok((convert(current)?, convert(&requested)?))
+}
+
+/// A warm instance, of either contract version.
+enum Guest {
+    V0_2(billing_rule::BillingRule),
+    V0_1(v0_1::billing_rule::BillingRule),
+}
+
 /// A warm billing-rule instance reused across calls. See [`BillingRule::session`].
 pub struct BillingSession {
     plugin: Plugin,
-    warm: Option<(Call, billing_rule::BillingRule)>,
+    warm: Option<(Call, Guest)>,
 }
 
 impl std::fmt::Debug for BillingSession {
@@ -71,10 +98,7 @@ impl std::fmt::Debug for BillingSession {
 }
 
 impl BillingSession {
-    async fn warm(
-        &mut self,
-        function: &'static str,
-    ) -> Result<&mut (Call, billing_rule::BillingRule), CallError> {
+    async fn warm(&mut self, function: &'static str) -> Result<&mut (Call, Guest), CallError> {
         if let Some((call, _)) = &mut self.warm {
             if let Some(error) = call.disabled_error() {
                 self.warm = None;
@@ -84,11 +108,20 @@ impl BillingSession {
         } else {
             let mut call = self.plugin.start_call(function, &[])?;
             let loaded = call.loaded.clone();
-            let Pre::BillingRule(pre) = &loaded.pre else {
-                return Err(call.wrong_kind());
-            };
-            let instance =
-                tokio::time::timeout(call.timeout(), pre.instantiate_async(&mut call.store)).await;
+            let instance = tokio::time::timeout(call.timeout(), async {
+                match &loaded.pre {
+                    Pre::BillingRule(pre) => pre
+                        .instantiate_async(&mut call.store)
+                        .await
+                        .map(Guest::V0_2),
+                    Pre::BillingRuleV0_1(pre) => pre
+                        .instantiate_async(&mut call.store)
+                        .await
+                        .map(Guest::V0_1),
+                    _ => Err(wasmtime::format_err!("not a billing rule")),
+                }
+            })
+            .await;
             let guest = match instance {
                 Ok(Ok(guest)) => guest,
                 other => {
@@ -112,7 +145,7 @@ impl BillingSession {
 
     /// [`BillingSession::check_quota`] with `overlay` answered before the plugin's own config
     /// for this call only: the engine passes an organisation's limits this way (`quota_*`
-    /// keys), so one component serves orgs with different quotas within contract 0.1.0.
+    /// keys), so one component serves orgs with different quotas.
     pub async fn check_quota_with(
         &mut self,
         current: &UsageSummary,
@@ -121,12 +154,25 @@ impl BillingSession {
     ) -> Result<QuotaDecision, CallError> {
         let (call, guest) = self.warm("check-quota").await?;
         call.store.data_mut().overlay = overlay.iter().cloned().collect();
-        let outcome = tokio::time::timeout(
-            call.timeout(),
-            guest
-                .windlass_plugin_billing()
-                .call_check_quota(&mut call.store, current, requested),
-        )
+        let outcome = tokio::time::timeout(call.timeout(), async {
+            match guest {
+                Guest::V0_2(guest) => {
+                    guest
+                        .windlass_plugin_billing()
+                        .call_check_quota(&mut call.store, current, requested)
+                        .await
+                }
+                Guest::V0_1(guest) => {
+                    let (current, requested) = quota_args_down(current, requested)?;
+                    convert(
+                        &guest
+                            .windlass_plugin_billing()
+                            .call_check_quota(&mut call.store, &current, requested)
+                            .await?,
+                    )
+                }
+            }
+        })
         .await;
         let result = call.settle(outcome);
         if result.is_err() {
@@ -143,12 +189,25 @@ impl BillingSession {
     ) -> Result<Result<Invoice, PluginError>, CallError> {
         let (call, guest) = self.warm("price").await?;
         call.store.data_mut().overlay.clear();
-        let outcome = tokio::time::timeout(
-            call.timeout(),
-            guest
-                .windlass_plugin_billing()
-                .call_price(&mut call.store, period, usage),
-        )
+        let outcome = tokio::time::timeout(call.timeout(), async {
+            match guest {
+                Guest::V0_2(guest) => {
+                    guest
+                        .windlass_plugin_billing()
+                        .call_price(&mut call.store, period, usage)
+                        .await
+                }
+                Guest::V0_1(guest) => {
+                    let (period, usage) = price_args_down(period, usage)?;
+                    convert(
+                        &guest
+                            .windlass_plugin_billing()
+                            .call_price(&mut call.store, period, &usage)
+                            .await?,
+                    )
+                }
+            }
+        })
         .await;
         let result = call.settle(outcome);
         if result.is_err() {

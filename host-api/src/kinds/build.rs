@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::guest_call;
+use crate::convert::{convert, v1};
 use crate::types::{BuildOptions, BuildPlan, Detection, PluginError};
 use crate::{CallError, Plugin};
 
@@ -23,9 +24,12 @@ impl BuildStrategy {
     /// call).
     pub async fn detect(&self, source: &Path) -> Result<Option<Detection>, CallError> {
         let dirs = [(source.to_path_buf(), SOURCE_DIR.to_owned())];
-        guest_call!(self.0, BuildStrategy, "detect", &dirs, |guest, store| guest
-            .windlass_plugin_build()
-            .call_detect(store, SOURCE_DIR))
+        guest_call!(self.0, "detect", &dirs, {
+            BuildStrategy => |guest, store| guest.windlass_plugin_build().call_detect(store, SOURCE_DIR),
+            BuildStrategyV0_1 => |guest, store| async move {
+                convert(&guest.windlass_plugin_build().call_detect(store, SOURCE_DIR).await?)
+            },
+        })
     }
 
     /// Plans the build of the tree at `source`. The host executes the plan.
@@ -35,8 +39,12 @@ impl BuildStrategy {
         options: &BuildOptions,
     ) -> Result<Result<BuildPlan, PluginError>, CallError> {
         let dirs = [(source.to_path_buf(), SOURCE_DIR.to_owned())];
-        guest_call!(self.0, BuildStrategy, "plan", &dirs, |guest, store| guest
-            .windlass_plugin_build()
-            .call_plan(store, SOURCE_DIR, options))
+        guest_call!(self.0, "plan", &dirs, {
+            BuildStrategy => |guest, store| guest.windlass_plugin_build().call_plan(store, SOURCE_DIR, options),
+            BuildStrategyV0_1 => |guest, store| async move {
+                let options: v1::BuildOptions = convert(options)?;
+                convert(&guest.windlass_plugin_build().call_plan(store, SOURCE_DIR, &options).await?)
+            },
+        })
     }
 }

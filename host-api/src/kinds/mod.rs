@@ -14,18 +14,29 @@ pub use template::StackTemplate;
 /// Runs one guest export: starts the call, instantiates the pre-instantiated component in the
 /// call's fresh store, calls the export under the deadline, and finishes (classifying errors,
 /// checking the output size, feeding the failure policy).
+///
+/// One arm per `Pre` variant the function exists for (a 0.2.0 arm and, where 0.1.0 has the
+/// function, a `V0_1` arm converting its arguments and answer); each arm's expression is a
+/// future of `wasmtime::Result<T>` with the same `T`.
 macro_rules! guest_call {
-    ($plugin:expr, $variant:ident, $function:literal, $dirs:expr, |$guest:ident, $store:ident| $call:expr) => {{
+    ($plugin:expr, $function:literal, $dirs:expr, {
+        $( $variant:ident => |$guest:ident, $store:ident| $call:expr ),+ $(,)?
+    }) => {{
         let mut call = $plugin.start_call($function, $dirs)?;
         let loaded = call.loaded.clone();
-        let crate::plugin::Pre::$variant(pre) = &loaded.pre else {
+        if !matches!(&loaded.pre, $(crate::plugin::Pre::$variant(_))|+) {
             return Err(call.wrong_kind());
-        };
+        }
         let timeout = call.timeout();
         let outcome = tokio::time::timeout(timeout, async {
-            let $guest = pre.instantiate_async(&mut call.store).await?;
-            let $store = &mut call.store;
-            $call.await
+            match &loaded.pre {
+                $(crate::plugin::Pre::$variant(pre) => {
+                    let $guest = pre.instantiate_async(&mut call.store).await?;
+                    let $store = &mut call.store;
+                    $call.await
+                })+
+                _ => unreachable!("the variant was checked above"),
+            }
         })
         .await;
         call.finish(outcome)

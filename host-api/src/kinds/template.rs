@@ -1,6 +1,7 @@
 //! The `stack-template` world.
 
 use super::guest_call;
+use crate::convert::convert;
 use crate::types::{PluginError, StackSpec, TemplateInfo};
 use crate::{CallError, Plugin};
 
@@ -16,9 +17,12 @@ impl StackTemplate {
 
     /// What the template is and which parameters it accepts.
     pub async fn describe(&self) -> Result<TemplateInfo, CallError> {
-        guest_call!(self.0, StackTemplate, "describe", &[], |guest, store| guest
-            .windlass_plugin_template()
-            .call_describe(store))
+        guest_call!(self.0, "describe", &[], {
+            StackTemplate => |guest, store| guest.windlass_plugin_template().call_describe(store),
+            StackTemplateV0_1 => |guest, store| async move {
+                convert(&guest.windlass_plugin_template().call_describe(store).await?)
+            },
+        })
     }
 
     /// Renders a stack. The outer error is the sandbox's; the inner one is the plugin's own
@@ -27,8 +31,11 @@ impl StackTemplate {
         &self,
         params: &[(String, String)],
     ) -> Result<Result<StackSpec, PluginError>, CallError> {
-        guest_call!(self.0, StackTemplate, "render", &[], |guest, store| guest
-            .windlass_plugin_template()
-            .call_render(store, params))
+        guest_call!(self.0, "render", &[], {
+            StackTemplate => |guest, store| guest.windlass_plugin_template().call_render(store, params),
+            StackTemplateV0_1 => |guest, store| async move {
+                convert(&guest.windlass_plugin_template().call_render(store, params).await?)
+            },
+        })
     }
 }

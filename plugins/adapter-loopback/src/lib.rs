@@ -16,7 +16,8 @@
 //! | `list-containers` | `GET /v1/containers`                                 | 200, `[{"id": s, "name": s, "image": s, "state": s, "labels": {k: v}, "created_ms": n}]` |
 //!
 //! `deploy` is idempotent by service name: the platform creates or updates. `env` and `labels`
-//! are objects (a key given twice in the service keeps its last value). `status` fields `id`,
+//! are objects (a key given twice keeps its last value; `labels` are the service's, then the
+//! deploy request's engine labels over them). `status` fields `id`,
 //! `name` and `message` may be omitted (the reference's `id` and `name` are used);
 //! `list-containers` fields `labels` and `created_ms` may be omitted. The adapter applies the
 //! container filter itself (all filter labels must match exactly; `name-prefix` is a prefix of
@@ -35,11 +36,15 @@
 //! | config `endpoint` missing or not an `http(s)://` URL  | `invalid`                        |
 //!
 //! (The status and transport mapping is the SDK's: `windlass_plugin_sdk::http`.)
+//!
+//! The functions `windlass:plugin@0.2.0` added beyond those above (rollback, logs, networks,
+//! nodes, inventory) answer `unsupported` (the SDK's defaults), and `describe` says so.
 
 mod protocol;
 
 use windlass_plugin_sdk::types::{
-    AdapterError, ContainerFilter, ContainerInfo, DeploymentRef, DeploymentStatus, ServiceSpec,
+    AdapterError, AdapterInfo, Capabilities, ContainerFilter, ContainerInfo, DeployRequest,
+    DeploymentRef, DeploymentStatus,
 };
 
 /// The adapter.
@@ -53,8 +58,17 @@ fn client() -> Result<protocol::Client<protocol::WasiHttp>, AdapterError> {
 }
 
 impl windlass_plugin_sdk::CloudAdapter for Loopback {
-    fn deploy(service: ServiceSpec) -> Result<DeploymentRef, AdapterError> {
-        client()?.deploy(&service)
+    fn describe() -> AdapterInfo {
+        AdapterInfo {
+            name: "loopback".into(),
+            platform: "loopback".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            capabilities: Capabilities::NONE,
+        }
+    }
+
+    fn deploy(request: DeployRequest) -> Result<DeploymentRef, AdapterError> {
+        client()?.deploy(&request.service, &request.labels)
     }
 
     fn status(deployment: DeploymentRef) -> Result<DeploymentStatus, AdapterError> {

@@ -144,7 +144,12 @@ impl<T: Transport> Client<T> {
         format!("{}{path}", self.endpoint)
     }
 
-    pub(crate) fn deploy(&self, service: &ServiceSpec) -> Result<DeploymentRef, AdapterError> {
+    /// Deploys `service`, with `extra_labels` (the engine's) over the service's own labels.
+    pub(crate) fn deploy(
+        &self,
+        service: &ServiceSpec,
+        extra_labels: &[(String, String)],
+    ) -> Result<DeploymentRef, AdapterError> {
         let body = DeployBody {
             name: &service.name,
             image: &service.image,
@@ -157,6 +162,7 @@ impl<T: Transport> Client<T> {
             labels: service
                 .labels
                 .iter()
+                .chain(extra_labels)
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
         };
@@ -190,16 +196,16 @@ impl<T: Transport> Client<T> {
                 )));
             }
         };
-        Ok(DeploymentStatus {
-            deployment: DeploymentRef::new(
+        Ok(DeploymentStatus::new(
+            DeploymentRef::new(
                 s.id.unwrap_or_else(|| deployment.id.clone()),
                 s.name.unwrap_or_else(|| deployment.name.clone()),
             ),
             phase,
-            desired_replicas: s.desired,
-            running_replicas: s.running,
-            message: s.message,
-        })
+            s.desired,
+            s.running,
+            s.message,
+        ))
     }
 
     pub(crate) fn scale(
@@ -248,13 +254,15 @@ impl<T: Transport> Client<T> {
                         .iter()
                         .all(|(k, v)| c.labels.get(k).is_some_and(|have| have == v))
             })
-            .map(|c| ContainerInfo {
-                id: c.id,
-                name: c.name,
-                image: c.image,
-                state: c.state,
-                labels: c.labels.into_iter().collect(),
-                created_ms: c.created_ms,
+            .map(|c| {
+                ContainerInfo::new(
+                    c.id,
+                    c.name,
+                    c.image,
+                    c.state,
+                    c.labels.into_iter().collect(),
+                    c.created_ms,
+                )
             })
             .collect())
     }
@@ -325,7 +333,7 @@ mod tests {
             ("B".into(), "3".into()),
         ];
         service.labels = vec![("team".into(), "shop".into())];
-        let r = client(&fake).deploy(&service).unwrap();
+        let r = client(&fake).deploy(&service, &[]).unwrap();
         assert_eq!(r, DeploymentRef::new("d-1", "web"));
         let sent = fake.sent.borrow();
         assert_eq!(sent[0].0, Method::Put);
@@ -475,7 +483,7 @@ mod tests {
             Err(AdapterError::Unavailable(_))
         ));
         assert!(matches!(
-            c.deploy(&ServiceSpec::new("x", "y")),
+            c.deploy(&ServiceSpec::new("x", "y"), &[]),
             Err(AdapterError::Invalid(m)) if m.contains("bad image")
         ));
         assert_eq!(

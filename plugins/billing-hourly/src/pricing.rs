@@ -208,6 +208,7 @@ mod tests {
             resources: r,
             start_ms: start,
             end_ms: end,
+            used: windlass_plugin_sdk::types::MeasuredUsage::ZERO,
         }
     }
 

@@ -294,6 +294,7 @@ mod tests {
             },
             start_ms: 0,
             end_ms: hours * 3_600_000,
+            used: windlass_plugin_sdk::types::MeasuredUsage::ZERO,
         }
     }
 

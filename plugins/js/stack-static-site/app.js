@@ -2,7 +2,8 @@
 //
 // One web service serving a static site from `image` (default `local/windlass-demo-web:1`)
 // with `replicas` replicas (1 to 20) and an optional `team` label. `render` refuses anything
-// else with a `plugin-error` naming the parameter. Built by scripts/build-foreign-plugins.sh.
+// else with a `plugin-error` naming the parameter. Built by scripts/build-foreign-plugins.sh
+// against windlass:plugin@0.1.0, on purpose: the test set keeps a foreign 0.1.0 component.
 
 import { log } from 'windlass:plugin/host@0.1.0';
 

@@ -84,5 +84,6 @@ class Template(wit_world.exports.Template):
             health_checks=[],
             restart=types.RestartPolicy_Always(),
             labels=labels,
+            build=None,
         )
         return types.StackSpec(services=[web], volumes=[])

@@ -1,4 +1,4 @@
-//! The bindings `wit-bindgen` generates from the contract in `wit/`, one module per world.
+//! The bindings `wit-bindgen` generates from the contract in `wit/0.2.0/`, one module per world.
 //!
 //! `stack_template` generates the shared interfaces (`windlass:plugin/types` and `host`); the
 //! other worlds reuse them through `with:`, so every plugin kind sees the same Rust types.
@@ -9,7 +9,7 @@
 pub mod stack_template {
     wit_bindgen::generate!({
         world: "stack-template",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         generate_unused_types: true,
         additional_derives: [PartialEq, Eq],
         pub_export_macro: true,
@@ -22,10 +22,10 @@ pub mod stack_template {
 pub mod build_strategy {
     wit_bindgen::generate!({
         world: "build-strategy",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         with: {
-            "windlass:plugin/types@0.1.0": crate::bindings::stack_template::windlass::plugin::types,
-            "windlass:plugin/host@0.1.0": crate::bindings::stack_template::windlass::plugin::host,
+            "windlass:plugin/types@0.2.0": crate::bindings::stack_template::windlass::plugin::types,
+            "windlass:plugin/host@0.2.0": crate::bindings::stack_template::windlass::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "__export_build_strategy_world",
@@ -37,10 +37,10 @@ pub mod build_strategy {
 pub mod billing_rule {
     wit_bindgen::generate!({
         world: "billing-rule",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         with: {
-            "windlass:plugin/types@0.1.0": crate::bindings::stack_template::windlass::plugin::types,
-            "windlass:plugin/host@0.1.0": crate::bindings::stack_template::windlass::plugin::host,
+            "windlass:plugin/types@0.2.0": crate::bindings::stack_template::windlass::plugin::types,
+            "windlass:plugin/host@0.2.0": crate::bindings::stack_template::windlass::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "__export_billing_rule_world",
@@ -52,16 +52,26 @@ pub mod billing_rule {
 pub mod cloud_adapter {
     wit_bindgen::generate!({
         world: "cloud-adapter",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         with: {
-            "windlass:plugin/types@0.1.0": crate::bindings::stack_template::windlass::plugin::types,
-            "windlass:plugin/host@0.1.0": crate::bindings::stack_template::windlass::plugin::host,
+            "windlass:plugin/types@0.2.0": crate::bindings::stack_template::windlass::plugin::types,
+            "windlass:plugin/host@0.2.0": crate::bindings::stack_template::windlass::plugin::host,
         },
         // Not `additional_derives`: WASI resources cannot derive `PartialEq`.
         additional_type_attributes: {
-            "windlass:plugin/adapter@0.1.0/adapter-error": [#[derive(PartialEq, Eq)]],
-            "windlass:plugin/adapter@0.1.0/deployment-ref": [#[derive(PartialEq, Eq)]],
-            "windlass:plugin/adapter@0.1.0/deployment-status": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/adapter-error": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/deployment-ref": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/deployment-status": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/task-info": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/capabilities": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/adapter-info": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/update-policy": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/deploy-request": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/log-line": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/node-info": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/join-info": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/group": [#[derive(PartialEq, Eq)]],
+            "windlass:plugin/adapter@0.2.0/group-page": [#[derive(PartialEq, Eq)]],
         },
         generate_all,
         pub_export_macro: true,

@@ -1,7 +1,7 @@
 //! Write Windlass plugins as plain Rust.
 //!
 //! A Windlass plugin is a WebAssembly component implementing one world of the
-//! `windlass:plugin@0.1.0` contract (`wit/` at the repository root). With this crate a plugin is
+//! `windlass:plugin@0.2.0` contract (`wit/0.2.0/` at the repository root). With this crate a plugin is
 //! a type, an impl of one of four traits and one macro call:
 //!
 //! ```
@@ -34,10 +34,10 @@
 //!
 //! | world            | trait              | macro                     | export                          |
 //! |------------------|--------------------|---------------------------|---------------------------------|
-//! | `stack-template` | [`StackTemplate`]  | [`export_stack_template!`] | `windlass:plugin/template@0.1.0` |
-//! | `build-strategy` | [`BuildStrategy`]  | [`export_build_strategy!`] | `windlass:plugin/build@0.1.0`    |
-//! | `billing-rule`   | [`BillingRule`]    | [`export_billing_rule!`]   | `windlass:plugin/billing@0.1.0`  |
-//! | `cloud-adapter`  | [`CloudAdapter`]   | [`export_cloud_adapter!`]  | `windlass:plugin/adapter@0.1.0`  |
+//! | `stack-template` | [`StackTemplate`]  | [`export_stack_template!`] | `windlass:plugin/template@0.2.0` |
+//! | `build-strategy` | [`BuildStrategy`]  | [`export_build_strategy!`] | `windlass:plugin/build@0.2.0`    |
+//! | `billing-rule`   | [`BillingRule`]    | [`export_billing_rule!`]   | `windlass:plugin/billing@0.2.0`  |
+//! | `cloud-adapter`  | [`CloudAdapter`]   | [`export_cloud_adapter!`]  | `windlass:plugin/adapter@0.2.0`  |
 //!
 //! Besides the traits and macros the crate offers:
 //!
@@ -64,9 +64,10 @@ pub mod log;
 pub mod types;
 
 use types::{
-    AdapterError, BillingPeriod, BuildOptions, BuildPlan, ContainerFilter, ContainerInfo,
-    DeploymentRef, DeploymentStatus, Detection, Invoice, PluginError, QuotaDecision, Resources,
-    ServiceSpec, StackSpec, TemplateInfo, UsageRecord, UsageSummary,
+    AdapterError, AdapterInfo, BillingPeriod, BuildOptions, BuildPlan, ContainerFilter,
+    ContainerInfo, DeployRequest, DeploymentRef, DeploymentStatus, Detection, Group, GroupPage,
+    Invoice, JoinInfo, LogLine, NodeAvailability, NodeInfo, NodeRole, PluginError, QuotaDecision,
+    Resources, StackSpec, TemplateInfo, UsageRecord, UsageSummary,
 };
 
 /// A stack template (world `stack-template`): renders a stack from parameters.
@@ -106,11 +107,18 @@ pub trait BillingRule {
 
 /// A cloud adapter (world `cloud-adapter`): drives another platform over HTTP (see [`http`]).
 ///
-/// Adapters are stateless and idempotent: the engine keeps the deployment references. Export an
-/// implementation with [`export_cloud_adapter!`].
+/// Adapters are stateless and idempotent: the engine keeps the deployment references. The
+/// required methods are what every adapter does; the others default to
+/// [`AdapterError::unsupported`], so an adapter implements what its platform has and says so in
+/// [`describe`](CloudAdapter::describe)'s capabilities. Export an implementation with
+/// [`export_cloud_adapter!`].
 pub trait CloudAdapter {
-    /// Creates or updates the deployment of a service (idempotent by service name).
-    fn deploy(service: ServiceSpec) -> Result<DeploymentRef, AdapterError>;
+    /// What the adapter is and which optional parts it implements.
+    fn describe() -> AdapterInfo;
+
+    /// Creates or updates the deployment of `request.service` (idempotent by org, stack and
+    /// service name), putting `request.labels` on everything it creates.
+    fn deploy(request: DeployRequest) -> Result<DeploymentRef, AdapterError>;
 
     /// Reads a deployment's status.
     fn status(deployment: DeploymentRef) -> Result<DeploymentStatus, AdapterError>;
@@ -123,6 +131,85 @@ pub trait CloudAdapter {
 
     /// Lists the containers on the platform that match `filter`.
     fn list_containers(filter: ContainerFilter) -> Result<Vec<ContainerInfo>, AdapterError>;
+
+    /// Goes back to the deployment's previous version (capability `rollback`).
+    fn rollback(deployment: DeploymentRef) -> Result<(), AdapterError> {
+        let _ = deployment;
+        Err(AdapterError::unsupported("rollback"))
+    }
+
+    /// The deployments carrying all of `labels` (adoption after a restart).
+    fn list_deployments(labels: Vec<(String, String)>) -> Result<Vec<DeploymentRef>, AdapterError> {
+        let _ = labels;
+        Err(AdapterError::unsupported("list-deployments"))
+    }
+
+    /// The last `tail` lines the deployment's containers wrote, oldest first (capability `logs`).
+    fn logs(deployment: DeploymentRef, tail: u32) -> Result<Vec<LogLine>, AdapterError> {
+        let _ = (deployment, tail);
+        Err(AdapterError::unsupported("logs"))
+    }
+
+    /// Creates `org`'s network if it is missing; returns its platform name (capability
+    /// `networks`).
+    fn ensure_network(org: String) -> Result<String, AdapterError> {
+        let _ = org;
+        Err(AdapterError::unsupported("ensure-network"))
+    }
+
+    /// Removes `org`'s network; removing a missing one succeeds (capability `networks`).
+    fn remove_network(org: String) -> Result<(), AdapterError> {
+        let _ = org;
+        Err(AdapterError::unsupported("remove-network"))
+    }
+
+    /// The platform's nodes (capability `nodes`).
+    fn nodes() -> Result<Vec<NodeInfo>, AdapterError> {
+        Err(AdapterError::unsupported("nodes"))
+    }
+
+    /// Sets whether a node takes tasks (capability `nodes`).
+    fn set_availability(
+        node_id: String,
+        availability: NodeAvailability,
+    ) -> Result<(), AdapterError> {
+        let _ = (node_id, availability);
+        Err(AdapterError::unsupported("set-availability"))
+    }
+
+    /// Removes a node from the cluster (capability `nodes`).
+    fn remove_node(node_id: String, force: bool) -> Result<(), AdapterError> {
+        let _ = (node_id, force);
+        Err(AdapterError::unsupported("remove-node"))
+    }
+
+    /// How a new node of `role` joins the cluster (capability `nodes`).
+    fn join_instructions(role: NodeRole) -> Result<JoinInfo, AdapterError> {
+        let _ = role;
+        Err(AdapterError::unsupported("join-instructions"))
+    }
+
+    /// Replaces the join token of `role` (capability `nodes`).
+    fn rotate_join_token(role: NodeRole) -> Result<(), AdapterError> {
+        let _ = role;
+        Err(AdapterError::unsupported("rotate-join-token"))
+    }
+
+    /// One page of the groups in `scope` (none: the configured default), from `cursor`
+    /// (capability `inventory`).
+    fn list_groups(
+        scope: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<GroupPage, AdapterError> {
+        let _ = (scope, cursor);
+        Err(AdapterError::unsupported("list-groups"))
+    }
+
+    /// The containers of one group (capability `inventory`).
+    fn list_group_containers(group: Group) -> Result<Vec<ContainerInfo>, AdapterError> {
+        let _ = group;
+        Err(AdapterError::unsupported("list-group-containers"))
+    }
 }
 
 /// Exports a [`StackTemplate`] implementation as the component's `windlass:plugin/template`.
@@ -205,11 +292,14 @@ macro_rules! export_billing_rule {
 macro_rules! export_cloud_adapter {
     ($ty:ident) => {
         impl $crate::__private::cloud_adapter::exports::windlass::plugin::adapter::Guest for $ty {
+            fn describe() -> $crate::types::AdapterInfo {
+                <$ty as $crate::CloudAdapter>::describe()
+            }
             fn deploy(
-                service: $crate::types::ServiceSpec,
+                request: $crate::types::DeployRequest,
             ) -> ::core::result::Result<$crate::types::DeploymentRef, $crate::types::AdapterError>
             {
-                <$ty as $crate::CloudAdapter>::deploy(service)
+                <$ty as $crate::CloudAdapter>::deploy(request)
             }
             fn status(
                 deployment: $crate::types::DeploymentRef,
@@ -230,6 +320,28 @@ macro_rules! export_cloud_adapter {
             ) -> ::core::result::Result<(), $crate::types::AdapterError> {
                 <$ty as $crate::CloudAdapter>::remove(deployment)
             }
+            fn rollback(
+                deployment: $crate::types::DeploymentRef,
+            ) -> ::core::result::Result<(), $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::rollback(deployment)
+            }
+            fn list_deployments(
+                labels: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<$crate::types::DeploymentRef>,
+                $crate::types::AdapterError,
+            > {
+                <$ty as $crate::CloudAdapter>::list_deployments(labels)
+            }
+            fn logs(
+                deployment: $crate::types::DeploymentRef,
+                tail: u32,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<$crate::types::LogLine>,
+                $crate::types::AdapterError,
+            > {
+                <$ty as $crate::CloudAdapter>::logs(deployment, tail)
+            }
             fn list_containers(
                 filter: $crate::types::ContainerFilter,
             ) -> ::core::result::Result<
@@ -237,6 +349,58 @@ macro_rules! export_cloud_adapter {
                 $crate::types::AdapterError,
             > {
                 <$ty as $crate::CloudAdapter>::list_containers(filter)
+            }
+            fn ensure_network(
+                org: ::std::string::String,
+            ) -> ::core::result::Result<::std::string::String, $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::ensure_network(org)
+            }
+            fn remove_network(
+                org: ::std::string::String,
+            ) -> ::core::result::Result<(), $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::remove_network(org)
+            }
+            fn nodes() -> ::core::result::Result<
+                ::std::vec::Vec<$crate::types::NodeInfo>,
+                $crate::types::AdapterError,
+            > {
+                <$ty as $crate::CloudAdapter>::nodes()
+            }
+            fn set_availability(
+                node_id: ::std::string::String,
+                availability: $crate::types::NodeAvailability,
+            ) -> ::core::result::Result<(), $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::set_availability(node_id, availability)
+            }
+            fn remove_node(
+                node_id: ::std::string::String,
+                force: bool,
+            ) -> ::core::result::Result<(), $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::remove_node(node_id, force)
+            }
+            fn join_instructions(
+                role: $crate::types::NodeRole,
+            ) -> ::core::result::Result<$crate::types::JoinInfo, $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::join_instructions(role)
+            }
+            fn rotate_join_token(
+                role: $crate::types::NodeRole,
+            ) -> ::core::result::Result<(), $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::rotate_join_token(role)
+            }
+            fn list_groups(
+                scope: ::core::option::Option<::std::string::String>,
+                cursor: ::core::option::Option<::std::string::String>,
+            ) -> ::core::result::Result<$crate::types::GroupPage, $crate::types::AdapterError> {
+                <$ty as $crate::CloudAdapter>::list_groups(scope, cursor)
+            }
+            fn list_group_containers(
+                group: $crate::types::Group,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<$crate::types::ContainerInfo>,
+                $crate::types::AdapterError,
+            > {
+                <$ty as $crate::CloudAdapter>::list_group_containers(group)
             }
         }
         $crate::__private::cloud_adapter::__export_cloud_adapter_world!(

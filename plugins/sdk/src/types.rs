@@ -1,14 +1,16 @@
-//! Every type of the `windlass:plugin@0.1.0` contract, one set shared by all four worlds.
+//! Every type of the `windlass:plugin@0.2.0` contract, one set shared by all four worlds.
 //!
-//! The types are generated from `wit/types.wit` (interface `types`) and from the exported
-//! interfaces of `wit/worlds.wit` (`template` and `adapter` define a few of their own). Their
+//! The types are generated from `wit/0.2.0/types.wit` (interface `types`) and from the exported
+//! interfaces of `wit/0.2.0/worlds.wit` (`template` and `adapter` define a few of their own). Their
 //! documentation is the WIT's. All of them derive `Clone`, `Debug`, `PartialEq` and `Eq`.
 //!
 //! This module adds constructors for the common cases, such as
 //! [`PluginError::invalid_parameter`] and [`ServiceSpec::new`].
 
 pub use crate::bindings::cloud_adapter::exports::windlass::plugin::adapter::{
-    AdapterError, DeploymentPhase, DeploymentRef, DeploymentStatus,
+    AdapterError, AdapterInfo, Capabilities, DeployRequest, DeploymentPhase, DeploymentRef,
+    DeploymentStatus, FailureAction, Group, GroupPage, JoinInfo, LogLine, NodeAvailability,
+    NodeInfo, NodeRole, TaskInfo, UpdateOrder, UpdatePolicy,
 };
 pub use crate::bindings::stack_template::exports::windlass::plugin::template::{
     Parameter, ParameterType, TemplateInfo,
@@ -138,6 +140,7 @@ impl ServiceSpec {
             health_checks: Vec::new(),
             restart: RestartPolicy::Always,
             labels: Vec::new(),
+            build: None,
         }
     }
 }
@@ -232,6 +235,94 @@ impl DeploymentRef {
             id: id.into(),
             name: name.into(),
         }
+    }
+}
+
+impl DeploymentStatus {
+    /// The status of `deployment`: its phase and replica counts, no update state, no tasks.
+    pub fn new(
+        deployment: DeploymentRef,
+        phase: DeploymentPhase,
+        desired_replicas: u32,
+        running_replicas: u32,
+        message: Option<String>,
+    ) -> Self {
+        Self {
+            deployment,
+            phase,
+            desired_replicas,
+            running_replicas,
+            message,
+            update_state: None,
+            tasks: Vec::new(),
+        }
+    }
+}
+
+impl ContainerInfo {
+    /// A container as 0.1.0 described one; every field 0.2.0 added is none.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        image: impl Into<String>,
+        state: impl Into<String>,
+        labels: Vec<(String, String)>,
+        created_ms: u64,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            image: image.into(),
+            state: state.into(),
+            labels,
+            created_ms,
+            org: None,
+            scope: None,
+            group: None,
+            location: None,
+            ready: None,
+            message: None,
+            replicas: None,
+            replicas_ready: None,
+            cpu_millis: None,
+            memory_bytes: None,
+            restarts: None,
+            version: None,
+            current_version: None,
+            job_status: None,
+        }
+    }
+}
+
+impl MeasuredUsage {
+    /// Nothing measured: every figure zero.
+    pub const ZERO: Self = Self {
+        cpu_core_micros: 0,
+        memory_byte_seconds: 0,
+        storage_byte_seconds: 0,
+        egress_bytes: 0,
+        build_seconds: 0,
+    };
+}
+
+impl Capabilities {
+    /// None of the optional parts: deploy, status, scale, remove and list-containers only.
+    pub const NONE: Self = Self {
+        read_only: false,
+        rolling_update: false,
+        rollback: false,
+        networks: false,
+        volumes: false,
+        logs: false,
+        nodes: false,
+        inventory: false,
+    };
+}
+
+impl AdapterError {
+    /// `unsupported`: the adapter does not do `function` on its platform.
+    pub fn unsupported(function: &str) -> Self {
+        Self::Unsupported(format!("this adapter does not support `{function}`"))
     }
 }
 

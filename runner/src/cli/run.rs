@@ -142,12 +142,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // 3. The engine, the plugins' granted secrets from its store, the file's stacks deployed
     //    to it, and those it no longer lists pruned after the grace period (unless --no-prune).
     let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
-    let engine = config
-        .engine_builder()
-        .with_billing(billing)
-        .build()
-        .await
-        .context("starting the engine")?;
+    let mut builder = config.engine_builder().with_billing(billing);
+    for target in config.targets(|name| plugins.get(name).and_then(|p| p.cloud_adapter())) {
+        builder = builder.with_target(target);
+    }
+    let engine = builder.build().await.context("starting the engine")?;
     crate::api::forward_plugin_events(&host, plugin_events, engine.clone());
     for (plugin, values) in secret_configs {
         engine

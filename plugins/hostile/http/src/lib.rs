@@ -1,13 +1,14 @@
 //! `hostile-http`: a cloud adapter that calls a host it was (normally) not granted.
 //!
-//! Every function sends `GET` to the URL in plugin config `target` (default
+//! Every function 0.1.0 had sends `GET` to the URL in plugin config `target` (default
 //! `http://127.0.0.1:9/`) and returns the failure as its `adapter-error`: the host's denial
 //! arrives as `denied(message)` with the host's message verbatim (see the SDK's `http`
 //! module). Should the request get a response, the call fails with `unavailable` naming the
 //! status. Host tests use this plugin to prove that the HTTP allow-list holds.
 
 use windlass_plugin_sdk::types::{
-    AdapterError, ContainerFilter, ContainerInfo, DeploymentRef, DeploymentStatus, ServiceSpec,
+    AdapterError, AdapterInfo, Capabilities, ContainerFilter, ContainerInfo, DeployRequest,
+    DeploymentRef, DeploymentStatus,
 };
 
 /// The adapter.
@@ -27,7 +28,16 @@ fn reach<T>() -> Result<T, AdapterError> {
 }
 
 impl windlass_plugin_sdk::CloudAdapter for Reach {
-    fn deploy(_service: ServiceSpec) -> Result<DeploymentRef, AdapterError> {
+    fn describe() -> AdapterInfo {
+        AdapterInfo {
+            name: "hostile-http".into(),
+            platform: "none".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            capabilities: Capabilities::NONE,
+        }
+    }
+
+    fn deploy(_request: DeployRequest) -> Result<DeploymentRef, AdapterError> {
         reach()
     }
 

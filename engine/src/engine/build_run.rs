@@ -1,0 +1,352 @@
+//! One build, from the queue to the service's new revision: wait for a slot, fetch, check the
+//! tree, detect and plan, build on Docker, keep the last images, hand the image to the service.
+//! Every state change is persisted (with the log so far), then emitted as `build-<state>`.
+//! Cancelling (or the engine dropping the task) stops whatever step runs: git is killed, the
+//! Docker request is dropped (Docker stops the build), the clone is removed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use windlass_host_api::types::{BuildOptions, DockerfileSource};
+
+use super::Engine;
+use crate::builds::clone::{self, TreeLimits};
+use crate::builds::{self, BuildRecord, BuildSource, BuildState, Live, context, strategy};
+use crate::runtime::build::{BuildOutput, ImageBuild};
+use crate::runtime::labels::{LABEL_ENGINE, LABEL_ORG, LABEL_SERVICE, LABEL_STACK};
+use crate::{NewEvent, ServiceSpec};
+
+/// How a build ended early.
+enum Stop {
+    Failed(String),
+    Cancelled,
+}
+
+impl<E: std::fmt::Display> From<E> for Stop {
+    fn from(error: E) -> Self {
+        Stop::Failed(error.to_string())
+    }
+}
+
+impl Engine {
+    /// The task of one build (boxed: see `deploy_built`).
+    pub(crate) fn build_task(
+        self,
+        record: BuildRecord,
+        source: BuildSource,
+        live: Arc<Live>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { self.run_build(record, source, live).await })
+    }
+
+    /// Runs build `record` of `source` to its end. Never fails: the record says how it went.
+    pub(crate) async fn run_build(
+        &self,
+        mut record: BuildRecord,
+        source: BuildSource,
+        live: Arc<Live>,
+    ) {
+        let dir = self.inner.builds.work_dir.join(&record.id);
+        let outcome = self.build_steps(&mut record, &source, &live, &dir).await;
+        if let Err(error) = tokio::fs::remove_dir_all(&dir).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, dir = %dir.display(), "could not remove a build's clone");
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(Stop::Cancelled) => {
+                live.line("cancelled");
+                record.error = Some("cancelled".to_owned());
+                self.transition(&mut record, BuildState::Cancelled, &live)
+                    .await;
+            }
+            Err(Stop::Failed(error)) => {
+                live.line(format!("error: {error}"));
+                record.hint = builds::hint_for(&error);
+                if let Some(hint) = &record.hint {
+                    live.line(format!("hint: {hint}"));
+                }
+                record.error = Some(error);
+                self.transition(&mut record, BuildState::Failed, &live)
+                    .await;
+            }
+        }
+        live.finish();
+        if let Ok(mut running) = self.inner.builds.live.lock() {
+            running.remove(&record.id);
+        }
+    }
+
+    async fn build_steps(
+        &self,
+        record: &mut BuildRecord,
+        source: &BuildSource,
+        live: &Arc<Live>,
+        dir: &Path,
+    ) -> Result<(), Stop> {
+        let ctx = &self.inner.ctx;
+        let builds = &self.inner.builds;
+        let mut cancel = live.cancel.subscribe();
+        let cancelled = async move {
+            let _ = cancel.wait_for(|c| *c).await;
+        };
+        let mut cancelled = std::pin::pin!(cancelled);
+
+        // Queued until a slot is free.
+        let _slot = tokio::select! {
+            slot = builds.slots.clone().acquire_owned() => slot.map_err(|_| Stop::Failed("the engine is shutting down".into()))?,
+            () = &mut cancelled => return Err(Stop::Cancelled),
+        };
+        record.started_ms = Some(ctx.now_ms());
+        self.transition(record, BuildState::Cloning, live).await;
+
+        // Fetch and check the tree.
+        let log = |line: String| live.line(line);
+        let config = &builds.config;
+        let commit = tokio::select! {
+            commit = clone::fetch(source, record.reference.as_deref(), dir, config.clone_timeout, &log) => commit?,
+            () = &mut cancelled => return Err(Stop::Cancelled),
+        };
+        record.commit = Some(commit.clone());
+        let limits = TreeLimits {
+            max_file_bytes: config.max_file_bytes,
+            max_tree_bytes: config.max_tree_bytes,
+            max_files: config.max_files,
+        };
+        let root = dir.to_path_buf();
+        let summary = tokio::task::spawn_blocking(move || clone::check_tree(&root, limits))
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))??;
+        live.line(format!(
+            "tree: {} files, {} bytes",
+            summary.files, summary.bytes
+        ));
+        let detect_dir = match &source.subdirectory {
+            Some(sub) => clone::check_inside(dir, sub, "build.subdirectory")?,
+            None => dir.to_path_buf(),
+        };
+        self.transition(record, BuildState::Detecting, live).await;
+
+        // Detect and plan.
+        let tag = builds::image_tag(
+            &ctx.engine_id,
+            &record.org,
+            &record.stack,
+            &record.service,
+            &commit.sha,
+        );
+        let options = BuildOptions {
+            image_tag: tag.clone(),
+            build_args: source
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            subdirectory: source.subdirectory.clone(),
+        };
+        let chosen = tokio::select! {
+            chosen = strategy::choose(&config.strategies, source.strategy.as_deref(), dir, &detect_dir, &options, &log) => chosen?,
+            () = &mut cancelled => return Err(Stop::Cancelled),
+        };
+        record.strategy = Some(chosen.name.clone());
+        record.plan = Some(strategy::plan_json(&chosen));
+        let plan = &chosen.plan;
+        let context_dir = if plan.context.is_empty() || plan.context == "." {
+            dir.to_path_buf()
+        } else {
+            clone::check_inside(dir, &plan.context, "plan.context")?
+        };
+        let dockerfile = match &plan.dockerfile {
+            DockerfileSource::Inline(text) => text.clone(),
+            DockerfileSource::Path(path) => {
+                let at = clone::check_inside(dir, path, "plan.dockerfile")?;
+                tokio::fs::read_to_string(&at)
+                    .await
+                    .map_err(|e| Stop::Failed(format!("reading the Dockerfile `{path}`: {e}")))?
+            }
+        };
+        live.line(format!(
+            "plan: {} by {}, context `{}`",
+            plan.language, chosen.name, plan.context
+        ));
+        for phase in &plan.phases {
+            live.line(format!("  {}: {}", phase.name, phase.commands.join(" && ")));
+        }
+        self.transition(record, BuildState::Building, live).await;
+
+        // Build on Docker, the context streamed from the clone.
+        let mut build_args: HashMap<String, String> = plan.build_args.iter().cloned().collect();
+        build_args.extend(source.build_args.clone());
+        let labels = HashMap::from([
+            (LABEL_ENGINE.to_owned(), ctx.engine_id.clone()),
+            (LABEL_ORG.to_owned(), record.org.clone()),
+            (LABEL_STACK.to_owned(), record.stack.clone()),
+            (LABEL_SERVICE.to_owned(), record.service.clone()),
+            (builds::LABEL_BUILD.to_owned(), record.id.clone()),
+            (builds::LABEL_COMMIT.to_owned(), commit.sha.clone()),
+        ]);
+        let request = ImageBuild {
+            tag: tag.clone(),
+            dockerfile: context::DOCKERFILE_NAME.to_owned(),
+            build_args,
+            labels,
+            timeout: config.build_timeout,
+        };
+        let started = std::time::Instant::now();
+        let mut output = std::pin::pin!(
+            ctx.runtime
+                .build_image(&request, context::stream(context_dir, dockerfile))
+        );
+        loop {
+            let item = tokio::select! {
+                item = output.next() => item,
+                () = &mut cancelled => return Err(Stop::Cancelled),
+            };
+            match item {
+                None => break,
+                Some(Ok(BuildOutput::Line(text))) => {
+                    for line in text.lines() {
+                        live.line(line.to_owned());
+                    }
+                }
+                Some(Ok(BuildOutput::Failed(message))) => return Err(Stop::Failed(message)),
+                Some(Err(error)) => return Err(error.into()),
+            }
+        }
+        live.line(format!(
+            "built {tag} in {} ms",
+            started.elapsed().as_millis()
+        ));
+        record.image = Some(tag.clone());
+        record.image_size = ctx.runtime.image_size(&tag).await?;
+        self.prune_images(record, &tag, live).await;
+        self.transition(record, BuildState::Succeeded, live).await;
+
+        // The image becomes the service's next revision (the rolling update deploys it).
+        match self.deploy_built(record, &tag).await {
+            Ok(revision) => {
+                record.deployed_revision = Some(revision);
+                live.line(format!("deployed as revision {revision}"));
+            }
+            Err(error) => {
+                live.line(format!("not deployed: {error}"));
+                record.error = Some(format!("built, but not deployed: {error}"));
+            }
+        }
+        self.persist(record, live).await;
+        Ok(())
+    }
+
+    /// Sets the built image on the service's stored spec and applies it.
+    async fn deploy_built(
+        &self,
+        record: &BuildRecord,
+        tag: &str,
+    ) -> Result<u64, crate::EngineError> {
+        let ctx = &self.inner.ctx;
+        let Some(desired) = ctx
+            .store
+            .get_desired_service(&record.org, &record.stack, &record.service)
+            .await?
+        else {
+            return Err(crate::EngineError::NotFound {
+                what: format!("service {}/{}/{}", record.org, record.stack, record.service),
+            });
+        };
+        let mut spec: ServiceSpec = serde_json::from_value(desired.spec)
+            .map_err(|e| crate::EngineError::Config(e.to_string()))?;
+        spec.image = tag.to_owned();
+        // Boxed: `apply` may queue a build, whose task runs this function (a cycle the
+        // compiler cannot prove `Send` through otherwise).
+        let engine = self.clone();
+        let (org, stack) = (record.org.clone(), record.stack.clone());
+        let apply: std::pin::Pin<
+            Box<
+                dyn Future<Output = Result<crate::store::DesiredService, crate::EngineError>>
+                    + Send,
+            >,
+        > = Box::pin(async move { engine.apply(&org, &stack, spec).await });
+        Ok(apply.await?.revision)
+    }
+
+    /// Removes this service's built images beyond the newest `keep_images` (never `current`,
+    /// never one a container uses).
+    async fn prune_images(&self, record: &BuildRecord, current: &str, live: &Live) {
+        let ctx = &self.inner.ctx;
+        let labels = [
+            (LABEL_ENGINE, ctx.engine_id.as_str()),
+            (LABEL_ORG, record.org.as_str()),
+            (LABEL_STACK, record.stack.as_str()),
+            (LABEL_SERVICE, record.service.as_str()),
+        ];
+        let Ok(mut images) = ctx.runtime.list_built_images(&labels, false).await else {
+            return;
+        };
+        images.sort_by(|a, b| b.created.cmp(&a.created));
+        let keep = self.inner.builds.config.keep_images.max(1);
+        for image in images.iter().skip(keep) {
+            if image.tags.iter().any(|t| t == current) {
+                continue;
+            }
+            if let Ok(true) = ctx.runtime.remove_image(&image.id).await {
+                live.line(format!("removed old image {}", image.tags.join(", ")));
+            }
+        }
+    }
+
+    /// Moves `record` to `next` (if its state machine allows), persists it with the log so
+    /// far, then emits `build-<next>`.
+    pub(crate) async fn transition(&self, record: &mut BuildRecord, next: BuildState, live: &Live) {
+        if !record.state.can_become(next) {
+            return;
+        }
+        let ctx = &self.inner.ctx;
+        record.state = next;
+        if next.is_terminal() {
+            record.finished_ms = Some(ctx.now_ms());
+        }
+        live.line(format!("-- {next}"));
+        self.persist(record, live).await;
+        let mut payload = serde_json::json!({
+            "build": record.id,
+            "state": next.as_str(),
+            "trigger": record.trigger,
+        });
+        if let Some(commit) = &record.commit {
+            payload["commit"] = serde_json::json!(commit.sha);
+        }
+        if let Some(image) = &record.image {
+            payload["image"] = serde_json::json!(image);
+        }
+        if let Some(ms) = record.duration_ms() {
+            payload["duration_ms"] = serde_json::json!(ms);
+        }
+        if next == BuildState::Failed {
+            payload["error"] = serde_json::json!(record.error);
+            payload["hint"] = serde_json::json!(record.hint);
+            payload["log_tail"] = serde_json::json!(live.tail(20));
+        }
+        ctx.emit(
+            NewEvent::new(format!("build-{next}"))
+                .with_org(&record.org)
+                .with_stack(&record.stack)
+                .with_service(&record.service)
+                .with_payload(payload),
+        )
+        .await;
+    }
+
+    /// Writes the record and the log so far.
+    async fn persist(&self, record: &BuildRecord, live: &Live) {
+        let store = &self.inner.ctx.store;
+        if let Err(error) = store.update_build(record).await {
+            tracing::error!(%error, build = %record.id, "could not store a build's state");
+        }
+        if let Err(error) = store.set_build_log(&record.id, &live.text()).await {
+            tracing::error!(%error, build = %record.id, "could not store a build's log");
+        }
+    }
+}
