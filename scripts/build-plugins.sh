@@ -14,22 +14,23 @@ log "building plugins into $target"
 out="$target/wasm32-wasip2/release"
 
 # The test-only components (`--with-test-components`, given by scripts/test.sh and .ci/run; the
-# demo needs none of them and so no wasm-tools, PyPI or npm): the hand-written WAT components of
-# the sandbox tests (several modules, several memories,
-# tables): `wasm-tools parse` turns each into a .wasm beside the others, named as cargo names
-# them (dashes become underscores), rebuilt only when the .wat is newer.
+# demo needs none of them and so no PyPI or npm): the hand-written WAT components of the sandbox
+# tests (several modules, several memories, tables). tools/wat2wasm (the `wat` and `wasmparser`
+# crates, a workspace of its own that builds in seconds) turns each into a validated .wasm beside
+# the others, named as cargo names them (dashes become underscores), rebuilt only when the .wat
+# is newer.
 if [ "${1:-}" != --with-test-components ]; then
     echo "$out"
     exit 0
 fi
-wasm_tools=$(scripts/install-wasm-tools.sh)
+log "building tools/wat2wasm"
+(cd tools/wat2wasm && CARGO_TARGET_DIR="$target/tools" cargo build --release --locked -q >&2)
+wat2wasm="$target/tools/release/wat2wasm"
 for wat in plugins/hostile/wat/*.wat; do
     name=$(basename "$wat" .wat)
     wasm="$out/${name//-/_}.wasm"
     if [ ! -f "$wasm" ] || [ "$wat" -nt "$wasm" ]; then
-        "$wasm_tools" parse "$wat" -o "$wasm.tmp"
-        "$wasm_tools" validate "$wasm.tmp"
-        mv "$wasm.tmp" "$wasm"
+        "$wat2wasm" "$wat" "$wasm"
     fi
 done
 

@@ -23,6 +23,10 @@ const YIELD_SLICE: Duration = Duration::from_millis(10);
 
 /// The pre-instantiated component, typed by world and contract version (`V0_1`: a component
 /// built against 0.1.0, whose values `convert` translates).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per loaded component version, kept in an Arc: the size does not matter"
+)]
 pub(crate) enum Pre {
     StackTemplate(stack_template::StackTemplatePre<CallState>),
     BuildStrategy(build_strategy::BuildStrategyPre<CallState>),
@@ -396,7 +400,12 @@ fn compile_blocking(
     };
     let sha256 = sha256_hex(bytes);
     let (component, compiled) = match &host.inner.cache {
-        Some(cache) => cache.load(engine, bytes, &sha256).map_err(compile_error)?,
+        Some(cache) => {
+            let worker = host.inner.compile_worker.as_ref().map(|(w, s)| (w, *s));
+            cache
+                .load(engine, bytes, &sha256, worker)
+                .map_err(compile_error)?
+        }
         None => (
             Component::new(engine, bytes).map_err(compile_error)?,
             CompileSource::Compiled,

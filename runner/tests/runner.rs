@@ -218,6 +218,80 @@ fn a_template_refusing_its_parameters_stops_the_runner_before_docker() -> anyhow
     Ok(())
 }
 
+#[test]
+fn a_config_loads_a_0_1_and_a_0_2_template_side_by_side() -> anyhow::Result<()> {
+    // The same template at both contract versions: the 0.2.0 one renders its stack, the 0.1.0
+    // one (built from the same source with the 0.1.0 SDK) answers the same refusal as 0.2.0
+    // would, through the host's conversion, and that stops the runner before Docker.
+    let dir = tempfile::tempdir()?;
+    let nowhere = dir.path().join("no-docker.sock");
+    let text = format!(
+        r#"[engine]
+id = "versions"
+data_dir = "data"
+
+[runtime]
+endpoint = "unix://{nowhere}"
+
+[[plugins]]
+name = "web-postgres"
+kind = "stack-template"
+source = "{current}"
+
+[[plugins]]
+name = "web-postgres-v0-1"
+kind = "stack-template"
+source = "{v0_1}"
+
+[[stacks]]
+name = "shop"
+org = "acme"
+template = "web-postgres"
+params = {{ db_password = "pw" }}
+
+[[stacks]]
+name = "legacy"
+org = "acme"
+template = "web-postgres-v0-1"
+params = {{ db_password = "pw", web_replicas = "lots" }}
+"#,
+        nowhere = nowhere.display(),
+        current = web_postgres()?.display(),
+        v0_1 = common::plugins::component("v0_1_stack_web_postgres.wasm")?.display(),
+    );
+    let config = dir.path().join("windlass.toml");
+    std::fs::write(&config, text)?;
+    let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "windlass_host_api=info,off")
+        .output()
+        .context("running windlass")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let loaded = |plugin: &str, contract: &str| {
+        stderr.lines().any(|line| {
+            line.contains("plugin loaded")
+                && line.contains(&format!("plugin={plugin} "))
+                && line.contains(&format!("contract={contract}"))
+        })
+    };
+    assert!(loaded("web-postgres", "0.2.0"), "{stderr}");
+    assert!(loaded("web-postgres-v0-1", "0.1.0"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "stack acme/legacy: template `web-postgres-v0-1` refused the parameters: web_replicas:"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("acme/shop"),
+        "the 0.2.0 stack rendered: {stderr}"
+    );
+    assert!(!stderr.contains("no-docker.sock"), "{stderr}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_deploy_interrupted_by_kill_9_resumes_when_the_runner_restarts() -> anyhow::Result<()> {
     let scope = EngineScope::new();

@@ -200,16 +200,15 @@ mod tests {
     }
 
     fn rec(service: &str, r: Resources, start: u64, end: u64) -> UsageRecord {
-        UsageRecord {
-            org: "acme".into(),
-            stack: "shop".into(),
-            service: service.into(),
-            container: format!("{service}-1"),
-            resources: r,
-            start_ms: start,
-            end_ms: end,
-            used: windlass_plugin_sdk::types::MeasuredUsage::ZERO,
-        }
+        UsageRecord::new(
+            "acme",
+            "shop",
+            service,
+            format!("{service}-1"),
+            r,
+            start,
+            end,
+        )
     }
 
     fn period(start: u64, end: u64) -> BillingPeriod {

@@ -5,7 +5,7 @@
 ;;
 ;; The type section and the lifting below are what `wasm-tools component new` generated for
 ;; the `stack-template` world of wit/ (0.1.0); the core modules are hand-written.
-;; Built by scripts/build-plugins.sh (`wasm-tools parse`).
+;; Built by scripts/build-plugins.sh (tools/wat2wasm).
 (component
   (type $ty-windlass:plugin/types@0.1.0 (;0;)
     (instance

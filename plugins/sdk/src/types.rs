@@ -238,6 +238,31 @@ impl DeploymentRef {
     }
 }
 
+impl UsageRecord {
+    /// What `container` of `org`/`stack`/`service` was allocated from `start_ms` to `end_ms`, with
+    /// nothing measured (`used` zero).
+    pub fn new(
+        org: impl Into<String>,
+        stack: impl Into<String>,
+        service: impl Into<String>,
+        container: impl Into<String>,
+        resources: Resources,
+        start_ms: u64,
+        end_ms: u64,
+    ) -> Self {
+        Self {
+            org: org.into(),
+            stack: stack.into(),
+            service: service.into(),
+            container: container.into(),
+            resources,
+            start_ms,
+            end_ms,
+            used: MeasuredUsage::ZERO,
+        }
+    }
+}
+
 impl DeploymentStatus {
     /// The status of `deployment`: its phase and replica counts, no update state, no tasks.
     pub fn new(

@@ -1,8 +1,8 @@
 //! `hostile-wrong-major`: a billing rule built against `windlass:plugin@1.0.0`.
 //!
 //! It exports `windlass:plugin/billing@1.0.0` from a copy of the contract in `wit/` whose
-//! package version is 1.0.0 (the engine speaks 0.1.0). It does not use the SDK, whose bindings
-//! are for 0.1.0. Otherwise it is a well-behaved rule: an empty invoice, every request allowed.
+//! package version is 1.0.0 (the host speaks 0.1 and 0.2). It does not use the SDK, whose bindings
+//! are for 0.2.0. Otherwise it is a well-behaved rule: an empty invoice, every request allowed.
 //! Host tests use it to prove that a plugin for another major version is refused at load.
 
 #![allow(missing_docs, missing_debug_implementations)] // The generated bindings.
