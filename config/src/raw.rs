@@ -41,6 +41,26 @@ pub(crate) struct RawConfig {
     pub targets: Vec<RawTarget>,
     #[serde(default)]
     pub inventory: Option<RawInventory>,
+    #[serde(default)]
+    pub builds: Option<RawBuilds>,
+}
+
+/// `[builds]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBuilds {
+    #[serde(default)]
+    pub strategies: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub keep_images: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub clone_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub build_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub work_dir: Option<Spanned<String>>,
 }
 
 /// One `[[targets]]` entry.
@@ -205,7 +225,7 @@ pub(crate) struct RawStack {
     pub org: Spanned<String>,
     pub template: Spanned<String>,
     #[serde(default)]
-    pub params: BTreeMap<String, String>,
+    pub params: BTreeMap<String, Spanned<RawValue>>,
 }
 
 /// `[policy]`: defaults and limits of container hardening, and what orgs may deploy.
