@@ -76,7 +76,7 @@ enum Commands {
     #[command(subcommand)]
     Config(run::ConfigCommand),
     #[command(flatten)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -124,7 +124,7 @@ pub fn main() -> ExitCode {
             Commands::Demo(args) => demo::demo(args).await.map(|()| ExitCode::SUCCESS),
             Commands::Run(args) => run::run(args).await,
             Commands::Config(run::ConfigCommand::Check { file }) => Ok(run::check(&file)),
-            Commands::Client(command) => Ok(command.run().await),
+            Commands::Client(command) => Ok((*command).run().await),
             Commands::Completions { shell } => {
                 clap_complete::generate(
                     shell,
