@@ -160,6 +160,7 @@ pub(crate) fn validate(
     let policy = super::policy::policy(&c, raw.policy)?;
     let targets = super::targets::targets(&c, &raw.targets, &plugins)?;
     let inventory = super::targets::inventory(&c, raw.inventory.as_ref())?;
+    let builds = super::builds::builds(&c, raw.builds.as_ref(), &plugins, &data_dir)?;
 
     Ok(RunnerConfig {
         file: file.to_path_buf(),
@@ -183,6 +184,7 @@ pub(crate) fn validate(
         policy,
         targets,
         inventory,
+        builds,
     })
 }
 

@@ -17,6 +17,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::worker::{CompileWorker, EngineSettings, WorkerOutcome};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -34,6 +36,16 @@ pub enum CompileSource {
     Compiled,
     /// Loaded from the on-disk compile cache.
     Cache,
+    /// Compiled now in a compile worker process, then loaded from the cache entry it wrote
+    /// (`PluginHostBuilder::with_compile_worker`).
+    Worker,
+}
+
+impl CompileSource {
+    /// Whether the component was compiled for this load (in process or in a worker).
+    pub fn compiled_now(self) -> bool {
+        !matches!(self, Self::Cache)
+    }
 }
 
 /// Why a path of the cache is not trusted.
@@ -128,12 +140,14 @@ impl CompileCache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
-    /// Loads the compiled form of `bytes`, compiling and storing it on a miss or a bad entry.
+    /// Loads the compiled form of `bytes`, compiling and storing it on a miss or a bad entry:
+    /// in a worker process when there is one, otherwise (or when the worker fails) here.
     pub(crate) fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
         sha256: &str,
+        worker: Option<(&CompileWorker, EngineSettings)>,
     ) -> wasmtime::Result<(Component, CompileSource)> {
         let path = self.entry(sha256);
         // An entry someone else could have written is never loaded: it may be any native code.
@@ -143,29 +157,50 @@ impl CompileCache {
             tracing::warn!(path = %path.display(), error = %untrusted, "refusing an untrusted compile cache entry; compiling afresh");
             let _ = std::fs::remove_file(&path);
         }
-        // Read into memory rather than map the file: a mapped entry that someone rewrites in
-        // place would crash the process with SIGBUS; a copy costs well under a millisecond.
-        if let Ok(serialized) = std::fs::read(&path) {
-            // SAFETY: entries are written only by `store` below from `Component::serialize`,
-            // into a directory only the engine's user may write (checked when the cache was
-            // made), the entry itself was just checked the same way, and the engine key in
-            // the name guarantees the entry was produced by a compatible engine.
-            match unsafe { Component::deserialize(engine, &serialized) } {
+        if path.exists() {
+            // SAFETY: entries are written only by `store` below (or by a compile worker, which
+            // runs the same code) from `Component::serialize`, into a directory only the
+            // engine's user may write (checked when the cache was made), the entry itself was
+            // just checked the same way, and the engine key in the name guarantees the entry
+            // was produced by a compatible engine.
+            match unsafe { load_snapshot(engine, &path) } {
                 Ok(component) => return Ok((component, CompileSource::Cache)),
                 Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "discarding unreadable compile cache entry");
+                    tracing::warn!(path = %path.display(), error = %format!("{error:#}"), "discarding unreadable compile cache entry");
                     let _ = std::fs::remove_file(&path);
                 }
             }
         }
+        if let Some((worker, settings)) = worker {
+            match worker.compile(settings, &self.dir, bytes) {
+                WorkerOutcome::Written => {
+                    // SAFETY: as above; the worker runs `store` with an engine of the same
+                    // settings, and an incompatible entry is refused by wasmtime.
+                    match unsafe { load_snapshot(engine, &path) } {
+                        Ok(component) => return Ok((component, CompileSource::Worker)),
+                        Err(error) => {
+                            tracing::warn!(path = %path.display(), error = %format!("{error:#}"), "the compile worker's entry does not load; compiling in process");
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                WorkerOutcome::CompileError(reason) => return Err(wasmtime::Error::msg(reason)),
+                WorkerOutcome::Failed(why) => {
+                    tracing::warn!(reason = %why, "compile worker failed; compiling in process");
+                }
+            }
+        }
         let component = Component::new(engine, bytes)?;
-        if let Err(error) = self.store(&path, &component) {
+        if let Err(error) = self.store(sha256, &component) {
             tracing::warn!(path = %path.display(), %error, "could not write compile cache entry");
         }
         Ok((component, CompileSource::Compiled))
     }
 
-    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
+    /// Writes the entry of the component whose bytes hash to `sha256`: a temporary file,
+    /// renamed into place.
+    pub(crate) fn store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
+        let path = &self.entry(sha256);
         let serialized = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -183,6 +218,48 @@ impl CompileCache {
         }
         Ok(())
     }
+}
+
+/// Loads a compiled component from a private snapshot of the entry at `path`, memory-mapped.
+///
+/// Mapped, the compiled code is file-backed: only the pages a call runs become resident, and
+/// the kernel may drop them again (an 18 MB Python component compiles to 35 MB of which a
+/// render touches a fraction). Mapping the entry itself would let anyone who rewrites it in
+/// place (`echo > entry`) kill the process with SIGBUS the next time a truncated page is
+/// touched, so the entry is first copied (in the kernel, `copy_file_range`; a reflink where the
+/// file system has them) into an unnamed file in the same directory (`O_TMPFILE`) that nobody
+/// else can open, and that one is mapped. Where that is not possible the entry is read into
+/// memory instead, as before.
+///
+/// # Safety
+///
+/// The entry must have been written by [`Component::serialize`] of a compatible engine; see
+/// [`Component::deserialize_file`].
+unsafe fn load_snapshot(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut entry = std::fs::File::open(path)?;
+        match tempfile::tempfile_in(dir) {
+            Ok(mut snapshot) => {
+                std::io::copy(&mut entry, &mut snapshot)?;
+                drop(entry);
+                let fd_path = format!("/proc/self/fd/{}", snapshot.as_raw_fd());
+                // SAFETY: as for this function; nobody else holds the snapshot.
+                let component = unsafe { Component::deserialize_file(engine, &fd_path) };
+                // wasmtime opened its own descriptor; ours can go.
+                drop(snapshot);
+                return component;
+            }
+            Err(error) => {
+                tracing::debug!(dir = %dir.display(), %error, "no unnamed snapshot file; reading the compile cache entry into memory");
+            }
+        }
+    }
+    let serialized = std::fs::read(path)?;
+    // SAFETY: as for this function.
+    unsafe { Component::deserialize(engine, &serialized) }
 }
 
 /// The lowercase hex sha256 of `bytes`.

@@ -15,6 +15,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::cache::CompileCache;
 use crate::sandbox::CallState;
+use crate::worker::{CompileWorker, EngineSettings};
 use crate::{LoadError, Plugin, PluginEvent, PluginSpec};
 
 /// Core module instances one component may hold (Python components built with
@@ -52,6 +53,7 @@ pub struct PluginHostBuilder {
     max_concurrent_instances: u32,
     max_memory_bytes: u64,
     release_memory: bool,
+    compile_worker: Option<CompileWorker>,
 }
 
 impl Default for PluginHostBuilder {
@@ -64,6 +66,7 @@ impl Default for PluginHostBuilder {
             max_concurrent_instances: 256,
             max_memory_bytes: 256 << 20,
             release_memory: true,
+            compile_worker: None,
         }
     }
 }
@@ -114,6 +117,16 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Compiles components in a short-lived worker process started as `worker` (which calls
+    /// [`crate::run_compile_worker`]), so the compiler's memory leaves with it; the parent then
+    /// loads the compile cache entry the worker wrote. Needs a compile cache
+    /// ([`Self::with_cache_dir`]); without either, components are compiled in process. A worker
+    /// that cannot be started or dies is logged and the component compiled in process.
+    pub fn with_compile_worker(mut self, worker: CompileWorker) -> Self {
+        self.compile_worker = Some(worker);
+        self
+    }
+
     /// Builds the host: creates the engine, the linkers and the epoch ticker.
     pub fn build(self) -> Result<PluginHost, HostBuildError> {
         let (engine, pool_unavailable) = self.engine()?;
@@ -154,13 +167,24 @@ impl PluginHostBuilder {
                 pooling,
                 pool_unavailable,
                 release_memory: self.release_memory,
+                compile_worker: self.compile_worker.clone().map(|worker| {
+                    (
+                        worker,
+                        EngineSettings {
+                            pooling,
+                            fuel: self.fuel,
+                            max_concurrent_instances: self.max_concurrent_instances,
+                            max_memory_bytes: self.max_memory_bytes,
+                        },
+                    )
+                }),
                 epoch_tick: self.epoch_tick,
             }),
         })
     }
 
     /// The engine, and why the pool could not be had when `Auto` fell back to on-demand.
-    fn engine(&self) -> Result<(Engine, Option<String>), HostBuildError> {
+    pub(crate) fn engine(&self) -> Result<(Engine, Option<String>), HostBuildError> {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -242,6 +266,8 @@ pub(crate) struct HostInner {
     pub pool_unavailable: Option<String>,
     /// Whether compilations end with [`crate::memory::release_free_memory`].
     pub release_memory: bool,
+    /// The compile worker and the engine settings it is started with.
+    pub compile_worker: Option<(CompileWorker, EngineSettings)>,
     pub epoch_tick: Duration,
 }
 

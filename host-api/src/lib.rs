@@ -49,6 +49,7 @@ mod secret_config;
 mod spec;
 mod stdio;
 mod types_ext;
+mod worker;
 
 pub use cache::CompileSource;
 pub use contract::{CONTRACT_VERSION, SUPPORTED_CONTRACT_VERSIONS};
@@ -59,6 +60,7 @@ pub use kinds::{BillingRule, BillingSession, BuildStrategy, CloudAdapter, StackT
 pub use plugin::{Plugin, PluginStatus};
 pub use secret_config::SecretConfig;
 pub use spec::{FailurePolicy, Grants, Limits, PluginKind, PluginSource, PluginSpec};
+pub use worker::{CompileWorker, run_compile_worker};
 
 /// The data types of the contract, generated from `wit/0.2.0/` (a 0.1.0 component's values are
 /// converted to and from these). Field names are the WIT names in snake case; every type is

@@ -400,7 +400,12 @@ fn compile_blocking(
     };
     let sha256 = sha256_hex(bytes);
     let (component, compiled) = match &host.inner.cache {
-        Some(cache) => cache.load(engine, bytes, &sha256).map_err(compile_error)?,
+        Some(cache) => {
+            let worker = host.inner.compile_worker.as_ref().map(|(w, s)| (w, *s));
+            cache
+                .load(engine, bytes, &sha256, worker)
+                .map_err(compile_error)?
+        }
         None => (
             Component::new(engine, bytes).map_err(compile_error)?,
             CompileSource::Compiled,

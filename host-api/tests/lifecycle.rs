@@ -112,6 +112,34 @@ async fn a_restart_loads_from_the_compile_cache() {
     assert_eq!(plugin.compile_source(), CompileSource::Compiled);
 }
 
+/// A cached component is mapped from a private snapshot of its entry, not from the entry: an
+/// entry rewritten in place (truncated) while the plugin is loaded cannot take the process
+/// down with SIGBUS when a call then runs code it has not run before.
+#[tokio::test]
+async fn an_entry_rewritten_in_place_does_not_touch_a_loaded_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = || PluginSpec::from_file("web", component("stack-web-postgres"));
+    let first = PluginHost::builder()
+        .with_cache_dir(dir.path())
+        .build()
+        .unwrap();
+    drop(first.load(spec()).await.unwrap());
+    let plugin = first.load(spec()).await.unwrap();
+    assert_eq!(plugin.compile_source(), CompileSource::Cache);
+    // Nothing of the plugin has run yet; now its entry is cut to a few bytes in place.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
+    }
+    let stack = plugin
+        .stack_template()
+        .unwrap()
+        .render(&web_postgres_params())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stack.services.len(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_reload_swaps_atomically_while_calls_are_in_flight() {
     let host = PluginHost::builder().build().unwrap();

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use windlass::Engine;
 use windlass::events::NewEvent;
-use windlass::plugins::{CompileSource, PluginEvent, PluginEventKind, PluginHost};
+use windlass::plugins::{PluginEvent, PluginEventKind, PluginHost};
 
 /// The event-log record of one plugin event.
 fn record(event: &PluginEvent) -> Option<NewEvent> {
@@ -29,7 +29,7 @@ fn record(event: &PluginEvent) -> Option<NewEvent> {
                 "kind": kind,
                 "contract_version": contract_version,
                 "sha256": sha256,
-                "compiled": matches!(compiled, CompileSource::Compiled),
+                "compiled": compiled.compiled_now(),
                 "reload": reload,
                 "pool_unavailable": pool_unavailable,
             }),

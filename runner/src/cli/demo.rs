@@ -48,9 +48,11 @@ pub(crate) struct DemoArgs {
 
 pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // 1. The template plugin, sandboxed, renders the stack.
-    let host = PluginHost::builder()
-        .with_cache_dir(".windlass/compiled")
-        .build()?;
+    let mut host = PluginHost::builder().with_cache_dir(".windlass/compiled");
+    if let Some(worker) = super::compile_worker() {
+        host = host.with_compile_worker(worker);
+    }
+    let host = host.build()?;
     let component = args.plugins.join("stack_web_postgres.wasm");
     let plugin = host
         .load(

@@ -14,6 +14,7 @@
 //! the CLI sees exactly what any other client sees.
 
 mod billing;
+mod builds;
 mod client;
 pub(crate) mod demo;
 mod deploy;
@@ -80,18 +81,35 @@ enum Commands {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Compile one plugin component (on stdin) into the compile cache and exit: started by
+    /// `windlass run` for every component it compiles, so the compiler's memory leaves with
+    /// this process (docs/plugin-host.md). Not for people.
+    #[command(hide = true)]
+    CompileWorker {
+        /// The plugin host's worker arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// How `windlass run` starts a compile worker: this executable's hidden `compile-worker`
+/// subcommand; `None` (compile in process) when the executable cannot be found.
+pub(crate) fn compile_worker() -> Option<windlass::plugins::CompileWorker> {
+    windlass::plugins::CompileWorker::current_exe(["compile-worker"])
 }
 
 /// The `windlass` binary: parses the command line, installs the log subscriber, runs the
 /// command on a multi-threaded tokio runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A compile worker is short-lived and quiet: no log subscriber, no tokio runtime.
+    let command = match cli.command {
+        Commands::CompileWorker { args } => return windlass::plugins::run_compile_worker(args),
+        command => command,
+    };
     // A client command reports its own outcome on stderr; the libraries under it (rustls'
     // verifier logs every refused certificate as an error) would only say it twice.
-    let quiet = matches!(
-        cli.command,
-        Commands::Client(_) | Commands::Completions { .. }
-    );
+    let quiet = matches!(command, Commands::Client(_) | Commands::Completions { .. });
     init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -101,7 +119,7 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Commands::Demo(args) => demo::demo(args).await.map(|()| ExitCode::SUCCESS),
             Commands::Run(args) => run::run(args).await,
             Commands::Config(run::ConfigCommand::Check { file }) => Ok(run::check(&file)),
@@ -115,6 +133,7 @@ pub fn main() -> ExitCode {
                 );
                 Ok(ExitCode::SUCCESS)
             }
+            Commands::CompileWorker { args } => Ok(windlass::plugins::run_compile_worker(args)),
         }
     });
     outcome.unwrap_or_else(|error| {
@@ -242,6 +261,10 @@ pub(crate) enum ClientCommand {
     Rollback(deploy::RollbackArgs),
     /// List the runner's plugins with their status, or reload one (`--reload NAME`).
     Plugins(ps::PluginsArgs),
+    /// Build a service from its build source (`--ref` another reference, `-f` follow).
+    Build(builds::BuildArgs),
+    /// List builds, or `logs ID [-f]`, `cancel ID`, `show ID`, `webhook ORG/STACK/SERVICE`.
+    Builds(builds::BuildsArgs),
     /// Print a container's output; `-f` follows it until the container stops.
     Logs(logs::LogsArgs),
     /// Print events (history, or `-f` to follow; a dropped stream resumes where it stopped).
@@ -274,6 +297,8 @@ impl ClientCommand {
             Self::Scale(args) => deploy::scale(args).await,
             Self::Rollback(args) => deploy::rollback(args).await,
             Self::Plugins(args) => ps::plugins(args).await,
+            Self::Build(args) => builds::build(args).await,
+            Self::Builds(args) => builds::builds(args).await,
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,

@@ -98,8 +98,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|p| p.limits.memory_bytes)
         .max()
         .unwrap_or(0);
-    let host = PluginHost::builder()
-        .with_cache_dir(config.compile_cache_dir())
+    let mut host = PluginHost::builder().with_cache_dir(config.compile_cache_dir());
+    // Components are compiled in a worker process, so the runner keeps none of the compiler's
+    // memory (docs/plugin-host.md).
+    if let Some(worker) = super::compile_worker() {
+        host = host.with_compile_worker(worker);
+    }
+    let host = host
         .with_fuel(config.plugins.iter().any(|p| p.limits.fuel.is_some()))
         // The host's default cap is 256 MiB; a plugin granted more needs a bigger pool slot.
         .with_max_memory_bytes(largest_memory.max(256 << 20))
@@ -142,7 +147,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // 3. The engine, the plugins' granted secrets from its store, the file's stacks deployed
     //    to it, and those it no longer lists pruned after the grace period (unless --no-prune).
     let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
-    let mut builder = config.engine_builder().with_billing(billing);
+    let mut builder = config.engine_builder().with_billing(billing).with_builds(
+        config
+            .builds
+            .engine_config(|name| plugins.get(name).and_then(|p| p.build_strategy())),
+    );
     for target in config.targets(|name| plugins.get(name).and_then(|p| p.cloud_adapter())) {
         builder = builder.with_target(target);
     }
