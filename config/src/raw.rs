@@ -225,7 +225,7 @@ pub(crate) struct RawStack {
     pub org: Spanned<String>,
     pub template: Spanned<String>,
     #[serde(default)]
-    pub params: BTreeMap<String, String>,
+    pub params: BTreeMap<String, Spanned<RawValue>>,
 }
 
 /// `[policy]`: defaults and limits of container hardening, and what orgs may deploy.

@@ -305,7 +305,9 @@ pub struct StackConfig {
     pub name: String,
     /// The name of the stack-template plugin that renders it.
     pub template: String,
-    /// The template's parameters, as written.
+    /// The template's parameters, as written; one bound to a secret
+    /// (`{ secret = "NAME" }`) holds the secret's placeholder
+    /// ([`windlass::secrets::param_placeholder`]), never its value.
     pub params: BTreeMap<String, String>,
 }
 

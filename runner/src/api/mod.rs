@@ -52,6 +52,7 @@ pub use limits::MAX_URI;
 pub use metrics::Metrics;
 pub use plugin_events::forward_plugin_events;
 pub use templates::TemplatedStacks;
+pub(crate) use templates::unmarked_secret_param;
 pub use windlass::tokens::{EVERY_ORG, NewToken, Role, TokenInfo, Tokens};
 
 use windlass::Engine;
