@@ -33,6 +33,7 @@ mod origins;
 mod rollouts;
 mod scope;
 pub(crate) mod secrets;
+mod templated;
 mod tokens;
 mod usage;
 
@@ -47,6 +48,7 @@ pub(crate) use events::EventSink;
 pub(crate) use invoices::{Charged, NotCharged};
 pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;
+pub use templated::TemplatedStack;
 pub(crate) use tokens::TokenRow;
 
 /// A handle on the engine's database. Cheap to clone: clones share one connection pool.
