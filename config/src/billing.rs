@@ -200,5 +200,8 @@ fn limits(
     if let Some(v) = &raw.services {
         quotas.services = Some(*v.get_ref());
     }
+    if let Some(v) = &raw.monthly_spend_minor {
+        quotas.monthly_spend_minor = Some(*v.get_ref());
+    }
     Ok(quotas)
 }

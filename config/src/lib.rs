@@ -27,6 +27,7 @@
 //! it names exist.
 
 mod billing;
+mod builds;
 mod check;
 mod duration;
 mod error;
@@ -44,9 +45,9 @@ use std::path::Path;
 pub use duration::parse_duration;
 pub use error::{ConfigError, Location};
 pub use types::{
-    ApiConfig, BillingSection, EngineConfig, EventsConfig, HealthConfig, PluginConfig,
-    QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource, SecretsSection,
-    StackConfig, StoreConfig, TargetConfig,
+    ApiConfig, BillingSection, BuildsSection, EngineConfig, EventsConfig, HealthConfig,
+    PluginConfig, QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource,
+    SecretsSection, StackConfig, StoreConfig, TargetConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

@@ -41,6 +41,26 @@ pub(crate) struct RawConfig {
     pub targets: Vec<RawTarget>,
     #[serde(default)]
     pub inventory: Option<RawInventory>,
+    #[serde(default)]
+    pub builds: Option<RawBuilds>,
+}
+
+/// `[builds]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBuilds {
+    #[serde(default)]
+    pub strategies: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub keep_images: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub clone_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub build_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub work_dir: Option<Spanned<String>>,
 }
 
 /// One `[[targets]]` entry.
@@ -205,7 +225,7 @@ pub(crate) struct RawStack {
     pub org: Spanned<String>,
     pub template: Spanned<String>,
     #[serde(default)]
-    pub params: BTreeMap<String, String>,
+    pub params: BTreeMap<String, Spanned<RawValue>>,
 }
 
 /// `[policy]`: defaults and limits of container hardening, and what orgs may deploy.
@@ -287,6 +307,8 @@ pub(crate) struct RawQuotas {
     #[serde(default)]
     pub services: Option<Spanned<u64>>,
     #[serde(default)]
+    pub monthly_spend_minor: Option<Spanned<u64>>,
+    #[serde(default)]
     pub orgs: BTreeMap<String, Spanned<RawQuotaLimits>>,
 }
 
@@ -299,6 +321,7 @@ impl RawQuotas {
             disk: self.disk.clone(),
             containers: self.containers.clone(),
             services: self.services.clone(),
+            monthly_spend_minor: self.monthly_spend_minor.clone(),
         }
     }
 }
@@ -317,4 +340,6 @@ pub(crate) struct RawQuotaLimits {
     pub containers: Option<Spanned<u64>>,
     #[serde(default)]
     pub services: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub monthly_spend_minor: Option<Spanned<u64>>,
 }

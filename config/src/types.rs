@@ -50,6 +50,8 @@ pub struct RunnerConfig {
     pub targets: Vec<TargetConfig>,
     /// `[inventory]`: calls in flight, cache TTL, attempts of rate-limited calls.
     pub inventory: windlass::inventory::InventoryConfig,
+    /// `[builds]`.
+    pub builds: BuildsSection,
 }
 
 /// One `[[targets]]` entry: a cloud adapter plugin under the operator's name.
@@ -188,6 +190,25 @@ impl fmt::Debug for MaskedValues<'_> {
     }
 }
 
+/// `[builds]`: how images are built from source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BuildsSection {
+    /// `strategies`: the build-strategy plugins asked, in tie-break order. Default: every
+    /// build-strategy plugin of the file, in its order.
+    pub strategies: Vec<String>,
+    /// `concurrency`: builds at once (1..=64). Default 2.
+    pub concurrency: usize,
+    /// `keep_images`: images of a service kept for rollback (1..=100). Default 3.
+    pub keep_images: usize,
+    /// `clone_timeout`. Default 5 min.
+    pub clone_timeout: std::time::Duration,
+    /// `build_timeout`. Default 30 min.
+    pub build_timeout: std::time::Duration,
+    /// `work_dir`: where clones live while built. Default `<data_dir>/builds`.
+    pub work_dir: std::path::PathBuf,
+}
+
 /// `[billing]`: which rule prices which org, the period, grace and policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -284,7 +305,9 @@ pub struct StackConfig {
     pub name: String,
     /// The name of the stack-template plugin that renders it.
     pub template: String,
-    /// The template's parameters, as written.
+    /// The template's parameters, as written; one bound to a secret
+    /// (`{ secret = "NAME" }`) holds the secret's placeholder
+    /// ([`windlass::secrets::param_placeholder`]), never its value.
     pub params: BTreeMap<String, String>,
 }
 

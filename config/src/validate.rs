@@ -4,6 +4,7 @@
 //!
 //! The first problem found is the error; every error points at the value at fault.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -160,6 +161,7 @@ pub(crate) fn validate(
     let policy = super::policy::policy(&c, raw.policy)?;
     let targets = super::targets::targets(&c, &raw.targets, &plugins)?;
     let inventory = super::targets::inventory(&c, raw.inventory.as_ref())?;
+    let builds = super::builds::builds(&c, raw.builds.as_ref(), &plugins, &data_dir)?;
 
     Ok(RunnerConfig {
         file: file.to_path_buf(),
@@ -183,6 +185,7 @@ pub(crate) fn validate(
         policy,
         targets,
         inventory,
+        builds,
     })
 }
 
@@ -447,12 +450,54 @@ fn stack(
             ),
         }),
         Some(_) => Ok(StackConfig {
+            params: stack_params(c, i, &org, &raw.params)?,
             org,
             name,
             template: template.clone(),
-            params: raw.params.clone(),
         }),
     }
+}
+
+/// A stack's `params`: strings, or `{ secret = "NAME" }` — a secret of the stack's own org,
+/// which the template receives as a placeholder (see `windlass::secrets::param_placeholder`).
+fn stack_params(
+    c: &Checker<'_>,
+    i: usize,
+    org: &str,
+    raw: &BTreeMap<String, Spanned<crate::raw::RawValue>>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut params = BTreeMap::new();
+    for (name, value) in raw {
+        let key = format!("stacks[{i}].params.{name}");
+        let text = match value.get_ref() {
+            crate::raw::RawValue::Text(text) => text.clone(),
+            crate::raw::RawValue::Secret(reference) => {
+                let secret = reference.secret.get_ref();
+                windlass::secrets::validate_secret_name(&key, secret).map_err(|e| {
+                    c.invalid(
+                        &reference.secret.span(),
+                        &format!("{key}.secret"),
+                        e.message,
+                    )
+                })?;
+                if let Some(other) = &reference.org
+                    && other.get_ref() != org
+                {
+                    return Err(c.invalid(
+                        &other.span(),
+                        &format!("{key}.org"),
+                        format!(
+                            "a stack's parameter takes a secret of the stack's own org ({org}); \
+                             leave `org` out"
+                        ),
+                    ));
+                }
+                windlass::secrets::param_placeholder(secret)
+            }
+        };
+        params.insert(name.clone(), text);
+    }
+    Ok(params)
 }
 
 #[cfg(test)]

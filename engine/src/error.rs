@@ -39,6 +39,15 @@ pub enum EngineError {
     /// A request does not fit the org's quota; nothing was stored.
     #[error(transparent)]
     QuotaExceeded(crate::billing::QuotaDenial),
+    /// The target only reads (its adapter says so): nothing is deployed, scaled or removed
+    /// there.
+    #[error("target `{target}` is read-only: {reason}")]
+    ReadOnlyTarget {
+        /// The target.
+        target: String,
+        /// Why, as the adapter words its capabilities.
+        reason: String,
+    },
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -58,6 +67,7 @@ impl EngineError {
             Self::Runtime(_) => "runtime",
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
+            Self::ReadOnlyTarget { .. } => "target-read-only",
             Self::Secret(e) => e.code(),
             Self::PolicyDenied(_) => "policy-denied",
             Self::QuotaExceeded(_) => "quota-exceeded",

@@ -31,8 +31,17 @@ pub struct Target {
     pub plugin: Option<String>,
     /// The operator's options for it (free-form; features read the keys they know).
     pub options: BTreeMap<String, String>,
+    /// What the adapter said it is (`describe`, asked when the engine is built); none for
+    /// `local` or when `describe` failed.
+    pub platform: Option<String>,
+    /// The adapter only reads: deploy, scale, remove and rollback are refused by the engine.
+    pub read_only: bool,
+    /// The adapter answers `list-groups` and `list-group-containers` (the inventory asks it).
+    pub inventory: bool,
     #[serde(skip)]
     adapter: Option<CloudAdapter>,
+    #[serde(skip)]
+    info: Option<windlass_host_api::types::AdapterInfo>,
 }
 
 impl Target {
@@ -43,7 +52,11 @@ impl Target {
             kind: TargetKind::Local,
             plugin: None,
             options: BTreeMap::new(),
+            platform: Some("docker".to_owned()),
+            read_only: false,
+            inventory: true,
             adapter: None,
+            info: None,
         }
     }
 
@@ -58,7 +71,11 @@ impl Target {
             kind: TargetKind::Adapter,
             plugin: Some(plugin.into()),
             options: BTreeMap::new(),
+            platform: None,
+            read_only: false,
+            inventory: false,
             adapter: Some(adapter),
+            info: None,
         }
     }
 
@@ -78,6 +95,47 @@ impl Target {
     pub fn cloud_adapter(&self) -> Option<&CloudAdapter> {
         self.adapter.as_ref()
     }
+
+    /// The adapter's `describe` answer (adapter targets, once the engine is built).
+    pub fn adapter_info(&self) -> Option<&windlass_host_api::types::AdapterInfo> {
+        self.info.as_ref()
+    }
+
+    /// Asks the adapter what it is; a failing `describe` leaves the target with no
+    /// capabilities (and is logged).
+    pub(crate) async fn describe(&mut self) {
+        let Some(adapter) = &self.adapter else {
+            return;
+        };
+        match adapter.describe().await {
+            Ok(info) => {
+                self.platform = Some(info.platform.clone());
+                self.read_only = info.capabilities.read_only;
+                self.inventory = info.capabilities.inventory;
+                self.info = Some(info);
+            }
+            Err(error) => {
+                tracing::warn!(target = %self.name, %error, "the adapter's describe failed");
+            }
+        }
+    }
+
+    /// Refuses a change (deploy, scale, remove, rollback) to a read-only target, with the
+    /// adapter's reason.
+    pub fn check_writable(&self) -> Result<(), crate::EngineError> {
+        if !self.read_only {
+            return Ok(());
+        }
+        let (name, platform) = self.info.as_ref().map_or(("adapter", "its platform"), |i| {
+            (i.name.as_str(), i.platform.as_str())
+        });
+        Err(crate::EngineError::ReadOnlyTarget {
+            target: self.name.clone(),
+            reason: format!(
+                "adapter `{name}` is read-only toward {platform}: it creates and changes nothing there"
+            ),
+        })
+    }
 }
 
 /// The engine's targets, `local` first.
@@ -88,13 +146,15 @@ pub(crate) struct Targets {
 
 impl Targets {
     /// `local` and the given ones; refuses duplicates, bad names and a second `local`.
-    pub(crate) fn new(extra: Vec<Target>) -> Result<Self, String> {
+    pub(crate) async fn new(extra: Vec<Target>) -> Result<Self, String> {
         let mut list = vec![Target::local()];
         for target in extra {
             crate::validate_name("target name", &target.name).map_err(|e| e.to_string())?;
             if list.iter().any(|t| t.name == target.name) {
                 return Err(format!("target `{}` is defined twice", target.name));
             }
+            let mut target = target;
+            target.describe().await;
             list.push(target);
         }
         Ok(Self { list })

@@ -570,7 +570,97 @@ async fn two_rules_price_two_orgs_side_by_side(db: &TestDb) -> anyhow::Result<()
     Ok(())
 }
 
+/// Limits set through the engine (the API's `PUT /v1/orgs/{org}/quotas`) are stored, seen by a
+/// second engine on the store, refuse deploys, scales and builds; an operator's override lets
+/// one request through as an event; a monthly spend limit refuses growth once the month's
+/// invoices reach it, and utilisation announces it.
+async fn quotas_set_at_runtime_persist_override_and_cap_spend(db: &TestDb) -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let clock = ManualClock::starting_at(T0 + HOUR_MS);
+    let billing = billing_with(hourly().await?, "hourly");
+    let engine = engine(&scope, db, &clock, billing.clone()).await?;
+    engine
+        .set_quotas("acme", Quotas::unlimited().with_containers(1))
+        .await?;
+    let other_scope = EngineScope::new();
+    let second = self::engine(&other_scope, db, &clock, billing).await?;
+    assert_eq!(second.quota_status("acme").await?.0.containers, Some(1));
+    // (One engine writes the event log: the second only reads.)
+    drop(second);
+    let denied = engine.apply("acme", "jobs", worker(2)).await.unwrap_err();
+    assert!(
+        matches!(&denied, EngineError::QuotaExceeded(d) if d.resource == "containers"
+            && d.limit == 1 && d.current == 0 && d.requested == 2),
+        "{denied}"
+    );
+    assert!(engine.services(windlass::Scope::All).await?.is_empty());
+    // The operator's override: this one request goes through, recorded.
+    engine
+        .with_quota_override("migration", engine.apply("acme", "jobs", worker(2)))
+        .await?;
+    let overridden = wait_event(&engine, "quota-overridden", Duration::from_secs(5), |_| {
+        true
+    })
+    .await?;
+    assert_eq!(overridden.payload["resource"], "containers");
+    assert_eq!(overridden.payload["override_reason"], "migration");
+    // Without it, the next request is refused again; so is a build (one more container).
+    let denied = engine.scale("acme", "jobs", "worker", 3).await.unwrap_err();
+    assert!(matches!(denied, EngineError::QuotaExceeded(_)), "{denied}");
+    let denied = engine
+        .check_build_quota("acme", 1_000, 1 << 30)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&denied, EngineError::QuotaExceeded(d) if d.resource == "containers"
+            && d.current == 2 && d.requested == 1),
+        "{denied}"
+    );
+    // The monthly spend limit: 55 cents charged for the first hour of January, limit 50.
+    engine
+        .set_quotas("acme", Quotas::unlimited().with_monthly_spend_minor(50))
+        .await?;
+    engine.check_build_quota("acme", 1_000, 1 << 30).await?;
+    engine
+        .record_usage(&[windlass::billing::UsageInterval::new(
+            engine.id(),
+            ("acme", "jobs", "worker"),
+            "acme-jobs-worker-1",
+            T0,
+            T0 + HOUR_MS,
+        )
+        .with_allocation(Some(500), Some(512 << 20))])
+        .await?;
+    let report = engine.run_billing_cycles().await?;
+    assert_eq!(report.charged, vec![("acme".to_owned(), T0, 55)]);
+    let denied = engine.scale("acme", "jobs", "worker", 3).await.unwrap_err();
+    assert!(
+        matches!(&denied, EngineError::QuotaExceeded(d) if d.resource == "monthly_spend_minor"
+            && d.limit == 50 && d.current == 55),
+        "{denied}"
+    );
+    engine.scale("acme", "jobs", "worker", 1).await?; // shrinking is not refused
+    assert_eq!(engine.recalculate_utilisation().await?, 1);
+    let crossed = wait_event(
+        &engine,
+        "quota-threshold-crossed",
+        Duration::from_secs(5),
+        |e| e.payload["resource"] == "monthly_spend_minor",
+    )
+    .await?;
+    assert_eq!(crossed.payload["percent"], 90);
+    let changed = engine
+        .events(&EventFilter {
+            kind: Some("quota-changed".into()),
+            ..EventFilter::default()
+        })
+        .await?;
+    assert_eq!(changed.len(), 2);
+    Ok(())
+}
+
 common::backend_tests!(
+    quotas_set_at_runtime_persist_override_and_cap_spend,
     two_rules_price_two_orgs_side_by_side,
     metering_is_per_interval_idempotent_and_records_gaps,
     cycles_charge_exact_invoices_once,

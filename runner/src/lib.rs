@@ -8,5 +8,6 @@
 
 pub mod api;
 mod cli;
+pub mod logging;
 
 pub use cli::{Cli, main};

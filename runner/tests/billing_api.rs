@@ -151,5 +151,92 @@ async fn a_deploy_past_the_quota_is_507_and_billing_routes_answer() -> anyhow::R
         )
         .await?;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
+
+    // Limits changed at runtime: operator admin only, stored, answered by GET.
+    let limits = json!({ "cpu_millis": 2_000, "containers": 5 });
+    let refused = api
+        .call(
+            "put",
+            "/v1/orgs/acme/quotas",
+            Some(&deployer),
+            Some(&limits),
+        )
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let set = api
+        .call(
+            "put",
+            "/v1/orgs/acme/quotas",
+            Some(&operator),
+            Some(&limits),
+        )
+        .await?;
+    assert_eq!(set.status, StatusCode::OK, "{set:?}");
+    assert_eq!(set.body["limits"]["cpu_millis"], 2_000);
+    assert_eq!(set.body["limits"]["memory_bytes"], json!(null));
+    let unknown = api
+        .call(
+            "put",
+            "/v1/orgs/acme/quotas",
+            Some(&operator),
+            Some(&json!({ "cpus": 1 })),
+        )
+        .await?;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{unknown:?}");
+    let quotas = api
+        .call("get", "/v1/orgs/acme/quotas", Some(&deployer), None)
+        .await?;
+    assert_eq!(quotas.body["limits"]["cpu_millis"], 2_000);
+
+    // The override: from the org's own token refused; from an operator, one request through.
+    let stack = serde_json::to_vec(&json!({ "spec": { "services": [
+        { "name": "web", "image": BUSYBOX, "cpu": "1", "replicas": 3,
+          "command": ["sh", "-c", "while true; do sleep 1; done"] },
+    ] } }))?;
+    let header = ("windlass-quota-override", "incident 42");
+    let as_deployer = format!("Bearer {deployer}");
+    let refused = api
+        .send(
+            b"PUT",
+            "/v1/orgs/acme/stacks/shop",
+            &[
+                ("authorization", &as_deployer),
+                ("content-type", "application/json"),
+                header,
+            ],
+            stack.clone(),
+        )
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let as_operator = format!("Bearer {operator}");
+    let through = api
+        .send(
+            b"PUT",
+            "/v1/orgs/acme/stacks/shop",
+            &[
+                ("authorization", &as_operator),
+                ("content-type", "application/json"),
+                header,
+            ],
+            stack,
+        )
+        .await?;
+    assert!(through.status.is_success(), "{:?}", through.status);
+    assert_eq!(engine.services(windlass::Scope::All).await?.len(), 1);
+    let overridden = common::engine::wait_event(
+        &engine,
+        "quota-overridden",
+        std::time::Duration::from_secs(5),
+        |_| true,
+    )
+    .await?;
+    assert_eq!(overridden.payload["resource"], "cpu_millis");
+    assert!(
+        overridden.payload["override_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("incident 42 (by ops)"),
+        "{overridden:?}"
+    );
     Ok(())
 }

@@ -46,10 +46,22 @@ impl std::io::Write for Capture {
 fn capture_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(|| Capture)
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::filter::FilterExt as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        // Every target at TRACE, through the runner's own cap on the crates that log request
+        // bodies (`windlass_runner::logging`): what `RUST_LOG=trace windlass run` writes.
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(|| Capture)
+                    .with_filter(
+                        tracing_subscriber::filter::LevelFilter::TRACE
+                            .and(windlass_runner::logging::body_filter()),
+                    ),
+            )
             .init();
     });
 }
@@ -82,6 +94,11 @@ impl Drop for Server {
 }
 
 async fn server() -> anyhow::Result<Server> {
+    server_with(Vec::new()).await
+}
+
+/// A server whose API has the stack templates `templates`.
+async fn server_with(templates: Vec<windlass::plugins::PluginSpec>) -> anyhow::Result<Server> {
     capture_logs();
     let scope = EngineScope::new();
     common::docker::connect_with_busybox().await?;
@@ -97,6 +114,12 @@ async fn server() -> anyhow::Result<Server> {
         .build()
         .await?;
     let state = ApiState::new(engine.clone());
+    let host = windlass::plugins::PluginHost::builder().build()?;
+    let mut plugins = Vec::new();
+    for spec in templates {
+        plugins.push(host.load(spec).await?);
+    }
+    state.metrics().watch_plugins(plugins);
     let admin = state.tokens.ensure_admin().await?.unwrap().secret;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address: SocketAddr = listener.local_addr()?;
@@ -403,7 +426,14 @@ async fn no_value_shows_in_logs_events_answers_metrics_store_or_docker_inspect()
     let second = distinctive("second");
     let crash = distinctive("crash");
     let admin = server.admin.clone();
-    for (name, value) in [("db-password", &first), ("crash-token", &crash)] {
+    // An environment secret is in the container's create request, which the Docker client
+    // logs at DEBUG: the runner's log filter must keep it out.
+    let env_value = distinctive("env");
+    for (name, value) in [
+        ("db-password", &first),
+        ("crash-token", &crash),
+        ("api-key", &env_value),
+    ] {
         let path = format!("/v1/orgs/acme/secrets/{name}");
         let set = server
             .call("put", &path, &admin, Some(&json!({ "value": value })))
@@ -411,7 +441,7 @@ async fn no_value_shows_in_logs_events_answers_metrics_store_or_docker_inspect()
         assert_eq!(set.status, StatusCode::OK, "{set:?}");
     }
     let mut web = sleeper("web");
-    web["secrets"] = json!([{ "name": "db-password" }]);
+    web["secrets"] = json!([{ "name": "db-password" }, { "name": "api-key", "env": "API_KEY" }]);
     let crasher = json!({
         "name": "crasher",
         "image": BUSYBOX,
@@ -495,6 +525,17 @@ async fn no_value_shows_in_logs_events_answers_metrics_store_or_docker_inspect()
         inspected.push_str(&stdout(&docker(&["inspect", &c.name])));
     }
     assert!(inspected.contains("/run/secrets"), "{inspected}");
+    // A variable is visible to `docker inspect`, as documented: the one place it may be.
+    assert!(
+        inspected.contains(&format!("API_KEY={env_value}")),
+        "{}",
+        inspected
+            .lines()
+            .filter(|l| l.contains("API_KEY") || l.contains("\"Name\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let inspected = inspected.replace(&format!("API_KEY={env_value}"), "API_KEY=…");
     let store = dump_sqlite(&server.db).await?;
     task.abort();
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
@@ -510,12 +551,141 @@ async fn no_value_shows_in_logs_events_answers_metrics_store_or_docker_inspect()
         ("docker inspect", &inspected),
         ("the store", &store),
     ] {
-        for value in [&first, &second, &crash] {
+        for value in [&first, &second, &crash, &env_value] {
             assert!(
                 !text.contains(value.as_str()),
                 "{what} shows a secret value"
             );
         }
+    }
+    Ok(())
+}
+
+/// A template parameter marked `secret` bound to a secret (`{"secret": NAME}`): the template
+/// renders a placeholder, the containers get the value (PostgreSQL its password, the API its
+/// `DATABASE_URL`, and the API connects), and no log line, event, answer or store table — the
+/// stack's stored spec included — holds it. A parameter the template does not mark secret
+/// cannot be bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_template_parameter_reaches_the_containers_and_nothing_else() -> anyhow::Result<()>
+{
+    let template = windlass::plugins::PluginSpec::from_file(
+        "web-postgres",
+        common::plugins::component("stack_web_postgres.wasm")?,
+    )
+    .with_kind(windlass::plugins::PluginKind::StackTemplate);
+    let server = server_with(vec![template]).await?;
+    let admin = server.admin.clone();
+    // Letters, digits and `-`: the value goes into the URL as it is (see docs/secrets.md).
+    let password = distinctive("pgpass");
+    let set = server
+        .call(
+            "put",
+            "/v1/orgs/acme/secrets/db-password",
+            &admin,
+            Some(&json!({ "value": password })),
+        )
+        .await?;
+    assert_eq!(set.status, StatusCode::OK, "{set:?}");
+
+    let unmarked = server
+        .call(
+            "put",
+            "/v1/orgs/acme/stacks/shop",
+            &admin,
+            Some(&json!({
+                "template": "web-postgres",
+                "params": { "db_password": "x", "web_replicas": { "secret": "db-password" } },
+            })),
+        )
+        .await?;
+    assert_eq!(unmarked.status, StatusCode::BAD_REQUEST, "{unmarked:?}");
+    assert_eq!(unmarked.body["error"]["field"], "params.web_replicas");
+    let missing = server
+        .call(
+            "put",
+            "/v1/orgs/acme/stacks/shop",
+            &admin,
+            Some(&json!({
+                "template": "web-postgres",
+                "params": { "db_password": { "secret": "no-such-secret" } },
+            })),
+        )
+        .await?;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{missing:?}");
+    assert!(
+        missing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-secret"),
+        "{missing:?}"
+    );
+
+    let deployed = server
+        .call(
+            "put",
+            "/v1/orgs/acme/stacks/shop",
+            &admin,
+            Some(&json!({
+                "template": "web-postgres",
+                "params": { "db_password": { "secret": "db-password" } },
+            })),
+        )
+        .await?;
+    assert_eq!(deployed.status, StatusCode::OK, "{deployed:?}");
+    let task = server.run();
+    // The API's readiness needs its database: the URL with the password works.
+    server.wait_ready("shop").await?;
+    let env_of = |service: &str| {
+        stdout(&docker(&[
+            "inspect",
+            "--format",
+            "{{json .Config.Env}}",
+            &server.container("shop", service),
+        ]))
+    };
+    assert!(
+        env_of("db").contains(&format!("POSTGRES_PASSWORD={password}")),
+        "the database got its password"
+    );
+    assert!(
+        env_of("api").contains(&format!(":{password}@db:")),
+        "the API's DATABASE_URL holds the password"
+    );
+
+    for path in [
+        "/v1/orgs/acme/stacks/shop",
+        "/v1/orgs/acme/stacks/shop/services",
+        "/v1/orgs/acme/secrets/db-password",
+        "/v1/events?limit=10000",
+    ] {
+        let answer = server.call("get", path, &admin, None).await?;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {answer:?}");
+    }
+    let events = serde_json::to_string(
+        &server
+            .engine
+            .events(&EventFilter {
+                limit: Some(100_000),
+                ..EventFilter::default()
+            })
+            .await?,
+    )?;
+    let store = dump_sqlite(&server.db).await?;
+    assert!(
+        store.contains(&windlass::secrets::param_placeholder("db-password")),
+        "the stored spec holds the placeholder"
+    );
+    task.abort();
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let answers = server.answers.lock().unwrap().clone();
+    for (what, text) in [
+        ("a log line", &logs),
+        ("an event", &events),
+        ("an API answer", &answers),
+        ("the store", &store),
+    ] {
+        assert!(!text.contains(&password), "{what} shows the password");
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ pub use quota::{Allocation, QuotaDenial};
 pub use types::{Account, MeteringGap, Movement, StoredInvoice, StoredLine, UsageInterval};
 
 /// An organisation's limits. `None`: unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Quotas {
     /// CPU allocated over all replicas, thousandths of a core.
@@ -41,6 +41,9 @@ pub struct Quotas {
     pub containers: Option<u64>,
     /// Services.
     pub services: Option<u64>,
+    /// Spend in the calendar month (UTC) so far, minor units of the account's currency: at
+    /// or past it, requests that grow the org are refused.
+    pub monthly_spend_minor: Option<u64>,
 }
 
 impl Quotas {
@@ -70,6 +73,12 @@ impl Quotas {
     /// Sets the container limit.
     pub fn with_containers(mut self, limit: u64) -> Self {
         self.containers = Some(limit);
+        self
+    }
+
+    /// Sets the monthly spend limit (minor units).
+    pub fn with_monthly_spend_minor(mut self, limit: u64) -> Self {
+        self.monthly_spend_minor = Some(limit);
         self
     }
 

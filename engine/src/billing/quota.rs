@@ -1,4 +1,4 @@
-//! Quotas on the deploy path: before a deploy, scale, update or rollback is stored, the org's
+//! Quotas on the deploy path: before a deploy, scale, update or build, the org's
 //! billing rule answers `check-quota` with the org's current allocation and the request.
 //!
 //! The org's limits (`[quotas]`) reach the rule as per-call config values (`quota_cpu_millis`,
@@ -110,6 +110,45 @@ pub(crate) async fn allocations(
     Ok((now, after))
 }
 
+tokio::task_local! {
+    /// The reason of an operator's override, for the request being served (see
+    /// [`overriding`]).
+    static OVERRIDE: String;
+}
+
+/// Runs `request` with quota checks overridden: a check that would refuse lets it through and
+/// is recorded as a `quota-overridden` event with the denial and `reason`. Scoped to the
+/// future, so it covers one request.
+pub(crate) async fn overriding<F: std::future::Future>(reason: String, request: F) -> F::Output {
+    OVERRIDE.scope(reason, request).await
+}
+
+/// `org`'s limits: the ones stored through the API, else the file's.
+pub(crate) async fn quotas_of(
+    ctx: &Ctx,
+    billing: &BillingState,
+    org: &str,
+) -> Result<Quotas, EngineError> {
+    Ok(match ctx.store.org_quotas(org).await? {
+        Some(stored) => stored,
+        None => billing.config.quotas_for(org).clone(),
+    })
+}
+
+/// The start of the calendar month (UTC) holding `now_ms`.
+pub(crate) fn month_start_ms(now_ms: i64) -> i64 {
+    use jiff::tz::TimeZone;
+    jiff::Timestamp::from_millisecond(now_ms)
+        .ok()
+        .and_then(|t| {
+            let first = TimeZone::UTC.to_datetime(t).date().first_of_month();
+            TimeZone::UTC
+                .to_timestamp(first.to_datetime(jiff::civil::Time::midnight()))
+                .ok()
+        })
+        .map_or(now_ms, |t| t.as_millisecond())
+}
+
 /// Asks the org's rule whether `changes` fit; `Err(QuotaExceeded)` when they do not.
 pub(crate) async fn check(
     ctx: &Ctx,
@@ -117,13 +156,67 @@ pub(crate) async fn check(
     org: &str,
     changes: &[Change],
 ) -> Result<(), EngineError> {
-    let config = &billing.config;
-    let quotas = config.quotas_for(org);
-    let rule = config.rule_for(org);
-    if rule.is_none() && *quotas == Quotas::default() {
+    let (now, after) = allocations(ctx, org, changes).await?;
+    settle(ctx, decide(ctx, billing, org, now, after).await?).await
+}
+
+/// Whether a build holding `cpu_millis` and `memory_bytes` (one container while it runs) fits
+/// the org's quota.
+pub(crate) async fn check_build(
+    ctx: &Ctx,
+    billing: &BillingState,
+    org: &str,
+    cpu_millis: u64,
+    memory_bytes: u64,
+) -> Result<(), EngineError> {
+    let (now, mut after) = allocations(ctx, org, &[]).await?;
+    after.cpu_millis = after.cpu_millis.saturating_add(cpu_millis);
+    after.memory_bytes = after.memory_bytes.saturating_add(memory_bytes);
+    after.containers = after.containers.saturating_add(1);
+    settle(ctx, decide(ctx, billing, org, now, after).await?).await
+}
+
+/// A denial refuses the request (`quota-denied`), unless an operator overrides it for this
+/// request (`quota-overridden`).
+async fn settle(ctx: &Ctx, denial: Option<QuotaDenial>) -> Result<(), EngineError> {
+    let Some(denial) = denial else {
+        return Ok(());
+    };
+    let mut payload = serde_json::to_value(&denial).unwrap_or_default();
+    if let Ok(reason) = OVERRIDE.try_with(Clone::clone) {
+        payload["override_reason"] = json!(reason);
+        ctx.emit(
+            NewEvent::new("quota-overridden")
+                .with_org(&denial.org)
+                .with_payload(payload),
+        )
+        .await;
         return Ok(());
     }
-    let (now, after) = allocations(ctx, org, changes).await?;
+    ctx.emit(
+        NewEvent::new("quota-denied")
+            .with_org(&denial.org)
+            .with_payload(payload),
+    )
+    .await;
+    Err(EngineError::QuotaExceeded(denial))
+}
+
+/// The decision for an org going from `now` to `after`: `Some` denial, or `None`.
+async fn decide(
+    ctx: &Ctx,
+    billing: &BillingState,
+    org: &str,
+    now: Allocation,
+    after: Allocation,
+) -> Result<Option<QuotaDenial>, EngineError> {
+    let config = &billing.config;
+    let quotas = quotas_of(ctx, billing, org).await?;
+    let quotas = &quotas;
+    let rule = config.rule_for(org);
+    if rule.is_none() && *quotas == Quotas::default() {
+        return Ok(None);
+    }
     let grown = |f: fn(&Allocation) -> u64| f(&after).saturating_sub(f(&now));
     let requested = Allocation {
         cpu_millis: grown(|a| a.cpu_millis),
@@ -175,16 +268,31 @@ pub(crate) async fn check(
         })
     };
     if let Some(denial) = counted {
-        return Err(deny(ctx, denial).await);
+        return Ok(Some(denial));
+    }
+    let grows = requested != Allocation::default();
+    if let (Some(limit), true) = (quotas.monthly_spend_minor, grows) {
+        let spent = ctx
+            .store
+            .charged_since(org, month_start_ms(ctx.now_ms()))
+            .await?;
+        let spent = u64::try_from(spent).unwrap_or(0);
+        if spent >= limit {
+            return Ok(Some(QuotaDenial {
+                org: org.to_owned(),
+                resource: "monthly_spend_minor".to_owned(),
+                limit,
+                current: spent,
+                requested: 0,
+                reason: Some("the org has spent its monthly limit".to_owned()),
+            }));
+        }
     }
     let Some((rule_name, rule)) = rule else {
-        return match resources() {
-            Some(denial) => Err(deny(ctx, denial).await),
-            None => Ok(()),
-        };
+        return Ok(resources());
     };
     if requested.cpu_millis == 0 && requested.memory_bytes == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let current = UsageSummary {
@@ -218,7 +326,7 @@ pub(crate) async fn check(
         session.check_quota_with(&current, request, &overlay).await
     };
     match decision {
-        Ok(QuotaDecision::Allow) => Ok(()),
+        Ok(QuotaDecision::Allow) => Ok(None),
         Ok(QuotaDecision::Warn(reason)) => {
             ctx.emit(
                 NewEvent::new("quota-warning")
@@ -226,7 +334,7 @@ pub(crate) async fn check(
                     .with_payload(json!({ "rule": rule_name, "reason": reason })),
             )
             .await;
-            Ok(())
+            Ok(None)
         }
         Ok(QuotaDecision::Deny(reason)) => {
             let mut denial = resources().unwrap_or_else(|| QuotaDenial {
@@ -238,7 +346,7 @@ pub(crate) async fn check(
                 reason: None,
             });
             denial.reason = Some(reason);
-            Err(deny(ctx, denial).await)
+            Ok(Some(denial))
         }
         Err(error) => {
             let policy = config.on_plugin_failure;
@@ -254,32 +362,18 @@ pub(crate) async fn check(
             )
             .await;
             match policy {
-                QuotaFailurePolicy::Allow => Ok(()),
-                QuotaFailurePolicy::Deny => Err(deny(
-                    ctx,
-                    QuotaDenial {
-                        org: org.to_owned(),
-                        resource: "rule".to_owned(),
-                        limit: 0,
-                        current: now.cpu_millis,
-                        requested: requested.cpu_millis,
-                        reason: Some(format!(
-                            "billing rule `{rule_name}` failed and the policy is deny: {error}"
-                        )),
-                    },
-                )
-                .await),
+                QuotaFailurePolicy::Allow => Ok(None),
+                QuotaFailurePolicy::Deny => Ok(Some(QuotaDenial {
+                    org: org.to_owned(),
+                    resource: "rule".to_owned(),
+                    limit: 0,
+                    current: now.cpu_millis,
+                    requested: requested.cpu_millis,
+                    reason: Some(format!(
+                        "billing rule `{rule_name}` failed and the policy is deny: {error}"
+                    )),
+                })),
             }
         }
     }
-}
-
-async fn deny(ctx: &Ctx, denial: QuotaDenial) -> EngineError {
-    ctx.emit(
-        NewEvent::new("quota-denied")
-            .with_org(&denial.org)
-            .with_payload(serde_json::to_value(&denial).unwrap_or_default()),
-    )
-    .await;
-    EngineError::QuotaExceeded(denial)
 }

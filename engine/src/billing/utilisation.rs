@@ -1,6 +1,6 @@
 //! Quota utilisation: recalculated every 30 s while the engine runs; crossing 80 % or 90 % of a
-//! limit upward is announced once (`quota-threshold-crossed`), and again only after the org has
-//! fallen back below that level. The levels are kept in memory: a restarted engine announces a
+//! limit (the month's spend included) upward is announced once (`quota-threshold-crossed`),
+//! and again only after the org has fallen back below that level. The levels are kept in memory: a restarted engine announces a
 //! level the org is still above once more.
 
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ pub(crate) async fn recalculate(
     levels: &mut Levels,
 ) -> Result<usize, EngineError> {
     let ctx: &Ctx = &engine.inner().ctx;
-    let config = engine.inner().billing.config.clone();
+    let billing = &engine.inner().billing;
     let mut orgs: Vec<String> = ctx
         .store
         .list_desired_services(Scope::All)
@@ -49,9 +49,18 @@ pub(crate) async fn recalculate(
     orgs.dedup();
     let mut announced = 0;
     for org in orgs {
-        let quotas = config.quotas_for(&org);
+        let quotas = super::quota::quotas_of(ctx, billing, &org).await?;
         let (held, _) = allocations(ctx, &org, &[]).await?;
+        let spent = match quotas.monthly_spend_minor {
+            Some(_) => ctx
+                .store
+                .charged_since(&org, super::quota::month_start_ms(ctx.now_ms()))
+                .await
+                .map(|s| u64::try_from(s).unwrap_or(0))?,
+            None => 0,
+        };
         for (resource, limit, now) in [
+            ("monthly_spend_minor", quotas.monthly_spend_minor, spent),
             ("cpu_millis", quotas.cpu_millis, held.cpu_millis),
             ("memory_bytes", quotas.memory_bytes, held.memory_bytes),
             ("containers", quotas.containers, held.containers),

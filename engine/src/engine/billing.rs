@@ -171,10 +171,58 @@ impl Engine {
         Ok(account)
     }
 
-    /// `org`'s limits and what it holds now.
+    /// `org`'s limits (stored through [`Engine::set_quotas`], else the configuration's) and
+    /// what it holds now.
     pub async fn quota_status(&self, org: &str) -> Result<(Quotas, Allocation), EngineError> {
-        let (now, _) = crate::billing::quota::allocations(&self.inner.ctx, org, &[]).await?;
-        Ok((self.inner.billing.config.quotas_for(org).clone(), now))
+        let ctx = &self.inner.ctx;
+        let (now, _) = crate::billing::quota::allocations(ctx, org, &[]).await?;
+        let quotas = crate::billing::quota::quotas_of(ctx, &self.inner.billing, org).await?;
+        Ok((quotas, now))
+    }
+
+    /// Stores `org`'s limits, replacing the configuration's for it (a `None` limit: none);
+    /// announced as `quota-changed`.
+    pub async fn set_quotas(&self, org: &str, quotas: Quotas) -> Result<Quotas, EngineError> {
+        crate::spec::validate_name("org", org)?;
+        let ctx = &self.inner.ctx;
+        ctx.store.set_org_quotas(org, &quotas, ctx.now_ms()).await?;
+        ctx.emit(
+            NewEvent::new("quota-changed")
+                .with_org(org)
+                .with_payload(serde_json::to_value(&quotas).unwrap_or_default()),
+        )
+        .await;
+        Ok(quotas)
+    }
+
+    /// Runs `request` (a deploy, scale, update or build of this engine) with quota checks
+    /// overridden by an operator: a check that would refuse lets it through, recorded as a
+    /// `quota-overridden` event with the denial and `reason`. Covers that one future only.
+    pub async fn with_quota_override<F: std::future::Future>(
+        &self,
+        reason: impl Into<String>,
+        request: F,
+    ) -> F::Output {
+        crate::billing::quota::overriding(reason.into(), request).await
+    }
+
+    /// Checks a build before it starts: it holds `cpu_millis` and `memory_bytes` in one
+    /// container while it runs. `Err(QuotaExceeded)` (and a `quota-denied` event) when that
+    /// does not fit the org's quota, as for a deploy.
+    pub async fn check_build_quota(
+        &self,
+        org: &str,
+        cpu_millis: u64,
+        memory_bytes: u64,
+    ) -> Result<(), EngineError> {
+        crate::billing::quota::check_build(
+            &self.inner.ctx,
+            &self.inner.billing,
+            org,
+            cpu_millis,
+            memory_bytes,
+        )
+        .await
     }
 }
 

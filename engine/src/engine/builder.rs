@@ -250,7 +250,9 @@ impl EngineBuilder {
                 ))
             })?;
         }
-        let targets = crate::targets::Targets::new(self.targets).map_err(EngineError::Config)?;
+        let targets = crate::targets::Targets::new(self.targets)
+            .await
+            .map_err(EngineError::Config)?;
         let store = Store::open(&self.store_url).await?;
         let runtime = match &self.docker_endpoint {
             Some(endpoint) => DockerRuntime::connect(endpoint).await?,

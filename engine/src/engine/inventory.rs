@@ -6,8 +6,8 @@ use tokio::sync::mpsc;
 
 use super::Engine;
 use crate::inventory::{
-    CacheSize, Inventory, InventoryConfig, InventoryQuery, InventoryReport, InventorySource,
-    LocalSource, Progress, QueryError,
+    AdapterSource, CacheSize, Inventory, InventoryConfig, InventoryQuery, InventoryReport,
+    InventorySource, LocalSource, Progress, QueryError,
 };
 use crate::runtime::DockerRuntime;
 use crate::targets::{Target, Targets};
@@ -24,6 +24,16 @@ pub(super) fn build(
         runtime.clone(),
         engine_id.to_owned(),
     ))];
+    for target in targets.all() {
+        if let Some(adapter) = target.cloud_adapter()
+            && target.inventory
+        {
+            sources.push(Arc::new(AdapterSource::new(
+                target.name.clone(),
+                adapter.clone(),
+            )));
+        }
+    }
     for source in extra {
         let name = source.target();
         if sources.iter().any(|s| s.target() == name) {
@@ -84,5 +94,18 @@ impl Engine {
     /// One target by name.
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.inner.targets.get(name)
+    }
+
+    /// Whether a deploy, scale, remove or rollback may go to `target`: an unknown target is
+    /// `NotFound`, a read-only one is refused with the adapter's reason
+    /// ([`EngineError::ReadOnlyTarget`](crate::EngineError::ReadOnlyTarget)).
+    pub fn check_target_writable(&self, target: &str) -> Result<&Target, crate::EngineError> {
+        let found = self
+            .target(target)
+            .ok_or_else(|| crate::EngineError::NotFound {
+                what: format!("target {target}"),
+            })?;
+        found.check_writable()?;
+        Ok(found)
     }
 }

@@ -375,6 +375,9 @@ impl Engine {
         org: &str,
         spec: &mut ServiceSpec,
     ) -> Result<(), EngineError> {
+        // Template parameters bound to secrets arrive as placeholders in env values.
+        crate::secrets::bind_placeholders(spec)?;
+        crate::secrets::validate_refs(&spec.secrets, &spec.env)?;
         if spec.secrets.is_empty() {
             return Ok(());
         }

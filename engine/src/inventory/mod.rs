@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+mod adapter;
 mod cache;
 mod fetch;
 mod local;
@@ -34,6 +35,7 @@ pub use retry::RetryPolicy;
 pub use source::{InventorySource, SourceError};
 pub use types::{Group, GroupPage, Health, InventoryContainer, Restarts, SourceContainer};
 
+pub(crate) use adapter::AdapterSource;
 pub(crate) use local::LocalSource;
 
 /// How inventories fetch and cache.

@@ -84,6 +84,7 @@ impl SlotWork {
                 name: r.name.clone(),
                 version: r.bound_version.or(r.version).unwrap_or(0),
                 env: r.env.clone(),
+                env_template: r.env_template.clone(),
             })
             .collect();
         // The service's own labels first: the engine's `dev.windlass.*` labels are applied

@@ -264,6 +264,10 @@ pub struct SecretMount {
     /// The variable it is injected as; `None` for a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// The variable's value around the secret (its placeholder stands for the value); `None`:
+    /// the value alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_template: Option<String>,
 }
 
 impl ContainerSpec {

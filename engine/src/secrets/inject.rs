@@ -107,7 +107,16 @@ pub(crate) async fn create(
         )
         .await;
         match &mount.env {
-            Some(var) => env.push(format!("{var}={}", value.expose_secret())),
+            Some(var) => env.push(match &mount.env_template {
+                Some(template) => format!(
+                    "{var}={}",
+                    template.replace(
+                        &super::param_placeholder(&mount.name),
+                        value.expose_secret()
+                    )
+                ),
+                None => format!("{var}={}", value.expose_secret()),
+            }),
             None => files.push((mount, value)),
         }
     }

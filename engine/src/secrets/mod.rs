@@ -12,6 +12,7 @@ mod crypto;
 mod error;
 pub(crate) mod inject;
 mod key;
+mod param;
 mod reference;
 mod uses;
 
@@ -32,6 +33,8 @@ pub use reference::{
     MAX_SECRET_NAME_LEN, SECRETS_MOUNT, SecretRef, SecretRestart, validate_secret_name,
 };
 
+pub(crate) use param::bind_placeholders;
+pub use param::{param_placeholder, placeholder_secret};
 pub use secrecy;
 pub use uses::{PluginSecret, SecretValue};
 

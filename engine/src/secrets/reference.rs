@@ -28,6 +28,13 @@ pub struct SecretRef {
     /// whoever can inspect the container (`docker inspect`); prefer files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// With `env`: the variable's value around the secret, the secret's placeholder
+    /// ([`param_placeholder`](crate::secrets::param_placeholder)) standing for the value, e.g.
+    /// `postgres://app:__windlass_secret_…__@db/app`. Set by the engine when a template's
+    /// secret parameter bound to a secret is part of a longer value; without it the variable
+    /// is the value alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_template: Option<String>,
     /// Pin a version; without it the service follows the latest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
@@ -66,6 +73,7 @@ impl SecretRef {
         SecretRef {
             name: name.into(),
             env: None,
+            env_template: None,
             version: None,
             restart: SecretRestart::Auto,
             bound_version: None,
@@ -132,10 +140,18 @@ pub(crate) fn validate_refs(
     let mut vars = std::collections::BTreeSet::new();
     for (i, r) in refs.iter().enumerate() {
         validate_secret_name(&format!("secrets[{i}].name"), &r.name)?;
-        if !names.insert(r.name.as_str()) {
+        // A secret can be several variables (a template may put one parameter in two), but
+        // one file.
+        if r.env.is_none() && !names.insert(r.name.as_str()) {
             return Err(SpecError::new(
                 format!("secrets[{i}].name"),
                 format!("secret `{}` is referenced twice", r.name),
+            ));
+        }
+        if r.env_template.is_some() && r.env.is_none() {
+            return Err(SpecError::new(
+                format!("secrets[{i}].env_template"),
+                "a template is for a variable: give `env` too",
             ));
         }
         if r.version == Some(0) {

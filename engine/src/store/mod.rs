@@ -30,6 +30,7 @@ mod health;
 mod invoices;
 mod meta;
 mod origins;
+mod quotas;
 mod rollouts;
 mod scope;
 pub(crate) mod secrets;

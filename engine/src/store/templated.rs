@@ -18,6 +18,9 @@ const LIST: &str = "SELECT org, stack, params FROM stack_templates WHERE templat
 const GET: &str = "SELECT template, params FROM stack_templates WHERE org = $1 AND stack = $2";
 const DELETE: &str = "DELETE FROM stack_templates WHERE org = $1 AND stack = $2";
 
+/// The stored parameters of a stack.
+type StoredParams = Json<BTreeMap<String, String>>;
+
 /// A stack made from `template` with `params`: (org, stack, params).
 pub type TemplatedStack = (String, String, BTreeMap<String, String>);
 
@@ -49,7 +52,7 @@ impl Store {
         org: &str,
         stack: &str,
     ) -> Result<Option<(String, BTreeMap<String, String>)>, StoreError> {
-        let row: Option<(String, Json<BTreeMap<String, String>>)> = with_pool!(self, pool => sqlx::query_as(GET)
+        let row: Option<(String, StoredParams)> = with_pool!(self, pool => sqlx::query_as(GET)
                 .bind(org)
                 .bind(stack)
                 .fetch_optional(pool)
@@ -63,7 +66,7 @@ impl Store {
         &self,
         template: &str,
     ) -> Result<Vec<TemplatedStack>, StoreError> {
-        let rows: Vec<(String, String, Json<BTreeMap<String, String>>)> = with_pool!(self, pool => sqlx::query_as(LIST)
+        let rows: Vec<(String, String, StoredParams)> = with_pool!(self, pool => sqlx::query_as(LIST)
                 .bind(template)
                 .fetch_all(pool)
                 .await

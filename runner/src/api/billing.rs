@@ -207,6 +207,88 @@ pub(super) async fn quotas(
     ))
 }
 
+/// The largest limit `PUT /v1/orgs/{org}/quotas` takes (below what the store's 64-bit signed
+/// integers hold, and exact as the document's JSON number).
+const MAX_LIMIT: u64 = 9_000_000_000_000_000_000;
+
+/// An org's limits, as `PUT /v1/orgs/{org}/quotas` takes them: a limit absent or null is no
+/// limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QuotasBody {
+    /// CPU over all replicas, thousandths of a core.
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    cpu_millis: Option<u64>,
+    /// Memory over all replicas, bytes.
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    memory_bytes: Option<u64>,
+    /// Disk, bytes (passed to the rule).
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    disk_bytes: Option<u64>,
+    /// Containers (replicas over all services).
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    containers: Option<u64>,
+    /// Services.
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    services: Option<u64>,
+    /// Spend in the calendar month (UTC), minor units.
+    #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    monthly_spend_minor: Option<u64>,
+}
+
+/// Replaces the org's limits (operator admin tokens only), stored: they outlive restarts and
+/// replace the configuration's for this org.
+#[utoipa::path(
+    put,
+    path = "/v1/orgs/{org}/quotas",
+    tag = "billing",
+    params(OrgPath),
+    request_body = QuotasBody,
+    responses((status = 200, description = "`{org, limits, allocation}`", body = Object)),
+)]
+pub(super) async fn set_quotas(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(OrgPath { org }): ApiPath<OrgPath>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    if caller.org != EVERY_ORG {
+        return Err(ApiError::forbidden(
+            "changing quotas needs an operator admin token (org \"*\")",
+        ));
+    }
+    check_org(&org)?;
+    let body: QuotasBody = extract::read_json(body).await?;
+    let mut limits = windlass::billing::Quotas::unlimited();
+    limits.cpu_millis = body.cpu_millis;
+    limits.memory_bytes = body.memory_bytes;
+    limits.disk_bytes = body.disk_bytes;
+    limits.containers = body.containers;
+    limits.services = body.services;
+    limits.monthly_spend_minor = body.monthly_spend_minor;
+    for (field, value) in [
+        ("cpu_millis", body.cpu_millis),
+        ("memory_bytes", body.memory_bytes),
+        ("disk_bytes", body.disk_bytes),
+        ("containers", body.containers),
+        ("services", body.services),
+        ("monthly_spend_minor", body.monthly_spend_minor),
+    ] {
+        if value.is_some_and(|v| v > MAX_LIMIT) {
+            return Err(ApiError::validation(
+                field,
+                format!("a limit is at most {MAX_LIMIT}"),
+            ));
+        }
+    }
+    state.engine.set_quotas(&org, limits).await?;
+    let (limits, allocation) = state.engine.quota_status(&org).await?;
+    Ok(Json(
+        json!({ "org": org, "limits": limits, "allocation": allocation }),
+    ))
+}
+
 /// The path's org has the shape of a name (as the document's `pattern` says): a malformed one
 /// is a 400, not an empty account.
 pub(super) fn check_org(org: &str) -> Result<(), ApiError> {

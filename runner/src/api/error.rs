@@ -33,6 +33,7 @@ pub const CODES: &[&str] = &[
     "not-found",
     "validation",
     "conflict",
+    "target-read-only",
     "plugin-error",
     "template-refused",
     "template-unsupported",
@@ -207,6 +208,9 @@ impl From<EngineError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, "policy-denied", denied.to_string())
             }
             EngineError::Conflict { what } => Self::new(StatusCode::CONFLICT, "conflict", what),
+            e @ EngineError::ReadOnlyTarget { .. } => {
+                Self::new(StatusCode::CONFLICT, "target-read-only", e.to_string())
+            }
             EngineError::QuotaExceeded(denial) => Self {
                 field: Some(denial.resource.clone()),
                 ..Self::new(

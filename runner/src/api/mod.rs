@@ -5,7 +5,8 @@
 //! (apply and remove), `stacks` (list, deploy, status, remove, scale, revisions, rollback),
 //! `tokens` (create, list, revoke, the caller's own), `plugins`, `templates` (render a stack
 //! template; re-render after a reload), `events` (paged history and a resumable SSE stream), `metrics` (Prometheus),
-//! `billing` (invoices, usage, balance, top-ups, quotas), `openapi` (the document describing
+//! `billing` (invoices, usage, balance, top-ups, quotas), `builds` (start, list, logs, cancel,
+//! webhook secrets and the git push webhooks), `openapi` (the document describing
 //! all of them, generated from the handlers' attributes).
 //! `auth` owns tokens and who may do what; `error` the JSON error body and its codes; `extract`
 //! and `params` what handlers take from a request (queries, paths, bodies read after the role
@@ -15,6 +16,7 @@
 
 mod auth;
 mod billing;
+mod builds;
 mod cache;
 mod containers;
 mod error;
@@ -27,6 +29,7 @@ mod openapi;
 mod params;
 mod plugin_events;
 mod plugins;
+mod quota_override;
 mod secrets;
 mod services;
 mod stacks;
@@ -49,6 +52,7 @@ pub use limits::MAX_URI;
 pub use metrics::Metrics;
 pub use plugin_events::forward_plugin_events;
 pub use templates::TemplatedStacks;
+pub(crate) use templates::unmarked_secret_param;
 pub use windlass::tokens::{EVERY_ORG, NewToken, Role, TokenInfo, Tokens};
 
 use windlass::Engine;
@@ -144,7 +148,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(billing::usage))
         .routes(routes!(billing::balance))
         .routes(routes!(billing::top_up))
-        .routes(routes!(billing::quotas))
+        .routes(routes!(billing::quotas, billing::set_quotas))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::status))
         .routes(routes!(plugins::reload))
@@ -152,6 +156,14 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::current))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(builds::start))
+        .routes(routes!(builds::list))
+        .routes(routes!(builds::show))
+        .routes(routes!(builds::logs))
+        .routes(routes!(builds::stream))
+        .routes(routes!(builds::cancel))
+        .routes(routes!(builds::rotate_webhook))
+        .routes(routes!(builds::hook))
         .routes(routes!(events::history))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::page))
@@ -169,6 +181,10 @@ pub fn router(state: ApiState) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            quota_override::layer,
+        ))
         .layer(axum::middleware::from_fn(limits::uri_length))
         .layer(CatchPanicLayer::custom(limits::panicked))
         .layer(axum::middleware::from_fn_with_state(

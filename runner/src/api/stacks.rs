@@ -25,9 +25,11 @@ pub(super) struct DeployBody {
     /// The name of a loaded stack template that renders the stack from `params`.
     #[serde(default)]
     template: Option<String>,
-    /// The template's parameters, and values for `${VAR}` in env and `provides`.
+    /// The template's parameters, and values for `${VAR}` in env and `provides`: strings, or
+    /// `{"secret": "NAME"}` binding a parameter the template marks secret to a secret of the
+    /// org (the stored stack then holds a placeholder, the containers get the value).
     #[serde(default)]
-    params: BTreeMap<String, String>,
+    params: BTreeMap<String, super::templates::ParamInput>,
 }
 
 /// The body of `POST …/services/{service}/scale`.
@@ -134,9 +136,10 @@ pub(super) async fn deploy(
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     let body: DeployBody = extract::read_json(body).await?;
+    let params = super::templates::param_strings(body.params)?;
     let spec = match (body.spec, &body.template) {
         (Some(spec), None) => spec,
-        (None, Some(template)) => super::templates::render(&state, template, &body.params).await?,
+        (None, Some(template)) => super::templates::render(&state, template, &params).await?,
         (Some(_), Some(_)) => {
             return Err(ApiError::validation(
                 "template",
@@ -162,7 +165,7 @@ pub(super) async fn deploy(
     }
     let deployment = state
         .engine
-        .deploy_stack(&org, &stack, &spec, &body.params)
+        .deploy_stack(&org, &stack, &spec, &params)
         .await
         .map_err(|e| {
             // The stack's own paths (`services[1].memory`) are inside the body's `spec`.
@@ -178,7 +181,7 @@ pub(super) async fn deploy(
         Some(template) => {
             state
                 .templated()
-                .remember(&org, &stack, template, &body.params)
+                .remember(&org, &stack, template, &params)
                 .await?
         }
         None => state.templated().forget(&org, &stack).await?,

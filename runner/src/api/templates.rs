@@ -21,7 +21,8 @@ use utoipa::ToSchema;
 use super::extract::ApiPath;
 use super::params::PluginPath;
 use super::{ApiError, ApiState, Caller, Role, extract};
-use windlass::plugins::{CallError, Plugin, PluginKind};
+use windlass::plugins::{CallError, Plugin, PluginKind, StackTemplate};
+use windlass::secrets::placeholder_secret;
 use windlass::stacks::StackSpec;
 
 /// The stacks deployed from a template, so that reloading the template re-renders them.
@@ -110,6 +111,9 @@ pub(super) async fn render(
             "plugin `{name}` is no longer a stack template"
         )));
     };
+    if let Some((field, message)) = unmarked_secret_param(&template, params).await? {
+        return Err(ApiError::validation(field, message));
+    }
     let pairs: Vec<(String, String)> = params.clone().into_iter().collect();
     let rendered = template
         .render(&pairs)
@@ -148,13 +152,83 @@ pub(super) async fn render(
     })
 }
 
+/// A parameter bound to a secret whose template does not mark it `secret`, as the field and
+/// message of the refusal. Only a template that is given a bound parameter is asked to
+/// describe itself.
+pub(crate) async fn unmarked_secret_param(
+    template: &StackTemplate,
+    params: &BTreeMap<String, String>,
+) -> Result<Option<(String, String)>, ApiError> {
+    let bound: Vec<&String> = params
+        .iter()
+        .filter(|(_, v)| placeholder_secret(v).is_some())
+        .map(|(k, _)| k)
+        .collect();
+    if bound.is_empty() {
+        return Ok(None);
+    }
+    let info = template.describe().await.map_err(call_error)?;
+    for name in bound {
+        let marked = info.parameters.iter().any(|p| &p.name == name && p.secret);
+        if !marked {
+            return Ok(Some((
+                format!("params.{name}"),
+                format!(
+                    "template `{}` does not mark parameter `{name}` secret: only secret \
+                     parameters can be bound to a secret",
+                    info.name
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// A parameter's value as the API takes it: a string, or `{"secret": "NAME"}` — a secret of
+/// the stack's org, which the template receives as a placeholder and the containers as a
+/// variable (see docs/secrets.md).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum ParamInput {
+    /// The value itself.
+    Text(String),
+    /// A secret of the stack's org.
+    Secret(SecretParam),
+}
+
+/// `{"secret": "NAME"}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SecretParam {
+    /// The secret's name in the stack's org.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    secret: String,
+}
+
+/// The parameters as strings, a bound one as its secret's placeholder.
+pub(super) fn param_strings(
+    params: BTreeMap<String, ParamInput>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    params
+        .into_iter()
+        .map(|(name, value)| match value {
+            ParamInput::Text(text) => Ok((name, text)),
+            ParamInput::Secret(SecretParam { secret }) => {
+                windlass::secrets::validate_secret_name(&format!("params.{name}.secret"), &secret)
+                    .map_err(|e| ApiError::validation(e.field, e.message))?;
+                Ok((name, windlass::secrets::param_placeholder(&secret)))
+            }
+        })
+        .collect()
+}
+
 /// The body of `POST /v1/templates/{name}/render`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RenderBody {
-    /// The template's parameters.
+    /// The template's parameters: strings, or `{"secret": "NAME"}` for a secret parameter.
     #[serde(default)]
-    params: BTreeMap<String, String>,
+    params: BTreeMap<String, ParamInput>,
 }
 
 /// What the preview route answers: the stack the template renders, as a deploy would take it.
@@ -194,7 +268,8 @@ pub(super) async fn preview(
     } else {
         extract::parse(&body)?
     };
-    let spec = render(&state, &name, &body.params).await?;
+    let params = param_strings(body.params)?;
+    let spec = render(&state, &name, &params).await?;
     Ok(Json(Rendered {
         template: name,
         spec,

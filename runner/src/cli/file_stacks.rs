@@ -49,6 +49,12 @@ pub(crate) async fn render(
                     stack.template
                 )
             })?;
+        if let Some((field, message)) = crate::api::unmarked_secret_param(&template, &stack.params)
+            .await
+            .map_err(|e| anyhow::anyhow!("stack {name}: {}", e.message))?
+        {
+            anyhow::bail!("stack {name}: {field}: {message}");
+        }
         let output = template
             .render(&stack.render_params())
             .await

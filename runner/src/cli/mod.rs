@@ -14,6 +14,7 @@
 //! the CLI sees exactly what any other client sees.
 
 mod billing;
+mod builds;
 mod client;
 pub(crate) mod demo;
 mod deploy;
@@ -142,7 +143,8 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries results), filtered by `RUST_LOG` (default: the
-/// engine's info, everything else's warnings; nothing for a `quiet` client command). Colour
+/// engine's info, everything else's warnings; nothing for a `quiet` client command), never
+/// with the Docker client's request bodies (`logging::may_log`). Colour
 /// only when stderr is a terminal, so a log file holds no escape sequences.
 fn init_logging(format: LogFormat, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -152,12 +154,24 @@ fn init_logging(format: LogFormat, quiet: bool) {
             "windlass=info,windlass_runner=info,windlass_host_api=info,warn".into()
         }
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::FilterExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Whatever RUST_LOG says, no request body of the Docker client is logged (see `logging`).
+    let filter = filter.and(crate::logging::body_filter());
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(
+                layer
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_filter(filter),
+            )
+            .init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().with_current_span(false).with_filter(filter))
+            .init(),
     }
 }
 
@@ -260,6 +274,10 @@ pub(crate) enum ClientCommand {
     Rollback(deploy::RollbackArgs),
     /// List the runner's plugins with their status, or reload one (`--reload NAME`).
     Plugins(ps::PluginsArgs),
+    /// Build a service from its build source (`--ref` another reference, `-f` follow).
+    Build(builds::BuildArgs),
+    /// List builds, or `logs ID [-f]`, `cancel ID`, `show ID`, `webhook ORG/STACK/SERVICE`.
+    Builds(builds::BuildsArgs),
     /// Print a container's output; `-f` follows it until the container stops.
     Logs(logs::LogsArgs),
     /// Print events (history, or `-f` to follow; a dropped stream resumes where it stopped).
@@ -292,6 +310,8 @@ impl ClientCommand {
             Self::Scale(args) => deploy::scale(args).await,
             Self::Rollback(args) => deploy::rollback(args).await,
             Self::Plugins(args) => ps::plugins(args).await,
+            Self::Build(args) => builds::build(args).await,
+            Self::Builds(args) => builds::builds(args).await,
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,

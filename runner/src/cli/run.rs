@@ -147,7 +147,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // 3. The engine, the plugins' granted secrets from its store, the file's stacks deployed
     //    to it, and those it no longer lists pruned after the grace period (unless --no-prune).
     let billing = config.billing_config(|name| plugins.get(name).and_then(|p| p.billing_rule()));
-    let mut builder = config.engine_builder().with_billing(billing);
+    let mut builder = config.engine_builder().with_billing(billing).with_builds(
+        config
+            .builds
+            .engine_config(|name| plugins.get(name).and_then(|p| p.build_strategy())),
+    );
     for target in config.targets(|name| plugins.get(name).and_then(|p| p.cloud_adapter())) {
         builder = builder.with_target(target);
     }

@@ -107,4 +107,6 @@ pub fn fill(path: &str) -> String {
         .replace("{org}", "acme")
         .replace("{stack}", "shop")
         .replace("{service}", "web")
+        .replace("{provider}", "github")
+        .replace("{id}", "b-0000000000000000")
 }
