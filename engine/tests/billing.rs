@@ -659,7 +659,76 @@ async fn quotas_set_at_runtime_persist_override_and_cap_spend(db: &TestDb) -> an
     Ok(())
 }
 
+/// One batched cycle over many orgs: an org whose rule returns nonsense stores nothing and is
+/// retried, while the others of the same batch and period are charged, each exactly once, and
+/// a second run charges nothing more. Balances equal opening minus the sum of the invoices.
+async fn one_orgs_failure_does_not_hold_back_its_batch(db: &TestDb) -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let clock = ManualClock::starting_at(T0 + 2 * HOUR_MS);
+    let mut billing = billing_with(hourly().await?, "hourly");
+    let nonsense = rule(
+        "hostile_billing_nonsense.wasm",
+        "nonsense",
+        &[("mode", "mismatch")],
+    )
+    .await?;
+    billing
+        .rules
+        .insert("org-bad".into(), ("nonsense".into(), nonsense));
+    let engine = engine(&scope, db, &clock, billing).await?;
+    let orgs: Vec<String> = (0..300)
+        .map(|n| format!("org-{n:03}"))
+        .chain(["org-bad".to_owned()])
+        .collect();
+    let mut rows = Vec::new();
+    for org in &orgs {
+        for hour in 0..2 {
+            let start = T0 + hour * HOUR_MS;
+            rows.push(
+                windlass::billing::UsageInterval::new(
+                    engine.id(),
+                    (org, "jobs", "worker"),
+                    &format!("{org}-jobs-worker-1"),
+                    start,
+                    start + HOUR_MS,
+                )
+                .with_allocation(Some(500), Some(512 << 20)),
+            );
+        }
+    }
+    engine.record_usage(&rows).await?;
+    let report = engine.run_billing_cycles().await?;
+    assert_eq!(report.charged.len(), 600, "300 orgs × 2 periods");
+    assert!(
+        report
+            .charged
+            .iter()
+            .all(|(org, _, total)| org != "org-bad" && *total == 55)
+    );
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert_eq!(report.failed[0].0, "org-bad");
+    assert!(engine.invoices("org-bad", 0, i64::MAX).await?.is_empty());
+    let again = engine.run_billing_cycles().await?;
+    assert!(again.charged.is_empty(), "{again:?}");
+    for org in ["org-000", "org-150", "org-299"] {
+        let invoices = engine.invoices(org, 0, i64::MAX).await?;
+        assert_eq!(
+            invoices
+                .iter()
+                .map(|i| i.period_start_ms)
+                .collect::<Vec<_>>(),
+            vec![T0, T0 + HOUR_MS]
+        );
+        let account = engine.account(org).await?.context("an account")?;
+        let charged: i64 = invoices.iter().map(|i| i.total_minor).sum();
+        assert_eq!(account.balance_minor, 1_000 - charged);
+        assert_eq!(engine.balance_movements(org).await?.len(), 2);
+    }
+    Ok(())
+}
+
 common::backend_tests!(
+    one_orgs_failure_does_not_hold_back_its_batch,
     quotas_set_at_runtime_persist_override_and_cap_spend,
     two_rules_price_two_orgs_side_by_side,
     metering_is_per_interval_idempotent_and_records_gaps,

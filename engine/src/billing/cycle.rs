@@ -82,10 +82,10 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
         .into_iter()
         .map(|(org, _)| org)
         .filter(|org| {
-            !state
+            state
                 .retry_after
                 .get(org)
-                .is_some_and(|at| closed_until < *at)
+                .is_none_or(|at| closed_until >= *at)
         })
         .collect();
     // Rounds: each charges the next closed period of every due org, the orgs of one period

@@ -92,15 +92,15 @@ pub(crate) async fn fetch(
             log,
         )
         .await
-        .or_else(|e| {
+        .map_err(|e| {
             // A bare commit cannot be a fetch refspec's source on old servers; say so.
             if is_commit_sha(wanted) {
-                Err(CloneError::Git {
+                CloneError::Git {
                     step: "fetch",
                     message: format!("{e}; the server may not allow fetching a commit by SHA (uploadpack.allowReachableSHA1InWant)"),
-                })
+                }
             } else {
-                Err(e)
+                e
             }
         })?;
         git(

@@ -63,7 +63,7 @@ pub enum WebhookOutcome {
     /// Not a push of the service's branch (another branch, a tag, a ping, a deletion).
     Ignored(String),
     /// A build of the pushed commit (a new one, or the one already made for that commit).
-    Build(super::BuildRecord),
+    Build(Box<super::BuildRecord>),
 }
 
 /// Whether `signature` is `sha256=<hex of HMAC-SHA256(secret, body)>`, in constant time.

@@ -285,7 +285,7 @@ impl Engine {
         let Ok(mut images) = ctx.runtime.list_built_images(&labels, false).await else {
             return;
         };
-        images.sort_by(|a, b| b.created.cmp(&a.created));
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
         let keep = self.inner.builds.config.keep_images.max(1);
         for image in images.iter().skip(keep) {
             if image.tags.iter().any(|t| t == current) {

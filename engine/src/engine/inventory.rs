@@ -70,6 +70,11 @@ impl Engine {
         self.inner.inventory.run(query, Some(progress)).await
     }
 
+    /// Refuses a malformed inventory query without running it (what `inventory` refuses).
+    pub fn check_inventory_query(&self, query: &InventoryQuery) -> Result<(), QueryError> {
+        self.inner.inventory.check(query)
+    }
+
     /// Drops cached inventory for `target` (none: all) and `group` (a group's id; none: every
     /// group and the listings). Returns how many entries were dropped.
     pub fn invalidate_inventory(&self, target: Option<&str>, group: Option<&str>) -> usize {

@@ -119,7 +119,7 @@ impl Engine {
                 Some(&dedupe),
             )
             .await?;
-        Ok(WebhookOutcome::Build(record))
+        Ok(WebhookOutcome::Build(Box::new(record)))
     }
 
     /// The build source of a declared service.

@@ -113,13 +113,33 @@ impl Inventory {
         self.sources.iter().map(|s| s.target().to_owned()).collect()
     }
 
+    /// Refuses a malformed query (the same checks `run` makes first).
+    pub(crate) fn check(&self, query: &InventoryQuery) -> Result<(), QueryError> {
+        query::Matcher::new(query)?;
+        self.select(query).map(|_| ())
+    }
+
     pub(crate) async fn run(
         &self,
         query: &InventoryQuery,
         progress: Option<mpsc::UnboundedSender<Progress>>,
     ) -> Result<InventoryReport, QueryError> {
         let matcher = query::Matcher::new(query)?;
-        let sources = if query.targets.is_empty() {
+        let sources = self.select(query)?;
+        Ok(fetch::Run {
+            sources,
+            cache: &self.cache,
+            settings: &self.settings,
+            matcher,
+            progress,
+        }
+        .run()
+        .await)
+    }
+
+    /// The sources a query asks.
+    fn select(&self, query: &InventoryQuery) -> Result<Vec<Arc<dyn InventorySource>>, QueryError> {
+        Ok(if query.targets.is_empty() {
             self.sources.clone()
         } else {
             let mut chosen = Vec::new();
@@ -146,16 +166,7 @@ impl Inventory {
                 }
             }
             chosen
-        };
-        Ok(fetch::Run {
-            sources,
-            cache: &self.cache,
-            settings: &self.settings,
-            matcher,
-            progress,
-        }
-        .run()
-        .await)
+        })
     }
 
     pub(crate) fn invalidate(&self, target: Option<&str>, group: Option<&str>) -> usize {

@@ -391,7 +391,7 @@ pub(super) async fn hook(
         Ok(WebhookOutcome::Build(record)) => WebhookAnswer {
             outcome: "queued".into(),
             reason: None,
-            build: Some(record),
+            build: Some(*record),
         },
         Ok(_) => WebhookAnswer {
             outcome: "ignored".into(),

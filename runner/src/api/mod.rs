@@ -22,6 +22,7 @@ mod containers;
 mod error;
 mod events;
 mod extract;
+mod inventory;
 mod limits;
 mod logs;
 mod metrics;
@@ -164,6 +165,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(builds::cancel))
         .routes(routes!(builds::rotate_webhook))
         .routes(routes!(builds::hook))
+        .routes(routes!(inventory::inventory))
+        .routes(routes!(inventory::stream))
         .routes(routes!(events::history))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::page))

@@ -167,19 +167,19 @@ fn print_event(event: &Value, json: bool) {
 
 /// One server-sent event, as this client uses it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct SseMessage {
+pub(crate) struct SseMessage {
     /// The SSE id: the event's index (`None` when absent or not a number).
-    id: Option<u64>,
+    pub(crate) id: Option<u64>,
     /// The SSE event name: the event's kind, or `error` for a message from the server.
-    event: Option<String>,
+    pub(crate) event: Option<String>,
     /// The data lines, joined with `\n`.
-    data: String,
+    pub(crate) data: String,
 }
 
 /// The messages of a `text/event-stream` body arriving as byte chunks of any size; an `Err`
 /// says why the stream cannot go on (the connection broke, or the bytes are not UTF-8) and
 /// ends it. Blocks without data or id (a `retry:` alone) are skipped.
-fn messages<S>(body: S) -> impl Stream<Item = Result<SseMessage, String>>
+pub(crate) fn messages<S>(body: S) -> impl Stream<Item = Result<SseMessage, String>>
 where
     S: TryStream,
     S::Ok: bytes::Buf,

@@ -20,6 +20,7 @@ pub(crate) mod demo;
 mod deploy;
 mod events;
 mod file_stacks;
+mod inventory;
 mod logs;
 mod profile;
 mod ps;
@@ -284,6 +285,9 @@ pub(crate) enum ClientCommand {
     Events(events::EventsArgs),
     /// Show a container's health: resource use and checks.
     Health(ps::HealthArgs),
+    /// Every target's containers (local Docker, adapters such as Control Plane) with health and
+    /// statistics; a progress bar on a terminal.
+    Inventory(inventory::InventoryArgs),
     /// Manage an org's secrets: `set` (value from stdin or a file), `ls`, `rm`, `rotate-key`.
     Secrets(secrets::SecretsArgs),
     /// An org's invoices, usage so far, balance, or a top-up.
@@ -315,6 +319,7 @@ impl ClientCommand {
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
+            Self::Inventory(args) => inventory::inventory(args).await,
             Self::Secrets(args) => secrets::secrets(args).await,
             Self::Billing(args) => billing::billing(args).await,
             Self::Quota(args) => billing::quota(args).await,

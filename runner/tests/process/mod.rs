@@ -124,6 +124,22 @@ impl Runner {
         self.wait_serving()
     }
 
+    /// Kills the runner with SIGKILL (no shutdown of any kind) and starts it again on the same
+    /// config.
+    pub fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        let (child, token) = Self::spawn(&self.config, false)?;
+        assert!(token.is_none());
+        self.child = child;
+        self.wait_serving()
+    }
+
+    /// Whether the runner process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     fn stop(&mut self) -> anyhow::Result<()> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
