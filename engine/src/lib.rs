@@ -86,5 +86,5 @@ pub use events::{
 pub use store::redact_url as redact_store_url;
 pub use store::{
     BackendKind, ContainerRecord, DesiredService, Rollout, Scope, ServiceRevision, Store,
-    StoreError, StoreOptions,
+    StoreError, StoreOptions, TemplatedStack,
 };

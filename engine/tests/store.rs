@@ -18,6 +18,7 @@ backend_tests!(
     container_records_crud,
     engine_meta_crud,
     stack_origins_crud,
+    stack_templates_crud,
 );
 
 async fn migrations_are_idempotent(db: &TestDb) -> anyhow::Result<()> {
@@ -318,5 +319,56 @@ async fn sqlite_in_memory_works() -> anyhow::Result<()> {
     let store = Store::open("sqlite::memory:").await?;
     store.set_meta("k", "v").await?;
     assert_eq!(store.get_meta("k").await?.as_deref(), Some("v"));
+    Ok(())
+}
+
+async fn stack_templates_crud(db: &TestDb) -> anyhow::Result<()> {
+    let store = db.open().await?;
+    let params = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(store.get_stack_template("acme", "shop").await?, None);
+    store
+        .set_stack_template("acme", "shop", "web", &params(&[("db_password", "s3cret")]))
+        .await?;
+    store
+        .set_stack_template("globex", "crm", "web", &params(&[]))
+        .await?;
+    store
+        .set_stack_template("acme", "site", "py-site", &params(&[("image", "x:1")]))
+        .await?;
+    // The last rendering wins, and survives a reopen.
+    store
+        .set_stack_template(
+            "acme",
+            "shop",
+            "web",
+            &params(&[("db_password", "other"), ("web_replicas", "2")]),
+        )
+        .await?;
+    store.close().await;
+    let store = db.open().await?;
+    assert_eq!(
+        store.list_stacks_of_template("web").await?,
+        [
+            (
+                "acme".to_owned(),
+                "shop".to_owned(),
+                params(&[("db_password", "other"), ("web_replicas", "2")])
+            ),
+            ("globex".to_owned(), "crm".to_owned(), params(&[])),
+        ]
+    );
+    assert_eq!(
+        store.get_stack_template("acme", "site").await?,
+        Some(("py-site".to_owned(), params(&[("image", "x:1")])))
+    );
+    assert!(store.list_stacks_of_template("nope").await?.is_empty());
+    assert!(store.delete_stack_template("acme", "shop").await?);
+    assert!(!store.delete_stack_template("acme", "shop").await?);
+    assert_eq!(store.list_stacks_of_template("web").await?.len(), 1);
     Ok(())
 }

@@ -62,7 +62,7 @@ async fn run() -> anyhow::Result<()> {
         "stack-template describe",
         measure(|| async { template.describe().await.map(drop) }).await,
     );
-    report(
+    let rust_render = report(
         "stack-template render",
         measure(|| async { template.render(&render_params).await.map(drop) }).await,
     );
@@ -91,12 +91,18 @@ async fn run() -> anyhow::Result<()> {
         .await;
         let compiled = started.elapsed();
         let site = plugin.stack_template().expect("stack template");
-        report(
+        let p50 = report(
             &format!("{label} (compiled in {})", fmt(compiled)),
             measure_n(FOREIGN_ITERATIONS, || async {
                 site.render(&site_params).await.map(drop)
             })
             .await,
+        );
+        println!(
+            "  {:<48} {:.0}x the Rust template's render ({} per call)",
+            "",
+            ratio(p50, rust_render),
+            fmt(p50)
         );
     }
 
@@ -432,10 +438,12 @@ where
     samples
 }
 
-fn report(label: &str, mut samples: Vec<Duration>) {
+/// Prints the median and 99th percentile of `samples`; returns the median.
+fn report(label: &str, mut samples: Vec<Duration>) -> Duration {
     let p50 = percentile(&mut samples, 50.0);
     let p99 = percentile(&mut samples, 99.0);
     println!("  {label:<48} p50 {:>10}  p99 {:>10}", fmt(p50), fmt(p99));
+    p50
 }
 
 fn percentile(samples: &mut [Duration], pct: f64) -> Duration {

@@ -50,12 +50,29 @@ struct Server {
     admin: String,
     _host: PluginHost,
     _stop: tokio::sync::oneshot::Sender<()>,
-    _scope: EngineScope,
+    scope: EngineScope,
 }
 
 /// An engine, its API, and `plugins` loaded into a host whose events reach the event log.
 async fn server(plugins: Vec<PluginSpec>) -> anyhow::Result<Server> {
-    let scope = EngineScope::new();
+    server_in(EngineScope::new(), plugins).await
+}
+
+/// A restart: the API, the engine and the plugin host go; a new engine on the same store
+/// (the same SQLite file) and a new host with `plugins` come up.
+async fn restart(server: Server, plugins: Vec<PluginSpec>) -> anyhow::Result<Server> {
+    let Server {
+        engine,
+        _host,
+        _stop,
+        scope,
+        ..
+    } = server;
+    drop((_stop, _host, engine));
+    server_in(scope, plugins).await
+}
+
+async fn server_in(scope: EngineScope, plugins: Vec<PluginSpec>) -> anyhow::Result<Server> {
     let engine = scope.engine().await?;
     // One compile cache for every run of these tests: compiling the ~18 MB Python and ~12 MB
     // JavaScript components takes seconds each, and entries are keyed by the component's hash
@@ -96,7 +113,7 @@ async fn server(plugins: Vec<PluginSpec>) -> anyhow::Result<Server> {
         admin,
         _host: host,
         _stop: stop,
-        _scope: scope,
+        scope,
     })
 }
 
@@ -383,5 +400,77 @@ async fn reloading_a_template_rerenders_the_stacks_made_from_it() -> anyhow::Res
         |e| e.stack.as_deref() == Some("site"),
     )
     .await?;
+    Ok(())
+}
+
+/// The stacks made from a template are in the store: after a restart, reloading the template
+/// still re-renders them (and a removed stack is forgotten with it).
+#[tokio::test]
+async fn a_restarted_runner_still_rerenders_the_stacks_made_from_a_template() -> anyhow::Result<()>
+{
+    let plugins = || vec![template("web", "stack_web_postgres.wasm")];
+    let server = server(plugins()).await?;
+    for stack in ["shop", "blog"] {
+        let answer = server
+            .api
+            .call(
+                "put",
+                &format!("/v1/orgs/acme/stacks/{stack}"),
+                Some(&server.deployer),
+                Some(&json!({ "template": "web", "params": { "db_password": "s3cret" } })),
+            )
+            .await?;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    }
+    let removed = server
+        .api
+        .call(
+            "delete",
+            "/v1/orgs/acme/stacks/blog",
+            Some(&server.deployer),
+            None,
+        )
+        .await?;
+    assert_eq!(removed.status, StatusCode::OK, "{removed:?}");
+
+    let server = restart(server, plugins()).await?;
+    assert_eq!(
+        server.engine.stack_template("acme", "shop").await?,
+        Some((
+            "web".to_owned(),
+            [("db_password".to_owned(), "s3cret".to_owned())].into()
+        ))
+    );
+    let reloaded = server
+        .api
+        .call("post", "/v1/plugins/web/reload", Some(&server.admin), None)
+        .await?;
+    assert_eq!(reloaded.status, StatusCode::OK, "{reloaded:?}");
+    assert_eq!(
+        reloaded.body["rerendered"],
+        json!([{ "org": "acme", "stack": "shop" }]),
+        "{reloaded:?}"
+    );
+    wait_event(
+        &server.engine,
+        "stack-rerendered",
+        Duration::from_secs(5),
+        |e| e.stack.as_deref() == Some("shop"),
+    )
+    .await?;
+
+    // Deployed again from a spec, the stack is no longer the template's.
+    let spec = json!({ "services": [{ "name": "web", "image": BUSYBOX }] });
+    let answer = server
+        .api
+        .call(
+            "put",
+            "/v1/orgs/acme/stacks/shop",
+            Some(&server.deployer),
+            Some(&json!({ "spec": spec })),
+        )
+        .await?;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(server.engine.stack_template("acme", "shop").await?, None);
     Ok(())
 }

@@ -33,6 +33,7 @@ mod plugin_secrets;
 mod run;
 mod secrets;
 mod stacks;
+mod templated;
 mod webhooks;
 
 pub(crate) use secrets::read_secret;

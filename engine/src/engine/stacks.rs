@@ -259,6 +259,11 @@ impl Engine {
             }
         }
         self.inner.ctx.store.delete_stack_origin(org, stack).await?;
+        self.inner
+            .ctx
+            .store
+            .delete_stack_template(org, stack)
+            .await?;
         if !removed.is_empty() {
             self.inner
                 .ctx

@@ -34,6 +34,7 @@ mod quotas;
 mod rollouts;
 mod scope;
 pub(crate) mod secrets;
+mod templated;
 mod tokens;
 mod usage;
 
@@ -48,6 +49,7 @@ pub(crate) use events::EventSink;
 pub(crate) use invoices::{Charged, NotCharged};
 pub use rollouts::{Rollout, ServiceRevision};
 pub use scope::Scope;
+pub use templated::TemplatedStack;
 pub(crate) use tokens::TokenRow;
 
 /// A handle on the engine's database. Cheap to clone: clones share one connection pool.

@@ -78,11 +78,11 @@ impl ApiState {
     pub fn new(engine: Engine) -> Self {
         let tokens = engine.tokens();
         Self {
+            templated: TemplatedStacks::new(engine.clone()),
             engine,
             tokens,
             metrics: Metrics::default(),
             containers: cache::ContainerCache::new(cache::DEFAULT_TTL),
-            templated: TemplatedStacks::default(),
             closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         }
     }

@@ -94,7 +94,7 @@ pub(super) async fn reload(
         field: None,
     })?;
     let rerendered = if plugin.kind() == windlass::plugins::PluginKind::StackTemplate {
-        super::templates::rerender(&state, &name).await
+        super::templates::rerender(&state, &name).await?
     } else {
         Vec::new()
     };

@@ -178,8 +178,13 @@ pub(super) async fn deploy(
             error
         })?;
     match &body.template {
-        Some(template) => state.templated().remember(&org, &stack, template, params),
-        None => state.templated().forget(&org, &stack),
+        Some(template) => {
+            state
+                .templated()
+                .remember(&org, &stack, template, &params)
+                .await?
+        }
+        None => state.templated().forget(&org, &stack).await?,
     }
     Ok(Json(deployment))
 }
@@ -212,8 +217,8 @@ pub(super) async fn remove(
 ) -> Result<Json<StackRemoved>, ApiError> {
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
+    // The engine forgets the stack's template with it.
     let removed = state.engine.remove_stack(&org, &stack).await?;
-    state.templated().forget(&org, &stack);
     if removed.is_empty() {
         return Err(ApiError::not_found(format!("stack {org}/{stack}")));
     }

@@ -10,7 +10,6 @@
 //! failure: 422 `template-refused` with the parameter as `params.<name>`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::body::Body;
@@ -28,54 +27,39 @@ use windlass::stacks::StackSpec;
 
 /// The stacks deployed from a template, so that reloading the template re-renders them.
 ///
-/// Kept in memory: after a restart the runner knows the stacks of its configuration file
-/// (registered at start) and those deployed again through the API.
-#[derive(Debug, Clone, Default)]
+/// Kept in the engine's store (`stack_templates`, both backends), so a restarted runner still
+/// re-renders the stacks deployed from a template through the API, not only its file's.
+#[derive(Debug, Clone)]
 pub struct TemplatedStacks {
-    inner: Arc<Mutex<BTreeMap<(String, String), Templated>>>,
-}
-
-/// How one stack was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Templated {
-    template: String,
-    params: BTreeMap<String, String>,
+    engine: windlass::Engine,
 }
 
 impl TemplatedStacks {
+    pub(super) fn new(engine: windlass::Engine) -> Self {
+        Self { engine }
+    }
+
     /// Records that `org/stack` was rendered by `template` with `params`.
-    pub fn remember(
+    pub async fn remember(
         &self,
         org: &str,
         stack: &str,
         template: &str,
-        params: BTreeMap<String, String>,
-    ) {
-        lock(&self.inner).insert(
-            (org.to_owned(), stack.to_owned()),
-            Templated {
-                template: template.to_owned(),
-                params,
-            },
-        );
+        params: &BTreeMap<String, String>,
+    ) -> Result<(), windlass::EngineError> {
+        self.engine
+            .set_stack_template(org, stack, template, params)
+            .await
     }
 
-    /// Forgets `org/stack` (deployed from a spec, or removed).
-    pub(super) fn forget(&self, org: &str, stack: &str) {
-        lock(&self.inner).remove(&(org.to_owned(), stack.to_owned()));
+    /// Forgets `org/stack` (deployed from a spec; a removal forgets it in the engine).
+    pub(super) async fn forget(&self, org: &str, stack: &str) -> Result<(), windlass::EngineError> {
+        self.engine.forget_stack_template(org, stack).await
     }
 
-    fn of(&self, template: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
-        lock(&self.inner)
-            .iter()
-            .filter(|(_, t)| t.template == template)
-            .map(|((org, stack), t)| (org.clone(), stack.clone(), t.params.clone()))
-            .collect()
+    async fn of(&self, template: &str) -> Result<Vec<windlass::TemplatedStack>, ApiError> {
+        Ok(self.engine.stacks_of_template(template).await?)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The loaded stack template called `name`.
@@ -309,9 +293,12 @@ pub(super) struct Rerendered {
 /// Re-renders and redeploys every stack made from `template` (after a reload). A stack that
 /// fails keeps its running revision; each outcome is also an event (`stack-rerendered`,
 /// `stack-rerender-failed`).
-pub(super) async fn rerender(state: &ApiState, template: &str) -> Vec<Rerendered> {
+pub(super) async fn rerender(
+    state: &ApiState,
+    template: &str,
+) -> Result<Vec<Rerendered>, ApiError> {
     let mut outcomes = Vec::new();
-    for (org, stack, params) in state.templated.of(template) {
+    for (org, stack, params) in state.templated.of(template).await? {
         let result = match render(state, template, &params).await {
             Ok(spec) => state
                 .engine
@@ -338,5 +325,5 @@ pub(super) async fn rerender(state: &ApiState, template: &str) -> Vec<Rerendered
         }
         outcomes.push(Rerendered { org, stack, error });
     }
-    outcomes
+    Ok(outcomes)
 }

@@ -177,12 +177,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .watch_plugins(stacks.plugins().values().cloned());
     // The file's stacks are re-rendered when their template is reloaded through the API.
     for stack in &config.stacks {
-        api.templated().remember(
-            &stack.org,
-            &stack.name,
-            &stack.template,
-            stack.render_params().into_iter().collect(),
-        );
+        api.templated()
+            .remember(
+                &stack.org,
+                &stack.name,
+                &stack.template,
+                &stack.render_params().into_iter().collect(),
+            )
+            .await
+            .with_context(|| format!("stacks: recording {}/{}", stack.org, stack.name))?;
     }
     if let Some(token) = api.tokens.ensure_admin().await? {
         println!("admin token (shown once, store it now): {}", token.secret);
