@@ -125,6 +125,9 @@ fn service(at: &str, s: &wit::ServiceSpec, errors: &mut Vec<StackError>) -> Serv
             });
         }
     }
+    if let Some(build) = &s.build {
+        spec.build = Some(build_source(&format!("{at}.build"), build, errors));
+    }
     spec.depends_on = s
         .depends_on
         .iter()
@@ -153,6 +156,27 @@ fn service(at: &str, s: &wit::ServiceSpec, errors: &mut Vec<StackError>) -> Serv
 }
 
 /// A list of pairs as a map; a key given twice is an error rather than "the last one wins".
+/// A rendered service's `build` (contract 0.2.0) as the engine's build source. A credentials
+/// secret is refused: a template cannot grant itself an org's secret.
+fn build_source(
+    at: &str,
+    b: &wit::BuildSource,
+    errors: &mut Vec<StackError>,
+) -> crate::builds::BuildSource {
+    if b.credentials_secret.is_some() {
+        errors.push(unmappable(
+            format!("{at}.credentials_secret"),
+            "a rendered stack cannot name a credentials secret; leave it unset",
+        ));
+    }
+    let mut source = crate::builds::BuildSource::new(&b.repository);
+    source.reference = b.reference.clone();
+    source.subdirectory = b.subdirectory.clone();
+    source.strategy = b.strategy.clone();
+    source.build_args = map(&format!("{at}.build_args"), &b.build_args, errors);
+    source
+}
+
 fn map(
     at: &str,
     pairs: &[(String, String)],
@@ -425,6 +449,41 @@ mod tests {
             spec.services[0].labels,
             BTreeMap::from([("team".into(), "data".into()), ("tier".into(), "db".into())])
         );
+    }
+
+    #[test]
+    fn a_rendered_build_becomes_the_services_build_source() {
+        let mut rendered = web_postgres();
+        rendered.services[2].build = Some(wit::BuildSource {
+            repository: "https://git.example/shop.git".into(),
+            reference: Some("main".into()),
+            subdirectory: Some("web".into()),
+            strategy: None,
+            credentials_secret: None,
+            build_args: vec![pair("MODE", "prod")],
+        });
+        let spec = StackSpec::from_rendered(&rendered).unwrap();
+        let service = |name: &str| spec.services.iter().find(|s| s.name == name).unwrap();
+        let build = service("web").build.as_ref().expect("mapped");
+        assert_eq!(build.repository, "https://git.example/shop.git");
+        assert_eq!(
+            (build.reference.as_deref(), build.subdirectory.as_deref()),
+            (Some("main"), Some("web"))
+        );
+        assert_eq!(
+            build.build_args,
+            BTreeMap::from([("MODE".into(), "prod".into())])
+        );
+        assert!(service("db").build.is_none());
+
+        rendered.services[2]
+            .build
+            .as_mut()
+            .unwrap()
+            .credentials_secret = Some("git".into());
+        let errors = StackSpec::from_rendered(&rendered).unwrap_err();
+        let fields: Vec<&str> = errors.errors().iter().map(StackError::field).collect();
+        assert_eq!(fields, ["services[2].build.credentials_secret"]);
     }
 
     #[test]
