@@ -287,7 +287,7 @@ pub(crate) enum ClientCommand {
     Health(ps::HealthArgs),
     /// Every target's containers (local Docker, adapters such as Control Plane) with health and
     /// statistics; a progress bar on a terminal.
-    Inventory(inventory::InventoryArgs),
+    Inventory(Box<inventory::InventoryArgs>),
     /// Manage an org's secrets: `set` (value from stdin or a file), `ls`, `rm`, `rotate-key`.
     Secrets(secrets::SecretsArgs),
     /// An org's invoices, usage so far, balance, or a top-up.
@@ -319,7 +319,7 @@ impl ClientCommand {
             Self::Logs(args) => logs::logs(args).await,
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
-            Self::Inventory(args) => inventory::inventory(args).await,
+            Self::Inventory(args) => inventory::inventory(*args).await,
             Self::Secrets(args) => secrets::secrets(args).await,
             Self::Billing(args) => billing::billing(args).await,
             Self::Quota(args) => billing::quota(args).await,
