@@ -3,43 +3,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use windlass_plugin_sdk::http::{Method, Request, Response};
+use windlass_plugin_sdk::http::{Method, Response};
 use windlass_plugin_sdk::types::{
     AdapterError, ContainerFilter, ContainerInfo, DeploymentPhase, DeploymentRef, DeploymentStatus,
     ServiceSpec,
 };
 
-/// Sends one HTTP request.
-pub(crate) trait Transport {
-    /// Sends `method url` with an optional JSON `body`; statuses are not errors here.
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Response, AdapterError>;
-}
-
-/// The host's `wasi:http`, through the SDK.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WasiHttp;
-
-impl Transport for WasiHttp {
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Response, AdapterError> {
-        let mut request = Request::new(method, url).header("accept", "application/json");
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        request.send()
-    }
-}
+pub(crate) use windlass_plugin_sdk::http::{Transport, WasiHttp};
 
 #[derive(Serialize)]
 struct DeployBody<'a> {

@@ -4,42 +4,12 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
-use windlass_plugin_sdk::http::{Method, Request, Response};
+use windlass_plugin_sdk::http::{Method, Response};
 use windlass_plugin_sdk::types::AdapterError;
 
 use crate::settings::Settings;
 
-/// Sends one HTTP request.
-pub(crate) trait Transport {
-    /// Sends `method url` with an optional JSON `body`; statuses are not errors here.
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Response, AdapterError>;
-}
-
-/// The host's `wasi:http`, through the SDK (the host checks the grant on every request).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WasiHttp;
-
-impl Transport for WasiHttp {
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Response, AdapterError> {
-        let mut request = Request::new(method, url).header("accept", "application/json");
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        request.send()
-    }
-}
+pub(crate) use windlass_plugin_sdk::http::{Transport, WasiHttp};
 
 /// Characters left as they are in a query value or path segment.
 const KEEP: &AsciiSet = &NON_ALPHANUMERIC

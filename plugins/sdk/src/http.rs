@@ -173,6 +173,41 @@ impl Request {
     }
 }
 
+/// How an adapter sends its requests: [`WasiHttp`] in the plugin, a fake of the adapter's own in
+/// its native unit tests (so the protocol code is tested without a host). Statuses are not errors
+/// here; map them with [`Response::error_for_status`] or [`status_error`].
+pub trait Transport {
+    /// Sends `method url` with an optional JSON `body`.
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, AdapterError>;
+}
+
+/// The host's `wasi:http` (the host checks the grant on every request), speaking JSON: every
+/// request says `accept: application/json`, and a body is sent as `application/json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WasiHttp;
+
+impl Transport for WasiHttp {
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, AdapterError> {
+        let mut request = Request::new(method, url).header("accept", "application/json");
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        request.send()
+    }
+}
+
 /// `GET url`.
 pub fn get(url: &str) -> Result<Response, AdapterError> {
     Request::new(Method::Get, url).send()
