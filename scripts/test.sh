@@ -7,7 +7,8 @@
 # then runs together), a PostgreSQL server. Then builds the plugin components,
 # runs the plugins' unit tests natively, and runs every test of the root workspace against real
 # plugins, real Docker, a real SQLite file and a real PostgreSQL server. Extra arguments go to the root
-# workspace's `cargo test` (e.g. `scripts/test.sh -p windlass-host-api`).
+# workspace's `cargo test` (e.g. `scripts/test.sh -p windlass-host-api`), which runs every test
+# binary even after one fails (`--no-fail-fast`), so one run names every failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -50,4 +51,4 @@ echo "=== plugins: unit tests ($host_triple)"
 (cd plugins && CARGO_TARGET_DIR="$plugins_target" cargo test --locked --target "$host_triple")
 
 echo "=== root workspace: tests"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

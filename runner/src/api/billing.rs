@@ -218,21 +218,27 @@ const MAX_LIMIT: u64 = 9_000_000_000_000_000_000;
 pub(super) struct QuotasBody {
     /// CPU over all replicas, thousandths of a core.
     #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    #[serde(default, deserialize_with = "extract::opt_whole_u64")]
     cpu_millis: Option<u64>,
     /// Memory over all replicas, bytes.
     #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    #[serde(default, deserialize_with = "extract::opt_whole_u64")]
     memory_bytes: Option<u64>,
     /// Disk, bytes (passed to the rule).
     #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    #[serde(default, deserialize_with = "extract::opt_whole_u64")]
     disk_bytes: Option<u64>,
     /// Containers (replicas over all services).
     #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    #[serde(default, deserialize_with = "extract::opt_whole_u64")]
     containers: Option<u64>,
     /// Services.
     #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    #[serde(default, deserialize_with = "extract::opt_whole_u64")]
     services: Option<u64>,
     /// Spend in the calendar month (UTC), minor units.
     #[schema(minimum = 0, maximum = 9_000_000_000_000_000_000_u64)]
+    #[serde(default, deserialize_with = "extract::opt_whole_u64")]
     monthly_spend_minor: Option<u64>,
 }
 

@@ -67,12 +67,7 @@ pub(super) struct BuildQuery {
     service: Option<String>,
     /// At most this many (default 100).
     #[param(minimum = 1, maximum = 10_000)]
-    #[serde(default, deserialize_with = "opt_whole_u32")]
     limit: Option<u32>,
-}
-
-fn opt_whole_u32<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u32>, D::Error> {
-    extract::whole_u32(de).map(Some)
 }
 
 /// A service's new webhook secret and where to send pushes.
@@ -233,7 +228,7 @@ pub(super) async fn logs(
     path = "/v1/builds/{id}/logs/stream",
     tag = "builds",
     params(BuildPath),
-    responses((status = 200, description = "One `line` event per log line, then `end`", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "One `line` event per log line, then `end`", content_type = "text/event-stream", body = super::openapi::ServerSentEvent)),
 )]
 pub(super) async fn stream(
     State(state): State<ApiState>,

@@ -127,7 +127,7 @@ pub(super) async fn history(
     path = "/v1/events/stream",
     tag = "events",
     params(StreamQuery, Resume),
-    responses((status = 200, description = "Server-sent events, one per event, until the client leaves", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "Server-sent events, one per event, until the client leaves", content_type = "text/event-stream", body = super::openapi::ServerSentEvent)),
 )]
 pub(super) async fn stream(
     State(state): State<ApiState>,

@@ -64,10 +64,17 @@ pub(super) async fn read(body: Body) -> Result<bytes::Bytes, ApiError> {
     }
 }
 
-/// Parses a JSON body already read.
+/// Parses a JSON body already read. Every body this API takes is a JSON object: serde would
+/// also read a struct from an array (`[null, null]`), which the document does not allow.
 pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::validation("body", "a JSON body is required"));
+    }
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::validation(
+            "body",
+            "the JSON body must be an object",
+        ));
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::validation("body", format!("the JSON body does not fit: {e}")))
@@ -79,25 +86,38 @@ pub(super) fn no_body(body: &[u8]) -> bool {
     body.is_empty() || body == b"null"
 }
 
-/// A `u32` also written as a whole JSON float (`3.0`): JSON Schema's `integer` allows both.
+/// A `u32` also written as a whole JSON float (`3.0`): JSON Schema's `integer` allows both,
+/// and schema-driven clients (schemathesis among them) send either.
 pub(super) fn whole_u32<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u32, D::Error> {
     use serde::Deserialize as _;
     let number = serde_json::Number::deserialize(de)?;
+    whole(&number, u64::from(u32::MAX)).map(|n| n as u32)
+}
+
+/// An optional `u64` (absent or `null`: `None`), also written as a whole JSON float; use with
+/// `#[serde(default, deserialize_with = "…")]`.
+pub(super) fn opt_whole_u64<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize as _;
+    Option::<serde_json::Number>::deserialize(de)?
+        .map(|number| whole(&number, u64::MAX))
+        .transpose()
+}
+
+/// `number` as a whole number from 0 to `max`, written as an integer or a whole float.
+fn whole<E: serde::de::Error>(number: &serde_json::Number, max: u64) -> Result<u64, E> {
     number
         .as_u64()
         .or_else(|| {
+            // Floats above 2^53 are whole but inexact; `as` saturates at u64::MAX.
             number
                 .as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64)
                 .map(|f| f as u64)
         })
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "`{number}` is not a whole number from 0 to {}",
-                u32::MAX
-            ))
-        })
+        .filter(|n| *n <= max)
+        .ok_or_else(|| E::custom(format!("`{number}` is not a whole number from 0 to {max}")))
 }
 
 /// An `i64` also written as a whole JSON float (`3.0`), as JSON Schema's `integer` allows.

@@ -17,6 +17,9 @@ use windlass::inventory::{Health, InventoryQuery, InventoryReport, QueryError};
 use super::extract::ApiQuery;
 use super::{ApiError, ApiState, Caller};
 
+/// The largest page (`limit`) one answer holds.
+const MAX_LIMIT: u32 = 10_000;
+
 /// Filters and page of `GET /v1/inventory`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -75,8 +78,13 @@ impl InventoryParams {
                 )
             })?),
         };
-        if self.limit == Some(0) {
-            return Err(ApiError::validation("limit", "must be at least 1"));
+        if let Some(limit) = self.limit
+            && !(1..=MAX_LIMIT).contains(&limit)
+        {
+            return Err(ApiError::validation(
+                "limit",
+                format!("{limit} is not in 1..={MAX_LIMIT}"),
+            ));
         }
         let mut query = InventoryQuery::all();
         query.targets = self
@@ -138,7 +146,7 @@ pub(super) async fn inventory(
     path = "/v1/inventory/stream",
     tag = "inventory",
     params(InventoryParams),
-    responses((status = 200, description = "`progress` events, then a `report` event", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "`progress` events, then a `report` event", content_type = "text/event-stream", body = super::openapi::ServerSentEvent)),
 )]
 pub(super) async fn stream(
     State(state): State<ApiState>,

@@ -31,6 +31,23 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
 )]
 pub(super) struct ApiDoc;
 
+/// One message of a `text/event-stream` answer, as the SSE format frames it: the schema each
+/// message of such an answer fits (schemathesis checks every message of a stream against it).
+/// A description only: the handlers write messages with axum's `Sse`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // never built: it describes what axum's `Sse` writes
+pub(super) struct ServerSentEvent {
+    /// The message's type (`event:`): what the operation's description names.
+    event: Option<String>,
+    /// The message's data (`data:` lines joined by newlines): JSON, or a line of text where
+    /// the operation says so.
+    data: String,
+    /// The message's id (`id:`), on streams that resume with `Last-Event-ID`.
+    id: Option<String>,
+    /// The reconnection delay the server asks for (`retry:`), in milliseconds.
+    retry: Option<u64>,
+}
+
 /// The error answers every operation documents, with what causes them.
 const COMMON_ERRORS: &[(&str, &str)] = &[
     (

@@ -266,6 +266,7 @@ pub(super) async fn scale(
 #[serde(deny_unknown_fields)]
 pub(super) struct RollbackBody {
     /// The kept revision to go back to (default: the one before the current).
+    #[serde(default, deserialize_with = "super::extract::opt_whole_u64")]
     revision: Option<u64>,
 }
 
