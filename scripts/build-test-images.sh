@@ -19,8 +19,14 @@
 #   local/windlass-demo-web:1      the demo stack's frontend on busybox: httpd on port 80 whose
 #                                  page shows the visits read from the backend at $API_URL
 #                                  (images/demo-web/).
+#   windlass-test/python:3         the base the build tests' Python plans build FROM: the base's
+#                                  python3 (3.11), one small layer (images/python/). Seconds.
+#   windlass-test/node:18          the base the build tests' Node.js plans build FROM: Debian's
+#                                  nodejs 18 (no npm) installed with apt on the base
+#                                  (images/node/). ~30 s the first time. (Static sites build on
+#                                  windlass-test/busybox:1 and are served by its httpd.)
 #
-# Usage: build-test-images.sh [--force] [busybox|postgres|demo-api|demo-web ...]
+# Usage: build-test-images.sh [--force] [busybox|postgres|demo-api|demo-web|python|node ...]
 #        (no names: all images; an image's dependencies are built when missing or stale)
 #
 # An image is skipped if it exists with the current recipe label (org.windlass.recipe): the
@@ -51,6 +57,10 @@ DEMO_API_IMAGE=local/windlass-demo-api:1
 DEMO_API_RECIPE="demo-api-1"
 DEMO_WEB_IMAGE=local/windlass-demo-web:1
 DEMO_WEB_RECIPE="demo-web-1"
+PYTHON_IMAGE=windlass-test/python:3
+PYTHON_RECIPE="python-1"
+NODE_IMAGE=windlass-test/node:18
+NODE_RECIPE="node-1"
 SUITE=bookworm
 CACHE_DIR=${WINDLASS_CACHE_DIR:-/var/cache/windlass}
 RECIPE_LABEL=org.windlass.recipe
@@ -59,13 +69,13 @@ RECIPE_LABEL=org.windlass.recipe
 # imported root filesystems.
 export DOCKER_BUILDKIT=0
 
-ALL_TARGETS=(busybox postgres demo-api demo-web)
+ALL_TARGETS=(busybox postgres demo-api demo-web python node)
 force=0
 targets=()
 for arg in "$@"; do
     case $arg in
         --force) force=1 ;;
-        busybox | postgres | demo-api | demo-web) targets+=("$arg") ;;
+        busybox | postgres | demo-api | demo-web | python | node) targets+=("$arg") ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown image '$arg' (known: ${ALL_TARGETS[*]})" ;;
     esac
@@ -140,6 +150,8 @@ files_hash() { # NAME
 
 # Builds IMAGE from the Dockerfile in images/NAME on top of BASE. The context is a copy whose
 # listed files are made executable, so the image does not depend on the checkout's file modes.
+# Extra `docker build` options: the array build_opts (empty unless a caller sets it).
+build_opts=()
 docker_build() { # NAME IMAGE BASE RECIPE EXECUTABLE...
     local name=$1 image=$2 base=$3 recipe=$4
     shift 4
@@ -155,7 +167,8 @@ docker_build() { # NAME IMAGE BASE RECIPE EXECUTABLE...
     done
     buildlog=$ctx.log
     cleanup+=("rm -f '$buildlog'")
-    if ! docker build --build-arg "BASE=$base" --label "$RECIPE_LABEL=$recipe" -t "$image" "$ctx" \
+    if ! docker build ${build_opts[@]+"${build_opts[@]}"} --build-arg "BASE=$base" \
+        --label "$RECIPE_LABEL=$recipe" -t "$image" "$ctx" \
         >"$buildlog" 2>&1; then
         tail -n 30 "$buildlog" >&2
         die "docker build of $image from images/$name failed"
@@ -603,6 +616,57 @@ build_demo_web() {
     unverified=""
     remove_replaced "$old" "$DEMO_WEB_IMAGE"
     log "$DEMO_WEB_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$DEMO_WEB_IMAGE"))"
+}
+
+# ------------------------------------------------------------------------------------------------
+# windlass-test/python:3 and windlass-test/node:18, the bases of the build tests' plans
+
+build_python() {
+    once python || return 0
+    local recipe
+    recipe=$PYTHON_RECIPE/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash python)
+    if ! forced python && image_current "$PYTHON_IMAGE" "$recipe"; then
+        log "$PYTHON_IMAGE up to date ($(image_size "$PYTHON_IMAGE"))"
+        return 0
+    fi
+    build_base
+    local start=$SECONDS old out
+    old=$(image_id "$PYTHON_IMAGE")
+    log "building $PYTHON_IMAGE"
+    docker_build python "$PYTHON_IMAGE" "$BASE_IMAGE" "$recipe"
+    unverified=$PYTHON_IMAGE
+    out=$(docker run --rm "$PYTHON_IMAGE" python3 -c 'import http.server, sys; print(sys.version_info[0])') ||
+        die "$PYTHON_IMAGE: python3 does not run"
+    [ "$out" = 3 ] || die "$PYTHON_IMAGE: expected Python 3, got '$out'"
+    unverified=""
+    remove_replaced "$old" "$PYTHON_IMAGE"
+    log "$PYTHON_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$PYTHON_IMAGE"))"
+}
+
+build_node() {
+    once node || return 0
+    local recipe
+    recipe=$NODE_RECIPE/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash node)
+    if ! forced node && image_current "$NODE_IMAGE" "$recipe"; then
+        log "$NODE_IMAGE up to date ($(image_size "$NODE_IMAGE"))"
+        return 0
+    fi
+    build_base
+    local start=$SECONDS old out mirror
+    old=$(image_id "$NODE_IMAGE")
+    mirror=$(debian_mirror) || die "no Debian mirror for $SUITE in apt's configuration; set WINDLASS_DEBIAN_MIRROR"
+    log "building $NODE_IMAGE (nodejs from $mirror)"
+    # apt in the build's RUN reaches the mirror the way debootstrap does: from the host's network.
+    build_opts=(--network host --build-arg "MIRROR=$mirror")
+    docker_build node "$NODE_IMAGE" "$BASE_IMAGE" "$recipe"
+    build_opts=()
+    unverified=$NODE_IMAGE
+    out=$(docker run --rm "$NODE_IMAGE" node -e 'require("http"); console.log(process.versions.node.split(".")[0])') ||
+        die "$NODE_IMAGE: node does not run"
+    [ "$out" = 18 ] || die "$NODE_IMAGE: expected Node.js 18, got '$out'"
+    unverified=""
+    remove_replaced "$old" "$NODE_IMAGE"
+    log "$NODE_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$NODE_IMAGE"))"
 }
 
 for t in "${targets[@]}"; do

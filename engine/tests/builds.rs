@@ -28,18 +28,41 @@ fn files<'a>(list: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)>
     list.iter().map(|(p, c)| (*p, c.as_str())).collect()
 }
 
+/// The bases build-auto's plans use here (its plugin config): what
+/// scripts/build-test-images.sh builds from Debian's packages.
+const AUTO_IMAGES: [(&str, &str); 4] = [
+    ("python_image", "windlass-test/python:3"),
+    ("node_image", "windlass-test/node:18"),
+    ("static_image", docker::BUSYBOX),
+    ("static_server", "busybox"),
+];
+
+/// Fails with what to run when a base image of the plans is missing.
+async fn require_bases() -> anyhow::Result<()> {
+    let runtime = docker::connect_with_busybox().await?;
+    for (_, image) in AUTO_IMAGES.iter().filter(|(k, _)| k.ends_with("_image")) {
+        anyhow::ensure!(
+            runtime.image_exists(image).await?,
+            "the build tests' base image {image} is missing: run `bash scripts/build-test-images.sh python node` (built locally from Debian's packages; nothing is pulled)"
+        );
+    }
+    Ok(())
+}
+
 async fn strategies(host: &PluginHost) -> anyhow::Result<BuildsConfig> {
     let mut config = BuildsConfig::default();
     for (name, file) in [
         ("dockerfile", "build_dockerfile.wasm"),
         ("auto", "build_auto.wasm"),
     ] {
-        let plugin = host
-            .load(
-                PluginSpec::from_file(name, plugins::component(file)?)
-                    .with_kind(PluginKind::BuildStrategy),
-            )
-            .await?;
+        let mut spec = PluginSpec::from_file(name, plugins::component(file)?)
+            .with_kind(PluginKind::BuildStrategy);
+        if name == "auto" {
+            for (key, value) in AUTO_IMAGES {
+                spec = spec.with_config(key, value);
+            }
+        }
+        let plugin = host.load(spec).await?;
         config = config.with_strategy(name, plugin.build_strategy().context("a build strategy")?);
     }
     Ok(config)
@@ -53,12 +76,16 @@ fn run(engine: &Engine) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     })
 }
 
-/// Waits until build `id` is in a terminal state.
+/// Waits until build `id` is in a terminal state (and, succeeded, deployed or not).
 async fn finished(engine: &Engine, id: &str, timeout: Duration) -> anyhow::Result<BuildRecord> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let record = engine.build_record(id).await?;
-        if record.state.is_terminal() {
+        // A succeeded build is recorded before its image is deployed: wait for that too.
+        let settled = record.state != BuildState::Succeeded
+            || record.deployed_revision.is_some()
+            || record.error.is_some();
+        if record.state.is_terminal() && settled {
             return Ok(record);
         }
         if std::time::Instant::now() > deadline {
@@ -469,6 +496,595 @@ async fn fifty_deliveries_build_each_commit_once() -> anyhow::Result<()> {
     }
     remove_built_images(&scope.id).await;
     let _ = std::fs::remove_dir_all(&runtime_dir);
+    drop(server);
+    Ok(())
+}
+
+/// A static site: only an `index.html` (build-auto, served by BusyBox httpd on port 80).
+fn static_site() -> Vec<(&'static str, String)> {
+    vec![
+        ("index.html", "<h1>static from git</h1>\n".to_owned()),
+        ("style.css", "h1 { color: teal }\n".to_owned()),
+    ]
+}
+
+/// A Python web application on the standard library only (build-auto; nothing to install).
+fn python_app(greeting: &str) -> Vec<(&'static str, String)> {
+    let main = format!(
+        r#"import http.server
+import os
+import sys
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("<h1>{greeting}</h1><p>python %d.%d</p>" % sys.version_info[:2]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+"#
+    );
+    vec![
+        ("requirements.txt", "# standard library only\n".to_owned()),
+        ("main.py", main),
+    ]
+}
+
+/// A Node.js application without dependencies (build-auto; started with `node server.js`).
+fn node_app() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "package.json",
+            r#"{"name":"hello-node","version":"1.0.0","main":"server.js"}"#.to_owned(),
+        ),
+        (
+            "server.js",
+            r#"const http = require("http");
+http
+  .createServer((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end("<h1>node from git</h1><p>node " + process.versions.node + "</p>");
+  })
+  .listen(Number(process.env.PORT));
+"#
+            .to_owned(),
+        ),
+    ]
+}
+
+/// A free port on loopback.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until `GET /` on `port` answers a page containing `text`.
+async fn serves(port: u16, text: &str, timeout: Duration) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let page = docker::http_get(port, "/", Duration::from_secs(30)).await?;
+        if (page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"))
+            && page.contains(text)
+        {
+            return Ok(page);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "port {port} does not serve `{text}`: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// An app of the end-to-end test: service name, tree, container port, strategy, language and
+/// the text its page must show.
+type App = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    u16,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// A hostile commit: what it is, how it changes the work tree, the error and hint expected.
+type HostileCase<'a> = (
+    &'static str,
+    &'a dyn Fn(&std::path::Path) -> std::io::Result<()>,
+    &'static str,
+    &'static str,
+);
+
+/// From a git repository on a loopback git server to a served page, for each kind of tree
+/// this machine can build: a static site, a Python web app and a Node.js app (build-auto, on
+/// the local bases its config names) and a repository with its own Dockerfile
+/// (build-dockerfile). Each goes detect → plan → Docker build → rolling update, and an HTTP
+/// GET of the running container returns its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_tree_builds_here_and_serves_its_page() -> anyhow::Result<()> {
+    require_bases().await?;
+    let base = tempfile::tempdir()?;
+    let apps: [App; 4] = [
+        (
+            "site",
+            static_site(),
+            80,
+            "auto",
+            "static",
+            "<h1>static from git</h1>",
+        ),
+        (
+            "py",
+            python_app("python from git"),
+            8080,
+            "auto",
+            "python",
+            "<h1>python from git</h1><p>python 3.",
+        ),
+        (
+            "js",
+            node_app(),
+            8080,
+            "auto",
+            "node",
+            "<h1>node from git</h1><p>node 18.",
+        ),
+        (
+            "own",
+            site("<h1>own Dockerfile</h1>"),
+            8080,
+            "dockerfile",
+            "dockerfile",
+            "<h1>own Dockerfile</h1>",
+        ),
+    ];
+    let mut commits = Vec::new();
+    for (name, tree, ..) in &apps {
+        let repo = Repo::init(base.path(), &format!("{name}.git"))?;
+        commits.push(repo.commit(&files(tree), &format!("The {name} app"))?);
+    }
+    let server = GitServer::start(base.path())?;
+
+    let host = PluginHost::builder().build()?;
+    let scope = EngineScope::new();
+    let work = tempfile::tempdir()?;
+    let engine = scope
+        .builder()
+        .with_builds(strategies(&host).await?.with_work_dir(work.path()))
+        .build()
+        .await?;
+    let task = run(&engine);
+    let mut ports = Vec::new();
+    for (name, _, container_port, ..) in &apps {
+        let port = free_port()?;
+        ports.push(port);
+        let spec = ServiceSpec::new(*name, "")
+            .with_build(BuildSource::new(server.url(&format!("{name}.git"))).with_reference("main"))
+            .with_port(PortSpec::tcp(*container_port).with_host_port(port));
+        engine.apply("acme", "shop", spec).await?;
+    }
+
+    for (i, (name, _, _, strategy, language, page)) in apps.iter().enumerate() {
+        let queued = latest(&engine, name).await?;
+        let build = finished(&engine, &queued.id, Duration::from_secs(180)).await?;
+        let log = engine.build_log(&build.id).await?;
+        assert_eq!(
+            build.state,
+            BuildState::Succeeded,
+            "{name}: {build:?}\n{log}"
+        );
+        assert_eq!(
+            build.commit.as_ref().map(|c| c.sha.as_str()),
+            Some(commits[i].as_str()),
+            "{name}"
+        );
+        assert_eq!(build.strategy.as_deref(), Some(*strategy), "{name}: {log}");
+        let plan = build.plan.clone().context("a plan")?;
+        assert_eq!(plan["language"], *language, "{name}: {plan}");
+        if *strategy == "auto" {
+            // The plan built FROM the configured local base, never a public image.
+            let dockerfile = plan["dockerfile"].as_str().unwrap_or_default();
+            let from: Vec<&str> = dockerfile
+                .lines()
+                .filter_map(|l| l.strip_prefix("FROM "))
+                .collect();
+            assert!(
+                !from.is_empty()
+                    && from
+                        .iter()
+                        .all(|f| AUTO_IMAGES.iter().any(|(_, image)| f.starts_with(image))),
+                "{name}: {dockerfile}"
+            );
+            assert!(
+                !dockerfile.contains("pip") && !dockerfile.contains("npm"),
+                "{name}: {dockerfile}"
+            );
+        }
+        assert_eq!(build.deployed_revision, Some(2), "{name}: {build:?}\n{log}");
+        let got = serves(ports[i], page, Duration::from_secs(60)).await?;
+        assert!(got.contains(page), "{name}: {got}");
+    }
+    // The pages come from the built images, one container per service.
+    let containers = engine
+        .containers(&windlass::ContainerFilter::default())
+        .await?;
+    for (name, ..) in &apps {
+        let of: Vec<_> = containers.iter().filter(|c| c.service == *name).collect();
+        assert_eq!(of.len(), 1, "{name}: {containers:?}");
+        assert!(
+            of[0]
+                .image
+                .starts_with(&format!("windlass-build/{}/acme/shop/{name}:", scope.id)),
+            "{name}: {:?}",
+            of[0]
+        );
+    }
+    assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
+
+    task.abort();
+    remove_built_images(&scope.id).await;
+    drop(server);
+    Ok(())
+}
+
+/// A rebuild of the commit that runs uses Docker's layer cache and makes the same image, so
+/// the service is not rolled (same revision, same container); a new commit rolls it. The
+/// records on both backends.
+async fn a_rebuild_of_the_same_commit_does_not_roll(
+    db: &windlass_test_support::db::TestDb,
+) -> anyhow::Result<()> {
+    require_bases().await?;
+    let base = tempfile::tempdir()?;
+    let repo = Repo::init(base.path(), "py.git")?;
+    let first = repo.commit(&files(&python_app("first")), "First")?;
+    let server = GitServer::start(base.path())?;
+    let host = PluginHost::builder().build()?;
+    let scope = EngineScope::new();
+    let work = tempfile::tempdir()?;
+    let engine = scope
+        .builder()
+        .with_store_url(&db.url)
+        .with_builds(strategies(&host).await?.with_work_dir(work.path()))
+        .build()
+        .await?;
+    let task = run(&engine);
+    let port = free_port()?;
+    let spec = ServiceSpec::new("web", "")
+        .with_build(BuildSource::new(server.url("py.git")).with_reference("main"))
+        .with_port(PortSpec::tcp(8080).with_host_port(port));
+    engine.apply("acme", "shop", spec).await?;
+    let queued = latest(&engine, "web").await?;
+    let built = finished(&engine, &queued.id, Duration::from_secs(180)).await?;
+    assert_eq!(built.state, BuildState::Succeeded, "{built:?}");
+    let revision = built.deployed_revision.context("deployed")?;
+    serves(port, "<h1>first</h1>", Duration::from_secs(60)).await?;
+    let web = windlass::ContainerFilter {
+        org: Some("acme".into()),
+        stack: Some("shop".into()),
+        service: Some("web".into()),
+    };
+    let running = engine.containers(&web).await?;
+    assert_eq!(running.len(), 1, "{running:?}");
+    let runtime = docker::connect().await?;
+    let image_id = runtime
+        .require_image(built.image.as_deref().unwrap_or_default())
+        .await?;
+
+    // The same commit again.
+    let again = engine
+        .build("acme", "shop", "web", BuildRequest::default())
+        .await?;
+    let again = finished(&engine, &again.id, Duration::from_secs(120)).await?;
+    let log = engine.build_log(&again.id).await?;
+    assert_eq!(again.state, BuildState::Succeeded, "{again:?}\n{log}");
+    assert_eq!(
+        again.commit.as_ref().map(|c| c.sha.as_str()),
+        Some(first.as_str())
+    );
+    assert_eq!(again.image, built.image, "{log}");
+    assert_eq!(again.deployed_revision, Some(revision), "{again:?}\n{log}");
+    for expected in ["Using cache", "image unchanged", "not rolled"] {
+        assert!(
+            log.contains(expected),
+            "`{expected}` not in the log:\n{log}"
+        );
+    }
+    // The tag still names the image that runs, and no dangling copy is left.
+    assert_eq!(
+        runtime
+            .require_image(again.image.as_deref().unwrap_or_default())
+            .await?,
+        image_id
+    );
+    let dangling = tokio::process::Command::new("docker")
+        .args(["images", "-q", "--filter", "dangling=true", "--filter"])
+        .arg(format!("label=dev.windlass.engine={}", scope.id))
+        .output()
+        .await?;
+    assert!(
+        String::from_utf8_lossy(&dangling.stdout).trim().is_empty(),
+        "dangling images: {}",
+        String::from_utf8_lossy(&dangling.stdout)
+    );
+    // Nothing was rolled: the same container serves, at the same revision.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = engine.containers(&web).await?;
+    assert_eq!(
+        after
+            .iter()
+            .map(|c| (&c.id, c.revision))
+            .collect::<Vec<_>>(),
+        running
+            .iter()
+            .map(|c| (&c.id, c.revision))
+            .collect::<Vec<_>>()
+    );
+    let rolled = windlass_test_support::engine::event_kinds(&engine).await?;
+    assert_eq!(
+        rolled.iter().filter(|k| *k == "build-succeeded").count(),
+        2,
+        "{rolled:?}"
+    );
+
+    // A new commit rolls it.
+    let second = repo.commit(&files(&python_app("second")), "Second")?;
+    let next = engine
+        .build("acme", "shop", "web", BuildRequest::default())
+        .await?;
+    let next = finished(&engine, &next.id, Duration::from_secs(120)).await?;
+    assert_eq!(next.state, BuildState::Succeeded, "{next:?}");
+    assert_eq!(
+        next.commit.as_ref().map(|c| c.sha.as_str()),
+        Some(second.as_str())
+    );
+    assert_eq!(next.deployed_revision, Some(revision + 1), "{next:?}");
+    serves(port, "<h1>second</h1>", Duration::from_secs(60)).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = engine.containers(&web).await?;
+        if now.len() == 1 && now[0].id != running[0].id && now[0].revision == Some(revision + 1) {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "not rolled: {now:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The three records, newest first.
+    let all = engine
+        .builds(&BuildFilter {
+            service: Some("web".into()),
+            org: Some("acme".into()),
+            stack: Some("shop".into()),
+            limit: None,
+        })
+        .await?;
+    assert_eq!(
+        all.iter().map(|b| b.deployed_revision).collect::<Vec<_>>(),
+        [Some(revision + 1), Some(revision), Some(revision)]
+    );
+
+    task.abort();
+    remove_built_images(&scope.id).await;
+    drop(server);
+    Ok(())
+}
+
+windlass_test_support::backend_tests!(a_rebuild_of_the_same_commit_does_not_roll);
+
+/// Waits for the newest build of `service` that is not `after` to finish.
+async fn next_build(
+    engine: &Engine,
+    service: &str,
+    after: &str,
+    timeout: Duration,
+) -> anyhow::Result<BuildRecord> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let newest = latest(engine, service).await?;
+        if newest.id != after {
+            return finished(engine, &newest.id, timeout).await;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no new build of {service}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A hostile repository: hooks (in the served repository and committed with a
+/// `core.hooksPath` pointing at them) never run, a submodule is not followed, a symlink out of
+/// the tree (absolute, or outside only once resolved through another link), a subdirectory
+/// through a symlink or with `..`, and a file over the limit are refused with a reason and a
+/// hint, and the revision that runs keeps serving throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_repository_is_contained() -> anyhow::Result<()> {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+
+    docker::connect_with_busybox().await?;
+    let base = tempfile::tempdir()?;
+    let outside = tempfile::tempdir()?;
+    let marker = outside.path().join("a-hook-ran");
+    let hook = format!("#!/bin/sh\ntouch '{}'\n", marker.display());
+
+    // A repository the submodule points at: its page must never be served.
+    let secret = Repo::init(base.path(), "secret.git")?;
+    let secret_sha = secret.commit(&[("secret.html", "<h1>from the submodule</h1>")], "Secret")?;
+
+    let repo = Repo::init(base.path(), "evil.git")?;
+    let mut tree = site("<h1>safe</h1>");
+    tree[0].1 = "FROM windlass-test/busybox:1\nCOPY www /www\nRUN [ ! -e /www/sub/secret.html ]\nEXPOSE 8080\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n".to_owned();
+    tree.push((".githooks/post-checkout", hook.clone()));
+    tree.push((
+        ".gitmodules",
+        "[submodule \"sub\"]\n\tpath = www/sub\n\turl = ../secret.git\n".to_owned(),
+    ));
+    repo.commit(&files(&tree), "Safe, with hooks and a submodule")?;
+    std::fs::set_permissions(
+        repo.dir.join(".githooks/post-checkout"),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
+    repo.git(&["update-index", "--chmod=+x", ".githooks/post-checkout"])?;
+    repo.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{secret_sha},www/sub"),
+    ])?;
+    repo.git(&["commit", "-q", "-m", "The submodule"])?;
+    let safe = repo.git(&["rev-parse", "HEAD"])?.trim().to_owned();
+    // Hooks in the served repository itself, and its config pointing at the committed ones.
+    let served_hook = repo.dir.join(".git/hooks/post-checkout");
+    std::fs::write(&served_hook, &hook)?;
+    std::fs::set_permissions(&served_hook, std::fs::Permissions::from_mode(0o755))?;
+    // They work: a checkout in the repository runs them (the control for the check below).
+    repo.git(&["checkout", "-q", "main"])?;
+    anyhow::ensure!(marker.exists(), "the control hook did not run");
+    std::fs::remove_file(&marker)?;
+    repo.git(&["config", "core.hooksPath", ".githooks"])?;
+    repo.git(&["checkout", "-q", "main"])?;
+    anyhow::ensure!(marker.exists(), "the committed control hook did not run");
+    std::fs::remove_file(&marker)?;
+    let server = GitServer::start(base.path())?;
+
+    let host = PluginHost::builder().build()?;
+    let scope = EngineScope::new();
+    let work = tempfile::tempdir()?;
+    let mut builds = strategies(&host).await?.with_work_dir(work.path());
+    builds.max_file_bytes = 64 << 10;
+    let engine = scope.builder().with_builds(builds).build().await?;
+    let task = run(&engine);
+    let port = free_port()?;
+    let source = BuildSource::new(server.url("evil.git")).with_reference("main");
+    let spec = ServiceSpec::new("web", "")
+        .with_build(source.clone())
+        .with_port(PortSpec::tcp(8080).with_host_port(port));
+    engine.apply("acme", "shop", spec.clone()).await?;
+    let build = latest(&engine, "web").await?;
+    let build = finished(&engine, &build.id, Duration::from_secs(120)).await?;
+    let log = engine.build_log(&build.id).await?;
+    assert_eq!(build.state, BuildState::Succeeded, "{build:?}\n{log}");
+    assert_eq!(
+        build.commit.as_ref().map(|c| c.sha.as_str()),
+        Some(safe.as_str())
+    );
+    let safe_image = build.image.clone();
+    serves(port, "<h1>safe</h1>", Duration::from_secs(60)).await?;
+    // The submodule was not followed (the build's own RUN checked it too).
+    let page = docker::http_get(port, "/sub/secret.html", Duration::from_secs(10)).await?;
+    assert!(
+        page.starts_with("HTTP/1.0 404") || page.starts_with("HTTP/1.1 404"),
+        "{page}"
+    );
+    assert!(!log.contains("secret.git"), "{log}");
+    assert!(
+        !marker.exists(),
+        "a hook of the repository ran during the build"
+    );
+
+    // Each hostile commit fails with its reason and hint; the safe revision keeps serving.
+    let mut last = build.id.clone();
+    let cases: [HostileCase; 3] = [
+        (
+            "an absolute symlink",
+            &|dir| symlink("/etc/passwd", dir.join("www/passwd")),
+            "symlink `www/passwd`",
+            "symlink pointing outside",
+        ),
+        (
+            "a symlink outside once resolved",
+            &|dir| {
+                std::fs::remove_file(dir.join("www/passwd"))?;
+                symlink(".", dir.join("www/loop"))?;
+                symlink("loop/loop/../../..", dir.join("www/up"))
+            },
+            "symlink `www/up`",
+            "symlink pointing outside",
+        ),
+        (
+            "a huge file",
+            &|dir| {
+                std::fs::remove_file(dir.join("www/up"))?;
+                std::fs::write(dir.join("www/huge.bin"), vec![b'x'; 100 << 10])
+            },
+            "`www/huge.bin` is 102400 bytes",
+            "size limits",
+        ),
+    ];
+    for (what, change, error, hint) in cases {
+        change(&repo.dir)?;
+        repo.commit(&[], what)?;
+        let build = engine
+            .build("acme", "shop", "web", BuildRequest::default())
+            .await?;
+        let build = finished(&engine, &build.id, Duration::from_secs(120)).await?;
+        assert_eq!(build.state, BuildState::Failed, "{what}: {build:?}");
+        let message = build.error.clone().unwrap_or_default();
+        assert!(message.contains(error), "{what}: {message}");
+        assert!(
+            build.hint.as_deref().unwrap_or("").contains(hint),
+            "{what}: {build:?}"
+        );
+        assert_eq!(build.image, None, "{what}");
+        serves(port, "<h1>safe</h1>", Duration::from_secs(10)).await?;
+        last = build.id;
+    }
+    std::fs::remove_file(repo.dir.join("www/huge.bin"))?;
+    repo.commit(&[], "Back to safe")?;
+
+    // A subdirectory (the Dockerfile's directory) through a symlink, or leaving the tree.
+    symlink("www", repo.dir.join("app"))?;
+    repo.commit(&[], "A link to www")?;
+    let through_link = spec.clone().with_build(
+        source
+            .clone()
+            .with_subdirectory("app")
+            .with_strategy("dockerfile"),
+    );
+    engine.apply("acme", "shop", through_link).await?;
+    let build = next_build(&engine, "web", &last, Duration::from_secs(120)).await?;
+    assert_eq!(build.state, BuildState::Failed, "{build:?}");
+    let message = build.error.clone().unwrap_or_default();
+    assert!(
+        message.contains("`app` goes through a symlink"),
+        "{message}"
+    );
+    for dotdot in ["../outside", "www/../../outside"] {
+        let leaving = spec
+            .clone()
+            .with_build(source.clone().with_subdirectory(dotdot));
+        let refused = engine.apply("acme", "shop", leaving).await;
+        let message = format!("{:?}", refused.as_ref().err());
+        assert!(
+            refused.is_err() && message.contains("build.subdirectory"),
+            "{dotdot}: {message}"
+        );
+    }
+    serves(port, "<h1>safe</h1>", Duration::from_secs(10)).await?;
+    let containers = engine
+        .containers(&windlass::ContainerFilter::default())
+        .await?;
+    // Only the safe image ever ran (changing the source is a new revision of the spec, but the
+    // image stays the one built from the safe commit).
+    assert!(
+        !containers.is_empty()
+            && containers
+                .iter()
+                .all(|c| Some(c.image.as_str()) == safe_image.as_deref()),
+        "{containers:?}"
+    );
+
+    // No hook ever ran, and no clone is left.
+    assert!(!marker.exists(), "a hook of the repository ran");
+    assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
+
+    task.abort();
+    remove_built_images(&scope.id).await;
     drop(server);
     Ok(())
 }

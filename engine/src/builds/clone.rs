@@ -208,6 +208,7 @@ async fn git(
 /// anywhere absolute) and a tree over `limits`.
 pub(crate) fn check_tree(root: &Path, limits: TreeLimits) -> Result<TreeSummary, CloneError> {
     let mut summary = TreeSummary::default();
+    let real_root = std::fs::canonicalize(root)?;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .into_iter()
@@ -218,7 +219,11 @@ pub(crate) fn check_tree(root: &Path, limits: TreeLimits) -> Result<TreeSummary,
         let kind = entry.file_type();
         if kind.is_symlink() {
             let target = std::fs::read_link(entry.path())?;
-            if !stays_inside(rel, &target) {
+            // Judged on the path, and where it resolves to: a link through another link
+            // (`up -> loop/loop/../..` with `loop -> .`) looks inside on paper only.
+            let resolves_outside =
+                std::fs::canonicalize(entry.path()).is_ok_and(|real| !real.starts_with(&real_root));
+            if !stays_inside(rel, &target) || resolves_outside {
                 return Err(CloneError::Confinement(format!(
                     "symlink `{}` points to `{}`, outside the tree",
                     rel.display(),
@@ -329,6 +334,13 @@ mod tests {
         let error = check_tree(dir.path(), limits).unwrap_err().to_string();
         assert!(error.contains("symlink `bad`"), "{error}");
         std::fs::remove_file(dir.path().join("bad")).unwrap();
+        // Inside on paper, outside where it resolves: `loop` is the root itself.
+        std::os::unix::fs::symlink(".", dir.path().join("loop")).unwrap();
+        assert!(check_tree(dir.path(), limits).is_ok());
+        std::os::unix::fs::symlink("loop/loop/../..", dir.path().join("up")).unwrap();
+        let error = check_tree(dir.path(), limits).unwrap_err().to_string();
+        assert!(error.contains("symlink `up`"), "{error}");
+        std::fs::remove_file(dir.path().join("up")).unwrap();
         std::fs::write(dir.path().join("big"), "x".repeat(11)).unwrap();
         let error = check_tree(dir.path(), limits).unwrap_err().to_string();
         assert!(error.contains("`big` is 11 bytes"), "{error}");

@@ -14,7 +14,7 @@ use windlass_host_api::types::{BuildOptions, DockerfileSource};
 use super::Engine;
 use crate::builds::clone::{self, TreeLimits};
 use crate::builds::{self, BuildRecord, BuildSource, BuildState, Live, context, strategy};
-use crate::runtime::build::{BuildOutput, ImageBuild};
+use crate::runtime::build::{BuildOutput, ImageBuild, ImageContent};
 use crate::runtime::labels::{LABEL_ENGINE, LABEL_ORG, LABEL_SERVICE, LABEL_STACK};
 use crate::{NewEvent, ServiceSpec};
 
@@ -195,6 +195,13 @@ impl Engine {
             labels,
             timeout: config.build_timeout,
         };
+        // What the tag holds from an earlier build of this commit, if anything.
+        let previous = ctx
+            .runtime
+            .image_content(&tag, builds::LABEL_BUILD)
+            .await
+            .ok()
+            .flatten();
         let started = std::time::Instant::now();
         let mut output = std::pin::pin!(
             ctx.runtime
@@ -220,14 +227,22 @@ impl Engine {
             "built {tag} in {} ms",
             started.elapsed().as_millis()
         ));
-        record.image = Some(tag.clone());
-        record.image_size = ctx.runtime.image_size(&tag).await?;
-        self.prune_images(record, &tag, live).await;
+        let (image, unchanged) = self.settle_image(record, &tag, previous, live).await?;
+        record.image = Some(image.clone());
+        record.image_size = ctx.runtime.image_size(&image).await?;
+        self.prune_images(record, &image, live).await;
         self.transition(record, BuildState::Succeeded, live).await;
 
-        // The image becomes the service's next revision (the rolling update deploys it).
-        match self.deploy_built(record, &tag).await {
-            Ok(revision) => {
+        // The image becomes the service's next revision (the rolling update deploys it); the
+        // image it already runs changes nothing.
+        match self.deploy_built(record, &image).await {
+            Ok((revision, false)) if unchanged => {
+                record.deployed_revision = Some(revision);
+                live.line(format!(
+                    "the service already runs this image: it stays at revision {revision} (not rolled)"
+                ));
+            }
+            Ok((revision, _)) => {
                 record.deployed_revision = Some(revision);
                 live.line(format!("deployed as revision {revision}"));
             }
@@ -240,12 +255,62 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets the built image on the service's stored spec and applies it.
+    /// A rebuild of a commit whose tag already names an image. The same layers and
+    /// configuration (the build's own label aside) keep the image there was: the new one is
+    /// removed and the tag stays, so the service is not rolled for nothing. A different image
+    /// (a build step that is not reproducible) gets a tag of its own, so deploying it is a new
+    /// revision. Returns the image to deploy and whether it is the one there was.
+    async fn settle_image(
+        &self,
+        record: &BuildRecord,
+        tag: &str,
+        previous: Option<ImageContent>,
+        live: &Live,
+    ) -> Result<(String, bool), Stop> {
+        let Some(previous) = previous else {
+            return Ok((tag.to_owned(), false));
+        };
+        let runtime = &self.inner.ctx.runtime;
+        let built = runtime
+            .image_content(tag, builds::LABEL_BUILD)
+            .await?
+            .ok_or_else(|| Stop::Failed(format!("the built image {tag} is not on the host")))?;
+        let short = |id: &str| {
+            id.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        };
+        if built.id == previous.id {
+            live.line(format!("image unchanged ({})", short(&built.id)));
+            return Ok((tag.to_owned(), true));
+        }
+        if built.content == previous.content {
+            runtime.tag_image(&previous.id, tag).await?;
+            let _ = runtime.remove_image(&built.id).await;
+            live.line(format!(
+                "image unchanged: the same layers and configuration as {}, built before from this commit; kept that one",
+                short(&previous.id)
+            ));
+            return Ok((tag.to_owned(), true));
+        }
+        let suffix: String = record.id.trim_start_matches("b-").chars().take(8).collect();
+        let unique = format!("{tag}-{suffix}");
+        runtime.tag_image(&built.id, &unique).await?;
+        runtime.tag_image(&previous.id, tag).await?;
+        live.line(format!(
+            "this commit built a different image than before (a build step that is not reproducible): tagged {unique}"
+        ));
+        Ok((unique, false))
+    }
+
+    /// Sets the built image on the service's stored spec and applies it; returns the
+    /// service's revision and whether it changed.
     async fn deploy_built(
         &self,
         record: &BuildRecord,
         tag: &str,
-    ) -> Result<u64, crate::EngineError> {
+    ) -> Result<(u64, bool), crate::EngineError> {
         let ctx = &self.inner.ctx;
         let Some(desired) = ctx
             .store
@@ -256,6 +321,7 @@ impl Engine {
                 what: format!("service {}/{}/{}", record.org, record.stack, record.service),
             });
         };
+        let before = desired.revision;
         let mut spec: ServiceSpec = serde_json::from_value(desired.spec)
             .map_err(|e| crate::EngineError::Config(e.to_string()))?;
         spec.image = tag.to_owned();
@@ -269,7 +335,8 @@ impl Engine {
                     + Send,
             >,
         > = Box::pin(async move { engine.apply(&org, &stack, spec).await });
-        Ok(apply.await?.revision)
+        let revision = apply.await?.revision;
+        Ok((revision, revision != before))
     }
 
     /// Removes this service's built images beyond the newest `keep_images` (never `current`,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    BuildImageOptions, BuilderVersion, ListImagesOptions, RemoveImageOptions,
+    BuildImageOptions, BuilderVersion, ListImagesOptions, RemoveImageOptions, TagImageOptions,
 };
 use futures::{Stream, StreamExt};
 
@@ -44,6 +44,16 @@ pub(crate) struct BuiltImage {
     pub id: String,
     pub tags: Vec<String>,
     pub created: i64,
+}
+
+/// What an image is made of, to tell whether two builds made the same image: its id, and
+/// its layers and configuration with the label naming the build left out (each build sets
+/// its own, so two builds of one tree differ in that label only).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ImageContent {
+    pub id: String,
+    /// The layer digests and the configuration without the build's label.
+    pub content: serde_json::Value,
 }
 
 impl DockerRuntime {
@@ -115,6 +125,52 @@ impl DockerRuntime {
             .await
             .map_err(|e| op.error(e))?;
         Ok(found.size)
+    }
+
+    /// What image `image` (a tag or id) is made of; none when it is not on the host.
+    pub(crate) async fn image_content(
+        &self,
+        image: &str,
+        ignore_label: &str,
+    ) -> Result<Option<ImageContent>, RuntimeError> {
+        let op = self.op("inspect image", image);
+        let found = match self.docker.inspect_image(image).await {
+            Ok(found) => found,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(op.error(e)),
+        };
+        let id = found.id.ok_or_else(|| op.protocol("image without id"))?;
+        let mut config = serde_json::to_value(&found.config).unwrap_or_default();
+        if let Some(labels) = config
+            .get_mut("Labels")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            labels.remove(ignore_label);
+        }
+        let layers = found.root_fs.and_then(|r| r.layers).unwrap_or_default();
+        Ok(Some(ImageContent {
+            id,
+            content: serde_json::json!({ "layers": layers, "config": config }),
+        }))
+    }
+
+    /// Gives image `image` (a tag or id) the tag `tag` (`repository:tag`), moving it from the
+    /// image that had it.
+    pub(crate) async fn tag_image(&self, image: &str, tag: &str) -> Result<(), RuntimeError> {
+        let op = self.op("tag image", image);
+        let (repo, name) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        self.docker
+            .tag_image(
+                image,
+                Some(TagImageOptions {
+                    repo: Some(repo.to_owned()),
+                    tag: Some(name.to_owned()),
+                }),
+            )
+            .await
+            .map_err(|e| op.error(e))
     }
 
     /// The images carrying every label in `labels`; `dangling` only untagged ones.

@@ -33,8 +33,8 @@ pub(crate) enum Recipe {
         package: Option<String>,
         /// Whether a `Cargo.lock` exists (`--locked`).
         locked: bool,
-        /// The builder image, e.g. `rust:1-slim`.
-        image: String,
+        /// The toolchain version for the builder image: the pinned one, else `1`.
+        toolchain: String,
     },
     /// A Go module's main package.
     Go {
@@ -42,13 +42,16 @@ pub(crate) enum Recipe {
         binary: String,
         /// The package to build, e.g. `.` or `./cmd/server`.
         package: String,
-        /// The builder image, e.g. `golang:1.22`.
-        image: String,
+        /// The Go version for the builder image: `X.Y` from `go.mod`, else `1`.
+        version: String,
         /// Whether a `go.sum` exists.
         has_sum: bool,
     },
     /// A Node.js package.
     Node {
+        /// Whether it declares dependencies (none, no lockfile and no build script: nothing
+        /// to install, so the plan needs no package manager).
+        has_deps: bool,
         /// The package manager.
         pm: PackageManager,
         /// The lockfile, when there is one.
@@ -66,7 +69,7 @@ pub(crate) enum Recipe {
     Python {
         /// The Python version for `python:X.Y-slim`.
         version: String,
-        /// The install commands.
+        /// The install commands (none: nothing to install, no virtual environment).
         install: Vec<String>,
         /// The start command.
         start: Option<Vec<String>>,
@@ -230,7 +233,7 @@ fn rust(dir: &Path) -> Option<Project> {
     if locked {
         evidence.push("Cargo.lock".to_owned());
     }
-    let image = rust_image(dir, &mut evidence);
+    let toolchain = rust_toolchain(dir, &mut evidence);
 
     let own = cargo_binaries(dir, &manifest);
     if manifest.contains_key("package") && !own.is_empty() {
@@ -246,7 +249,7 @@ fn rust(dir: &Path) -> Option<Project> {
                 bin: own[0].clone(),
                 package: None,
                 locked,
-                image,
+                toolchain: toolchain.clone(),
             }),
         });
     }
@@ -292,7 +295,7 @@ fn rust(dir: &Path) -> Option<Project> {
                 bin,
                 package: Some(package),
                 locked,
-                image,
+                toolchain: toolchain.clone(),
             }),
         });
     }
@@ -318,8 +321,8 @@ fn expand_member(dir: &Path, pattern: &str) -> Vec<String> {
     }
 }
 
-/// `rust:X.Y-slim` when `rust-toolchain(.toml)` pins a numeric version, else `rust:1-slim`.
-fn rust_image(dir: &Path, evidence: &mut Vec<String>) -> String {
+/// `X.Y(.Z)` when `rust-toolchain(.toml)` pins a numeric version, else `1`.
+fn rust_toolchain(dir: &Path, evidence: &mut Vec<String>) -> String {
     let channel = if let Some(Ok(text)) = read(dir, "rust-toolchain.toml") {
         evidence.push("rust-toolchain.toml".to_owned());
         text.parse::<toml::Table>().ok().and_then(|t| {
@@ -335,8 +338,8 @@ fn rust_image(dir: &Path, evidence: &mut Vec<String>) -> String {
         None
     };
     match channel {
-        Some(c) if is_version(&c) => format!("rust:{c}-slim"),
-        _ => "rust:1-slim".to_owned(),
+        Some(c) if is_version(&c) => c,
+        _ => "1".to_owned(),
     }
 }
 
@@ -413,12 +416,12 @@ fn go(dir: &Path) -> Option<Project> {
             None => (".".to_owned(), 60),
         }
     };
-    // `go 1.22.3` → `golang:1.22`.
-    let image = version
+    // `go 1.22.3` → `1.22`.
+    let version = version
         .as_deref()
         .map(|v| v.split('.').take(2).collect::<Vec<_>>().join("."))
         .filter(|v| is_version(v))
-        .map_or_else(|| "golang:1".to_owned(), |v| format!("golang:{v}"));
+        .unwrap_or_else(|| "1".to_owned());
     Some(Project {
         language: "go",
         framework: None,
@@ -427,7 +430,7 @@ fn go(dir: &Path) -> Option<Project> {
         recipe: Ok(Recipe::Go {
             binary,
             package,
-            image,
+            version,
             has_sum,
         }),
     })
@@ -539,6 +542,14 @@ fn node(dir: &Path) -> Option<Project> {
         None
     };
 
+    let has_deps = ["dependencies", "devDependencies", "optionalDependencies"]
+        .iter()
+        .any(|key| {
+            json.get(key)
+                .and_then(serde_json::Value::as_object)
+                .is_some_and(|d| !d.is_empty())
+        });
+
     let node_major = json
         .get("engines")
         .and_then(|e| e.get("node"))
@@ -555,6 +566,7 @@ fn node(dir: &Path) -> Option<Project> {
         },
         evidence,
         recipe: Ok(Recipe::Node {
+            has_deps,
             pm,
             lockfile,
             node_major,
@@ -607,12 +619,15 @@ fn python(dir: &Path) -> Option<Project> {
     let mut evidence: Vec<String> = files.iter().map(|f| (*f).to_owned()).collect();
     let mut deps: Vec<String> = Vec::new();
 
+    let mut requirements_lines = 0;
     if let Some(text) = read(dir, "requirements.txt") {
         match text {
             Ok(t) => deps.extend(
                 t.lines()
                     .map(|l| l.split('#').next().unwrap_or("").trim())
-                    .filter(|l| !l.is_empty() && !l.starts_with('-'))
+                    .filter(|l| !l.is_empty())
+                    .inspect(|_| requirements_lines += 1)
+                    .filter(|l| !l.starts_with('-'))
                     .filter_map(requirement_name),
             ),
             Err(e) => return Some(broken("python", 40, evidence, e)),
@@ -677,7 +692,11 @@ fn python(dir: &Path) -> Option<Project> {
 
     let mut install = Vec::new();
     if is_file(dir, "requirements.txt") {
-        install.push("pip install --no-cache-dir -r requirements.txt".to_owned());
+        // An empty one (or only comments) is a standard-library application: nothing to
+        // install, so no pip and no virtual environment are needed.
+        if requirements_lines > 0 {
+            install.push("pip install --no-cache-dir -r requirements.txt".to_owned());
+        }
     } else if is_file(dir, "pyproject.toml") {
         install.push("pip install --no-cache-dir .".to_owned());
     } else {
@@ -720,7 +739,7 @@ fn python(dir: &Path) -> Option<Project> {
                     ]))
                 }
                 _ if is_file(dir, "manage.py") => {
-                    Some(strings(&["python", "manage.py", "runserver", bind]))
+                    Some(strings(&["python3", "manage.py", "runserver", bind]))
                 }
                 _ => None,
             }
@@ -755,7 +774,7 @@ fn python(dir: &Path) -> Option<Project> {
             .find(|f| is_file(dir, f))
             .map(|file| {
                 evidence.push(file.to_owned());
-                strings(&["python", file])
+                strings(&["python3", file])
             }),
     };
 

@@ -30,6 +30,30 @@
 //! | python   | `python:3.12-slim` (or the pinned version): a venv, pip/pipenv install | the same image with the venv | gunicorn/uvicorn/flask/`manage.py runserver`/`python main.py` | 8080 |
 //! | static   | —                                | `nginx:alpine` serving the tree     | nginx | 80 |
 //!
+//! A Python application whose only manifest is an empty `requirements.txt` (standard library
+//! only) and a Node.js package with no dependencies, lockfile or build script get one stage
+//! with no install step (no pip, virtual environment or package manager is needed).
+//!
+//! # Base images (plugin config)
+//!
+//! Every image above is a default that the plugin's config replaces (windlass.toml:
+//! `[[plugins]] ... config = { python_image = "windlass-test/python:3" }`), so a host without
+//! a registry builds from images it has. `{version}` in a value is replaced by the version the
+//! tree asks for; a value without it is used as is. An unknown key or a value that is not one
+//! word fails the plan with `invalid-config` naming the key.
+//!
+//! | key | default |
+//! |-----|---------|
+//! | `rust_image` | `rust:{version}-slim` (the pinned toolchain, else `1`) |
+//! | `rust_runtime_image` | `debian:bookworm-slim` |
+//! | `go_image` | `golang:{version}` (`X.Y` from `go.mod`, else `1`) |
+//! | `go_runtime_image` | `gcr.io/distroless/static-debian12` |
+//! | `node_image` | `node:{version}-slim` (the major from `engines.node`, else 20) |
+//! | `bun_image`, `bun_runtime_image` | `oven/bun:1`, `oven/bun:1-slim` |
+//! | `python_image` | `python:{version}-slim` (from `.python-version`/`runtime.txt`, else 3.12) |
+//! | `static_image` | `nginx:alpine` |
+//! | `static_server` | `nginx` (files in `/usr/share/nginx/html`); `busybox`: BusyBox `httpd -f -p 80 -h /www` |
+//!
 //! Applications get `PORT=8080` in their environment. The phases (`install`, `build`,
 //! `start`) repeat the Dockerfile's steps for display. Build arguments are passed through and
 //! declared with `ARG` in the build stage (names must be `[A-Za-z_][A-Za-z0-9_]*`).
@@ -41,6 +65,7 @@
 //! `no-match`, saying what to add.
 
 mod detect;
+mod images;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -58,7 +83,11 @@ impl windlass_plugin_sdk::BuildStrategy for Auto {
     }
 
     fn plan(source_dir: String, options: BuildOptions) -> Result<BuildPlan, PluginError> {
-        plan(Path::new(&source_dir), options)
+        plan(
+            Path::new(&source_dir),
+            options,
+            &windlass_plugin_sdk::config::all(),
+        )
     }
 }
 
@@ -77,7 +106,12 @@ fn detect(root: &Path) -> Option<Detection> {
     })
 }
 
-fn plan(root: &Path, options: BuildOptions) -> Result<BuildPlan, PluginError> {
+/// Plans the build of `root` with the plugin's `config` (key, value pairs: the base images).
+fn plan(
+    root: &Path,
+    options: BuildOptions,
+    config: &[(String, String)],
+) -> Result<BuildPlan, PluginError> {
     let sub = options.checked_subdirectory()?;
     let dir: PathBuf = match &sub {
         Some(sub) => root.join(sub),
@@ -103,8 +137,9 @@ fn plan(root: &Path, options: BuildOptions) -> Result<BuildPlan, PluginError> {
         )));
     };
     let recipe = project.recipe?;
+    let images = images::Images::load(config)?;
     let arg_names: Vec<String> = options.build_args.iter().map(|(n, _)| n.clone()).collect();
-    let written = write::write(&recipe, &arg_names)?;
+    let written = write::write(&recipe, &images, &arg_names)?;
     windlass_plugin_sdk::debug!(
         "build-auto: {} ({}) with confidence {}",
         project.language,

@@ -26,7 +26,7 @@ impl Tree {
     }
 
     fn plan(&self) -> Result<BuildPlan, PluginError> {
-        plan(&self.0, options(&[], None))
+        plan(&self.0, options(&[], None), &[])
     }
 }
 
@@ -274,12 +274,15 @@ fn node_package_managers() {
         );
     }
     // No lockfile: npm install. `packageManager` beats the lockfile.
-    let tree = Tree::new(&[("package.json", r#"{"scripts":{"start":"x"}}"#)]);
+    let tree = Tree::new(&[(
+        "package.json",
+        r#"{"scripts":{"start":"x"},"dependencies":{"ws":"8"}}"#,
+    )]);
     assert!(inline(&tree.plan().unwrap()).contains("RUN npm install\n"));
     let tree = Tree::new(&[
         (
             "package.json",
-            r#"{"packageManager":"yarn@4.1.0","scripts":{"start":"x"}}"#,
+            r#"{"packageManager":"yarn@4.1.0","scripts":{"start":"x"},"dependencies":{"ws":"8"}}"#,
         ),
         ("package-lock.json", ""),
     ]);
@@ -443,7 +446,7 @@ fn python_django_with_pipfile() {
     assert_eq!(
         tree.plan().unwrap().start_command,
         Some(strings(&[
-            "python",
+            "python3",
             "manage.py",
             "runserver",
             "0.0.0.0:8080"
@@ -464,7 +467,7 @@ fn python_poetry_and_plain_script() {
     assert_eq!((d.framework, d.confidence), (None, 75));
     assert_eq!(
         tree.plan().unwrap().start_command,
-        Some(strings(&["python", "main.py"]))
+        Some(strings(&["python3", "main.py"]))
     );
     let tree = Tree::new(&[("requirements.txt", "requests\n")]);
     let err = tree.plan().unwrap_err();
@@ -545,6 +548,7 @@ fn subdirectory_and_build_args() {
     let plan = plan(
         &tree.0,
         options(&[("VERSION", "1.2"), ("_X", "")], Some("services/api")),
+        &[],
     )
     .unwrap();
     assert_eq!(plan.context, "services/api");
@@ -562,6 +566,129 @@ fn subdirectory_and_build_args() {
     assert!(err.message.contains("`services/web`"));
 }
 
+/// The plugin's config replaces every base image; `{version}` takes the tree's version.
+#[test]
+fn base_images_come_from_the_config() {
+    let config = pairs(&[
+        ("python_image", "windlass-test/python:3"),
+        ("node_image", "mirror.local/node:{version}"),
+        ("static_image", "windlass-test/busybox:1"),
+        ("static_server", "busybox"),
+        ("rust_image", "mirror.local/rust:{version}"),
+        ("rust_runtime_image", "mirror.local/debian:12"),
+        ("go_image", "mirror.local/go"),
+        ("go_runtime_image", "mirror.local/static"),
+    ]);
+    let with_config = |tree: &Tree| plan(&tree.0, options(&[], None), &config);
+    let python = Tree::new(&[("requirements.txt", "flask\n"), ("app.py", "")]);
+    let text = inline(&with_config(&python).unwrap()).to_owned();
+    assert!(
+        text.contains("FROM windlass-test/python:3 AS build\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nFROM windlass-test/python:3\n"), "{text}");
+    let node = Tree::new(&[
+        (
+            "package.json",
+            r#"{"dependencies":{"express":"4"},"engines":{"node":"18"}}"#,
+        ),
+        ("server.js", ""),
+    ]);
+    let text = inline(&with_config(&node).unwrap()).to_owned();
+    assert!(
+        text.contains("FROM mirror.local/node:18 AS build"),
+        "{text}"
+    );
+    let site = Tree::new(&[("index.html", "<h1>hi</h1>")]);
+    let plan = with_config(&site).unwrap();
+    let text = inline(&plan);
+    assert!(
+        text.contains("FROM windlass-test/busybox:1\nCOPY . /www\n"),
+        "{text}"
+    );
+    assert_eq!(
+        plan.start_command,
+        Some(strings(&["httpd", "-f", "-p", "80", "-h", "/www"]))
+    );
+    assert_eq!(plan.ports, [80]);
+    let rust = Tree::new(&[
+        ("Cargo.toml", "[package]\nname = \"x\"\n"),
+        ("src/main.rs", ""),
+        ("rust-toolchain", "1.80\n"),
+    ]);
+    let text = inline(&with_config(&rust).unwrap()).to_owned();
+    assert!(
+        text.contains("FROM mirror.local/rust:1.80 AS build"),
+        "{text}"
+    );
+    assert!(text.contains("\nFROM mirror.local/debian:12\n"), "{text}");
+    let go = Tree::new(&[("go.mod", "module x\ngo 1.22\n"), ("main.go", "")]);
+    let text = inline(&with_config(&go).unwrap()).to_owned();
+    assert!(text.contains("FROM mirror.local/go AS build"), "{text}");
+    assert!(text.contains("\nFROM mirror.local/static\n"), "{text}");
+
+    // A typo is an error naming the key, not a silent public default.
+    let typo = pairs(&[("pyhton_image", "windlass-test/python:3")]);
+    let err = super::plan(&python.0, options(&[], None), &typo).unwrap_err();
+    assert_eq!(err.code, "invalid-config");
+    assert_eq!(err.field.as_deref(), Some("pyhton_image"));
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Standard-library Python and dependency-free Node.js: one stage, nothing installed, so
+/// neither pip nor npm has to be in the image (or a registry reachable).
+#[test]
+fn applications_without_dependencies_install_nothing() {
+    let python = Tree::new(&[
+        ("requirements.txt", "# standard library only\n\n"),
+        ("main.py", "import http.server"),
+    ]);
+    let d = python.detect().unwrap();
+    assert_eq!((d.language.as_str(), d.confidence), ("python", 75));
+    let plan = python.plan().unwrap();
+    let text = inline(&plan);
+    assert!(!text.contains("pip") && !text.contains("venv"), "{text}");
+    assert_eq!(text.matches("FROM ").count(), 1, "{text}");
+    assert!(text.contains("FROM python:3.12-slim\n"), "{text}");
+    assert!(text.contains("COPY . .\n"), "{text}");
+    assert!(plan.phases.iter().all(|p| p.name != "install"), "{plan:?}");
+    assert_eq!(plan.start_command, Some(strings(&["python3", "main.py"])));
+    // A requirements file with only an option still installs.
+    let python = Tree::new(&[("requirements.txt", "-r base.txt\n"), ("main.py", "")]);
+    assert!(inline(&python.plan().unwrap()).contains("pip install"));
+
+    let node = Tree::new(&[
+        ("package.json", r#"{"name":"hello","main":"server.js"}"#),
+        ("server.js", "require('http')"),
+    ]);
+    let plan = node.plan().unwrap();
+    let text = inline(&plan);
+    assert!(!text.contains("npm"), "{text}");
+    assert_eq!(text.matches("FROM ").count(), 1, "{text}");
+    assert!(text.contains("FROM node:20-slim\n"), "{text}");
+    assert!(text.contains("ENV NODE_ENV=production PORT=8080"), "{text}");
+    assert_eq!(plan.start_command, Some(strings(&["node", "server.js"])));
+    // Empty dependency objects are no dependencies; a real one installs.
+    let node = Tree::new(&[
+        ("package.json", r#"{"dependencies":{},"main":"server.js"}"#),
+        ("server.js", ""),
+    ]);
+    assert!(!inline(&node.plan().unwrap()).contains("npm"));
+    let node = Tree::new(&[
+        (
+            "package.json",
+            r#"{"dependencies":{"ws":"8"},"main":"server.js"}"#,
+        ),
+        ("server.js", ""),
+    ]);
+    assert!(inline(&node.plan().unwrap()).contains("RUN npm install"));
+}
+
 fn plan_err(tree: &Tree, options: BuildOptions) -> PluginError {
-    plan(&tree.0, options).unwrap_err()
+    plan(&tree.0, options, &[]).unwrap_err()
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use windlass_plugin_sdk::types::{BuildPhase, PluginError};
 
 use crate::detect::{PackageManager, Recipe};
+use crate::images::{Images, StaticServer};
 
 /// What a recipe becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub(crate) struct Written {
     pub ports: Vec<u16>,
 }
 
-/// The port applications are told to listen on (`PORT`), except static sites (nginx, 80).
+/// The port applications are told to listen on (`PORT`), except static sites (80).
 pub(crate) const APP_PORT: u16 = 8080;
 const STATIC_PORT: u16 = 80;
 
@@ -74,23 +75,38 @@ impl Out {
     }
 }
 
-fn nginx(out: &mut Out, from: &str) {
-    out.line("FROM nginx:alpine");
-    out.line(&format!("COPY {from} /usr/share/nginx/html"));
+/// The static image serving the files `COPY`ed from `from`; returns its start command.
+fn serve_static(out: &mut Out, images: &Images, from: &str) -> Vec<String> {
+    out.line(&format!("FROM {}", images.get("static_image", "")));
+    let words = |w: &[&str]| w.iter().map(|w| (*w).to_owned()).collect();
+    match images.static_server {
+        StaticServer::Nginx => {
+            out.line(&format!("COPY {from} /usr/share/nginx/html"));
+            words(&["nginx", "-g", "daemon off;"])
+        }
+        StaticServer::Busybox => {
+            out.line(&format!("COPY {from} /www"));
+            words(&["httpd", "-f", "-p", "80", "-h", "/www"])
+        }
+    }
 }
 
-/// Writes `recipe`'s Dockerfile, declaring `build_args` in the build stage. Fails with
-/// `no-match` when a Node or Python project has no way to start.
-pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, PluginError> {
-    let nginx_start = || vec!["nginx".into(), "-g".into(), "daemon off;".into()];
+/// Writes `recipe`'s Dockerfile from `images`, declaring `build_args` in the build stage.
+/// Fails with `no-match` when a Node or Python project has no way to start.
+pub(crate) fn write(
+    recipe: &Recipe,
+    images: &Images,
+    build_args: &[String],
+) -> Result<Written, PluginError> {
     match recipe {
         Recipe::Rust {
             bin,
             package,
             locked,
-            image,
+            toolchain,
         } => {
             let mut out = Out::new(&format!("Rust binary `{bin}`"));
+            let image = images.get("rust_image", toolchain);
             out.line(&format!("FROM {image} AS build"));
             out.line("WORKDIR /src");
             out.args(build_args);
@@ -105,7 +121,7 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
                 &format!("cargo build --release{locked}{package} --bin {bin}"),
             );
             out.line("");
-            out.line("FROM debian:bookworm-slim");
+            out.line(&format!("FROM {}", images.get("rust_runtime_image", "")));
             out.line(&format!(
                 "COPY --from=build /src/target/release/{bin} /usr/local/bin/{bin}"
             ));
@@ -115,10 +131,11 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
         Recipe::Go {
             binary,
             package,
-            image,
+            version,
             has_sum,
         } => {
             let mut out = Out::new(&format!("Go binary `{binary}`"));
+            let image = images.get("go_image", version);
             out.line(&format!("FROM {image} AS build"));
             out.line("WORKDIR /src");
             out.args(build_args);
@@ -136,7 +153,7 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
                 ),
             );
             out.line("");
-            out.line("FROM gcr.io/distroless/static-debian12");
+            out.line(&format!("FROM {}", images.get("go_runtime_image", "")));
             out.line(&format!(
                 "COPY --from=build /out/{binary} /usr/local/bin/{binary}"
             ));
@@ -144,6 +161,7 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
             Ok(out.finish(APP_PORT, vec![format!("/usr/local/bin/{binary}")]))
         }
         Recipe::Node {
+            has_deps,
             pm,
             lockfile,
             node_major,
@@ -161,12 +179,26 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
                 }
             };
             let (build_image, run_image) = match pm {
-                PackageManager::Bun => ("oven/bun:1".to_owned(), "oven/bun:1-slim".to_owned()),
-                _ => (
-                    format!("node:{node_major}-slim"),
-                    format!("node:{node_major}-slim"),
+                PackageManager::Bun => (
+                    images.get("bun_image", ""),
+                    images.get("bun_runtime_image", ""),
                 ),
+                _ => {
+                    let node = images.get("node_image", &node_major.to_string());
+                    (node.clone(), node)
+                }
             };
+            // Nothing to install or build: one stage with the files and node, no package
+            // manager needed (Debian's nodejs, for one, comes without npm).
+            if !has_deps && lockfile.is_none() && !build_script && !static_dist {
+                let mut out = Out::new("Node.js application without dependencies");
+                out.line(&format!("FROM {run_image}"));
+                out.line("WORKDIR /app");
+                out.args(build_args);
+                out.line(&format!("ENV NODE_ENV=production PORT={APP_PORT}"));
+                out.line("COPY . .");
+                return Ok(out.finish(APP_PORT, start));
+            }
             // Node 25 and later no longer bundle corepack.
             let corepack = if *node_major >= 25 {
                 "npm install -g corepack && corepack enable"
@@ -205,8 +237,8 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
             }
             out.line("");
             if *static_dist {
-                nginx(&mut out, "--from=build /app/dist");
-                return Ok(out.finish(STATIC_PORT, nginx_start()));
+                let start = serve_static(&mut out, images, "--from=build /app/dist");
+                return Ok(out.finish(STATIC_PORT, start));
             }
             out.line(&format!("FROM {run_image}"));
             out.line("WORKDIR /app");
@@ -227,13 +259,25 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
                     "found a Python project but no entry point: add main.py or app.py, or use Django (manage.py), Flask or FastAPI (app.py / main.py)",
                 ));
             };
-            let image = format!("python:{version}-slim");
+            let image = images.get("python_image", version);
+            if install.is_empty() {
+                // Standard library only: the files and the interpreter, one stage.
+                let mut out = Out::new(&format!(
+                    "Python {version} application without dependencies"
+                ));
+                out.line(&format!("FROM {image}"));
+                out.line("WORKDIR /app");
+                out.args(build_args);
+                out.line(&format!("ENV PYTHONUNBUFFERED=1 PORT={APP_PORT}"));
+                out.line("COPY . .");
+                return Ok(out.finish(APP_PORT, start));
+            }
             let mut out = Out::new(&format!("Python {version} application"));
             out.line(&format!("FROM {image} AS build"));
             out.line("WORKDIR /app");
             out.args(build_args);
             out.line("ENV VIRTUAL_ENV=/venv PATH=/venv/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1");
-            out.line("RUN python -m venv /venv");
+            out.line("RUN python3 -m venv /venv");
             out.line("COPY . .");
             for command in install {
                 out.run("install", command);
@@ -250,8 +294,8 @@ pub(crate) fn write(recipe: &Recipe, build_args: &[String]) -> Result<Written, P
         }
         Recipe::Static => {
             let mut out = Out::new("static site");
-            nginx(&mut out, ".");
-            Ok(out.finish(STATIC_PORT, nginx_start()))
+            let start = serve_static(&mut out, images, ".");
+            Ok(out.finish(STATIC_PORT, start))
         }
     }
 }
