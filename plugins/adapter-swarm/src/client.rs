@@ -243,12 +243,14 @@ impl<T: Transport> Swarm<T> {
 
     /// Removes the org's network; a missing one is success. Swarm frees a network a moment
     /// after its last task, and a delete that races that (or another delete) answers
-    /// `500 network … not found`: when the delete fails, the network is looked up again, and
-    /// the error stands only when it is still there.
+    /// `500 network <id> not found` (the name resolved to an id already gone): that is success;
+    /// another failed delete stands only when a lookup still finds the network.
     pub fn remove_network(&self, org: &str) -> Result<(), AdapterError> {
         let path = format!("/networks/{}", enc(&self.d().settings.network_name(org)));
         match self.d().delete_idempotent(&path) {
             Ok(()) => Ok(()),
+            // The name still resolved, to an id that was gone by the delete.
+            Err(AdapterError::Unavailable(message)) if message.contains("not found") => Ok(()),
             Err(e) => match self.d().get(&path) {
                 Err(AdapterError::NotFound(_)) => Ok(()),
                 _ => Err(e),
