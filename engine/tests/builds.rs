@@ -115,32 +115,6 @@ async fn latest(engine: &Engine, service: &str) -> anyhow::Result<BuildRecord> {
     }
 }
 
-async fn remove_built_images(engine_id: &str) {
-    let Ok(output) = tokio::process::Command::new("docker")
-        .args([
-            "images",
-            "-q",
-            "--filter",
-            &format!("label=dev.windlass.engine={engine_id}"),
-        ])
-        .output()
-        .await
-    else {
-        return;
-    };
-    let ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    if !ids.is_empty() {
-        let _ = tokio::process::Command::new("docker")
-            .args(["rmi", "-f"])
-            .args(&ids)
-            .output()
-            .await;
-    }
-}
-
 /// Declaring a service with a build source builds it (clone → detect → plan → docker build)
 /// and deploys it; a second commit built through `Engine::build` replaces it; a failing build
 /// changes nothing that runs and says why.
@@ -270,7 +244,7 @@ async fn a_git_repository_becomes_a_running_service() -> anyhow::Result<()> {
     assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
 
     task.abort();
-    remove_built_images(&scope.id).await;
+    docker::remove_images_of_engine(&scope.id).await;
     drop(server);
     Ok(())
 }
@@ -494,7 +468,7 @@ async fn fifty_deliveries_build_each_commit_once() -> anyhow::Result<()> {
         anyhow::ensure!(std::time::Instant::now() < deadline, "builds still running");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    remove_built_images(&scope.id).await;
+    docker::remove_images_of_engine(&scope.id).await;
     let _ = std::fs::remove_dir_all(&runtime_dir);
     drop(server);
     Ok(())
@@ -728,7 +702,7 @@ async fn each_kind_of_tree_builds_here_and_serves_its_page() -> anyhow::Result<(
     assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
 
     task.abort();
-    remove_built_images(&scope.id).await;
+    docker::remove_images_of_engine(&scope.id).await;
     drop(server);
     Ok(())
 }
@@ -869,7 +843,7 @@ async fn a_rebuild_of_the_same_commit_does_not_roll(
     );
 
     task.abort();
-    remove_built_images(&scope.id).await;
+    docker::remove_images_of_engine(&scope.id).await;
     drop(server);
     Ok(())
 }
@@ -1084,7 +1058,7 @@ async fn a_hostile_repository_is_contained() -> anyhow::Result<()> {
     assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
 
     task.abort();
-    remove_built_images(&scope.id).await;
+    docker::remove_images_of_engine(&scope.id).await;
     drop(server);
     Ok(())
 }

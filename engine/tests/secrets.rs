@@ -185,6 +185,7 @@ backend_tests!(
     key_rotation_reseals_every_value_under_one_key,
     a_corrupted_ciphertext_is_reported_for_that_secret_only,
     missing_and_used_secrets_are_refused_by_name,
+    secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation,
 );
 
 async fn versions_are_sealed_listed_and_audited_without_values(db: &TestDb) -> anyhow::Result<()> {
@@ -488,11 +489,11 @@ async fn missing_and_used_secrets_are_refused_by_name(db: &TestDb) -> anyhow::Re
 
 /// A file secret on a tmpfs, 0400 and the container user's; an env secret; neither file value
 /// in `docker inspect`; a new version rolls the service, `manual` only records it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation() -> anyhow::Result<()> {
-    let db = TestDb::sqlite().await?;
+async fn secrets_are_injected_as_tmpfs_files_and_rolled_on_rotation(
+    db: &TestDb,
+) -> anyhow::Result<()> {
     let setup = Setup::new();
-    let engine = setup.engine(&db).await?;
+    let engine = setup.engine(db).await?;
     let docker = common::docker::connect().await?;
     let file_value = distinctive("file");
     let env_value = distinctive("env");

@@ -1,5 +1,5 @@
-//! `kill -9` during a key rotation: a real runner process on a real SQLite file holds a few
-//! hundred secret versions; `POST /v1/secrets/rotate-key` is sent and the process is killed
+//! `kill -9` during a key rotation: a real runner process on a real store (an SQLite file, and
+//! a PostgreSQL schema) holds a few hundred secret versions; `POST /v1/secrets/rotate-key` is sent and the process is killed
 //! with SIGKILL after a growing delay (before, during and after the rotation's transaction).
 //! After each restart every version is sealed under one and the same key — the one the store
 //! records and the key file holds — and every value decrypts (the listing opens each one and
@@ -17,6 +17,7 @@ use std::time::Duration;
 use process::Runner;
 use serde_json::json;
 use sqlx::Connection as _;
+use windlass_test_support::db::TestDb;
 use windlass_test_support::engine::EngineScope;
 use windlass_test_support::http::Api;
 
@@ -24,24 +25,35 @@ const SECRETS: usize = 60;
 const VERSIONS: usize = 5;
 
 /// The distinct key ids of the stored versions, and the id the store records.
-async fn sealed_under(db: &std::path::Path) -> anyhow::Result<(BTreeSet<String>, String)> {
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
-    let ids: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT key_id FROM secret_versions")
-        .fetch_all(&mut conn)
-        .await?;
-    let (recorded,): (String,) =
-        sqlx::query_as("SELECT value FROM engine_meta WHERE key = 'secrets.key_id'")
-            .fetch_one(&mut conn)
-            .await?;
+async fn sealed_under(db: &TestDb) -> anyhow::Result<(BTreeSet<String>, String)> {
+    const IDS: &str = "SELECT DISTINCT key_id FROM secret_versions";
+    const RECORDED: &str = "SELECT value FROM engine_meta WHERE key = 'secrets.key_id'";
+    let (ids, (recorded,)): (Vec<(String,)>, (String,)) = if db.backend == "sqlite" {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
+        (
+            sqlx::query_as(IDS).fetch_all(&mut conn).await?,
+            sqlx::query_as(RECORDED).fetch_one(&mut conn).await?,
+        )
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+        (
+            sqlx::query_as(IDS).fetch_all(&mut conn).await?,
+            sqlx::query_as(RECORDED).fetch_one(&mut conn).await?,
+        )
+    };
     Ok((ids.into_iter().map(|(id,)| id).collect(), recorded))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_value_decrypts_with_exactly_one_key_after_a_kill_during_rotation()
--> anyhow::Result<()> {
+windlass_test_support::backend_tests!(
+    every_value_decrypts_with_exactly_one_key_after_a_kill_during_rotation
+);
+
+async fn every_value_decrypts_with_exactly_one_key_after_a_kill_during_rotation(
+    db: &TestDb,
+) -> anyhow::Result<()> {
     let scope = EngineScope::new();
     let dir = tempfile::tempdir()?;
-    let mut runner = Runner::start(&scope, dir.path()).await?;
+    let mut runner = Runner::start_with_store(&scope, dir.path(), Some(&db.url)).await?;
     let address: SocketAddr = runner.url.trim_start_matches("http://").parse()?;
     let api = Api::new(address);
     let token = runner.token.clone();
@@ -59,7 +71,6 @@ async fn every_value_decrypts_with_exactly_one_key_after_a_kill_during_rotation(
         }
     }
     let data = dir.path().join("data");
-    let db = data.join("windlass.db");
     let key_file = data.join("secrets.key");
     let pending = data.join("secrets.key.new");
     let mut keys_seen = BTreeSet::new();
@@ -76,7 +87,7 @@ async fn every_value_decrypts_with_exactly_one_key_after_a_kill_during_rotation(
         runner.kill_and_restart()?;
         let _ = rotate.await;
 
-        let (ids, recorded) = sealed_under(&db).await?;
+        let (ids, recorded) = sealed_under(db).await?;
         assert_eq!(
             ids,
             BTreeSet::from([recorded.clone()]),

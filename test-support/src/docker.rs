@@ -62,6 +62,34 @@ pub async fn connect_with_busybox() -> anyhow::Result<DockerRuntime> {
     Ok(runtime)
 }
 
+/// Removes every image labelled as built by engine `engine_id` (`dev.windlass.engine`), as a
+/// build test's cleanup; a failure is left for the next run's sweep.
+pub async fn remove_images_of_engine(engine_id: &str) {
+    let Ok(output) = tokio::process::Command::new("docker")
+        .args([
+            "images",
+            "-q",
+            "--filter",
+            &format!("label=dev.windlass.engine={engine_id}"),
+        ])
+        .output()
+        .await
+    else {
+        return;
+    };
+    let ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !ids.is_empty() {
+        let _ = tokio::process::Command::new("docker")
+            .args(["rmi", "-f"])
+            .args(&ids)
+            .output()
+            .await;
+    }
+}
+
 /// A random lowercase hex suffix.
 pub fn suffix() -> String {
     format!("{:08x}", rand::random::<u32>())

@@ -11,5 +11,6 @@ pub mod db;
 pub mod docker;
 pub mod engine;
 pub mod git;
+pub mod git_http;
 pub mod http;
 pub mod plugins;

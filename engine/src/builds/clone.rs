@@ -8,9 +8,12 @@
 //! directory is made with an empty template and `core.hooksPath` points nowhere), no
 //! submodules, no user or system configuration, no prompts, only the known protocols.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::process::Command;
 
 use super::record::CommitInfo;
@@ -22,6 +25,9 @@ pub(crate) enum CloneError {
     /// git failed; the message is its own (credentials never reach it: none are in the URL).
     #[error("git {step} failed: {message}")]
     Git { step: &'static str, message: String },
+    /// The credentials secret holds something git cannot send.
+    #[error("build credentials: {0}")]
+    Credentials(String),
     /// git could not be run at all.
     #[error("cannot run git (is it installed?): {0}")]
     Spawn(std::io::Error),
@@ -57,28 +63,141 @@ pub(crate) struct TreeSummary {
     pub bytes: u64,
 }
 
-/// Fetches `source` at `reference` into `dir` (which must not exist) and returns the commit.
-/// Every git command's output goes to `log`.
+/// What a fetch of a private repository authenticates with (from the secret the source's
+/// [`GitCredentials`](super::GitCredentials) names).
+pub(crate) enum CloneAuth {
+    /// A token or password sent over HTTP(S) with a user name.
+    Token {
+        username: String,
+        token: SecretString,
+    },
+    /// A private key for SSH.
+    SshKey(SecretString),
+}
+
+/// The files git reads the credentials from: a directory of the engine's (mode 0700) beside
+/// the clone, never inside the tree; removed when dropped (and with every other leftover of
+/// the work directory when the engine starts, after a crash).
+struct AuthFiles {
+    dir: PathBuf,
+    config: Vec<String>,
+    ssh_command: Option<String>,
+}
+
+impl AuthFiles {
+    /// Writes `auth` for a clone into `clone_dir`. The value reaches git only through a file
+    /// of mode 0600: a credential helper prints it (HTTP), or `ssh -i` reads it (SSH). It is
+    /// in no argument, environment variable or log line.
+    fn write(clone_dir: &Path, auth: &CloneAuth) -> Result<Self, CloneError> {
+        let dir = PathBuf::from(format!("{}.auth", clone_dir.display()));
+        if dir.to_string_lossy().contains('\'') {
+            // The paths are quoted for git's shell; the engine's work directory has no quote.
+            return Err(CloneError::Credentials(format!(
+                "the build work directory {} holds a `'`: choose another [builds] work_dir",
+                dir.display()
+            )));
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let mut files = AuthFiles {
+            dir,
+            config: Vec::new(),
+            ssh_command: None,
+        };
+        match auth {
+            CloneAuth::Token { username, token } => {
+                let token = one_line(token.expose_secret())?;
+                let path = files.file("credentials", |f| {
+                    write!(f, "username={username}\npassword={token}\n")
+                })?;
+                // The engine's own helper only: the empty value drops any other.
+                files.config.push("credential.helper=".to_owned());
+                files.config.push(format!(
+                    "credential.helper=!f() {{ test \"$1\" = get && cat '{}'; }}; f",
+                    path.display()
+                ));
+            }
+            CloneAuth::SshKey(key) => {
+                let mut key = key.expose_secret().trim_end().to_owned();
+                key.push('\n');
+                let path = files.file("id", |f| f.write_all(key.as_bytes()))?;
+                zeroize::Zeroize::zeroize(&mut key);
+                files.ssh_command = Some(format!(
+                    "ssh -i '{}' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes \
+                     -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='{}'",
+                    path.display(),
+                    files.dir.join("known_hosts").display()
+                ));
+            }
+        }
+        Ok(files)
+    }
+
+    /// Creates `name` in the directory with mode 0600 and writes it.
+    fn file(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+    ) -> Result<PathBuf, CloneError> {
+        let path = self.dir.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        write(&mut file)?;
+        Ok(path)
+    }
+}
+
+impl Drop for AuthFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A token is one line: the credential protocol is line-based, so a line break inside it
+/// would be read as another field. A trailing one (`echo token | windlass secrets set`) is
+/// dropped.
+fn one_line(token: &str) -> Result<&str, CloneError> {
+    let token = token.trim_end_matches(['\n', '\r']);
+    if token.is_empty() || token.contains(['\n', '\r', '\0']) {
+        return Err(CloneError::Credentials(
+            "the credentials secret must hold one line (a token or password)".to_owned(),
+        ));
+    }
+    Ok(token)
+}
+
+/// Fetches `source` at `reference` into `dir` (which must not exist) and returns the commit,
+/// authenticated with `auth` when the repository is private. Every git command's output goes
+/// to `log`.
 pub(crate) async fn fetch(
     source: &BuildSource,
     reference: Option<&str>,
     dir: &Path,
+    auth: Option<&CloneAuth>,
     timeout: Duration,
     log: &(dyn Fn(String) + Send + Sync),
 ) -> Result<CommitInfo, CloneError> {
     let (url, _transport) = source.url();
     let work = async {
         std::fs::create_dir_all(dir)?;
-        git(dir, "init", &["init", "-q", "--template=", "."], log).await?;
-        git(dir, "remote add", &["remote", "add", "origin", &url], log).await?;
+        let files = auth.map(|a| AuthFiles::write(dir, a)).transpose()?;
+        let git = Git {
+            dir,
+            auth: files.as_ref(),
+            log,
+        };
+        git.run("init", &["init", "-q", "--template=", "."]).await?;
+        git.run("remote add", &["remote", "add", "origin", &url])
+            .await?;
         let wanted = reference.unwrap_or("HEAD");
         log(format!(
             "fetching {wanted} of {} (depth 1)",
             source.repository
         ));
         // A reference never starts with `-` (validated), so it cannot be read as an option.
-        git(
-            dir,
+        git.run(
             "fetch",
             &[
                 "fetch",
@@ -89,7 +208,6 @@ pub(crate) async fn fetch(
                 "origin",
                 &format!("{wanted}:refs/windlass/build"),
             ],
-            log,
         )
         .await
         .map_err(|e| {
@@ -103,25 +221,22 @@ pub(crate) async fn fetch(
                 e
             }
         })?;
-        git(
-            dir,
+        git.run(
             "checkout",
             &["checkout", "-q", "--detach", "refs/windlass/build"],
-            log,
         )
         .await?;
-        let shown = git(
-            dir,
-            "log",
-            &[
+        let shown = git
+            .run(
                 "log",
-                "-1",
-                "--format=%H%n%an <%ae>%n%s",
-                "refs/windlass/build",
-            ],
-            log,
-        )
-        .await?;
+                &[
+                    "log",
+                    "-1",
+                    "--format=%H%n%an <%ae>%n%s",
+                    "refs/windlass/build",
+                ],
+            )
+            .await?;
         let mut lines = shown.lines();
         let commit = CommitInfo {
             sha: lines.next().unwrap_or_default().to_owned(),
@@ -139,13 +254,39 @@ pub(crate) async fn fetch(
         .map_err(|_| CloneError::Timeout(timeout))?
 }
 
-/// Runs one git command in `dir` with nothing from the repository or the user able to act.
+/// Where git runs, with which credentials, and where its output goes.
+struct Git<'a> {
+    dir: &'a Path,
+    auth: Option<&'a AuthFiles>,
+    log: &'a (dyn Fn(String) + Send + Sync),
+}
+
+impl Git<'_> {
+    /// Runs one git command in the clone with nothing from the repository or the user able
+    /// to act.
+    async fn run(&self, step: &'static str, args: &[&str]) -> Result<String, CloneError> {
+        let auth_config = self.auth.map(|a| a.config.as_slice()).unwrap_or_default();
+        let ssh_command = self
+            .auth
+            .and_then(|a| a.ssh_command.clone())
+            .unwrap_or_else(|| {
+                "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new".to_owned()
+            });
+        git(self.dir, step, args, auth_config, &ssh_command, self.log).await
+    }
+}
+
+/// Runs one git command in `dir` with nothing from the repository or the user able to act;
+/// `config` adds `-c` settings (the credential helper).
 async fn git(
     dir: &Path,
     step: &'static str,
     args: &[&str],
+    config: &[String],
+    ssh_command: &str,
     log: &(dyn Fn(String) + Send + Sync),
 ) -> Result<String, CloneError> {
+    let config = config.iter().flat_map(|c| ["-c", c.as_str()]);
     let output = Command::new("git")
         .current_dir(dir)
         .args([
@@ -170,6 +311,7 @@ async fn git(
             "-c",
             "advice.detachedHead=false",
         ])
+        .args(config)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -179,10 +321,7 @@ async fn git(
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
         .env("SSH_ASKPASS", "true")
-        .env(
-            "GIT_SSH_COMMAND",
-            "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-        )
+        .env("GIT_SSH_COMMAND", ssh_command)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()

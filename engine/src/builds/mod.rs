@@ -42,7 +42,7 @@ pub use crate::engine::webhook_secret_name;
 pub(crate) use live::Live;
 pub use live::LogFollow;
 pub use record::{BuildFilter, BuildRecord, BuildState, CommitInfo};
-pub use source::BuildSource;
+pub use source::{BuildSource, GitCredentials};
 pub use webhook::{WebhookDelivery, WebhookOutcome, WebhookProvider, sign as sign_webhook};
 
 /// Label on every image the engine builds: the build's id.
@@ -187,6 +187,16 @@ pub(crate) fn hint_for(error: &str) -> Option<String> {
         "a base image of the plan is not on this Docker host: the engine never pulls, so build or load it locally (scripts/build-test-images.sh builds the test bases), or set the strategy's base image in its plugin config"
     } else if e.contains("returned a non-zero code") || e.contains("non-zero exit") {
         "a build step failed: the lines above the error in the build's log are that step's output"
+    } else if e.contains("build credentials:") {
+        "the build's credentials secret could not be read or used: check that it exists in the service's org (windlass secrets ls) and holds one line (a token) or a private key (ssh://)"
+    } else if e.contains("authentication failed")
+        || e.contains("could not read username")
+        || e.contains("could not read password")
+        || e.contains("permission denied (publickey")
+        || e.contains("returned error: 401")
+        || e.contains("returned error: 403")
+    {
+        "the repository refused the fetch's authentication: a private repository needs `credentials = { secret = \"NAME\" }` in the build source, and the secret must hold a token (https://) or a private key (ssh://) the server accepts"
     } else if e.contains("git fetch failed") || e.contains("couldn't find remote ref") {
         "the source could not be fetched: check the repository URL, that the reference (branch, tag or commit) exists, and the credentials"
     } else if e.contains("refused") && e.contains("symlink") {

@@ -31,6 +31,49 @@ pub struct BuildSource {
     /// Build arguments passed to the image build.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub build_args: BTreeMap<String, String>,
+    /// The secret to authenticate the fetch with, for a private repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<GitCredentials>,
+}
+
+/// How a private repository is authenticated: a secret of the service's organisation, read
+/// by the engine for each fetch (a `secret-read` event with purpose `build-clone`) and never
+/// put in a URL, an argument, an environment variable or the build log.
+///
+/// Over `https://` (or `http://` to a loopback host) the secret is a token or password, sent
+/// with `username`; over `ssh://` it is a private key (OpenSSH format, no passphrase) and
+/// `username` is not used (the URL names the user).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GitCredentials {
+    /// The secret's name, in the service's organisation.
+    pub secret: String,
+    /// The user name sent with an HTTP token; none = `git` (forges that authenticate by the
+    /// token alone accept any name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+impl GitCredentials {
+    /// Authenticates with the secret `secret`.
+    pub fn secret(secret: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            username: None,
+        }
+    }
+
+    /// Sends `username` with the token.
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The user name sent with an HTTP token.
+    pub(crate) fn username(&self) -> &str {
+        self.username.as_deref().unwrap_or("git")
+    }
 }
 
 /// How a repository is reached.
@@ -51,6 +94,7 @@ impl BuildSource {
             subdirectory: None,
             strategy: None,
             build_args: BTreeMap::new(),
+            credentials: None,
         }
     }
 
@@ -75,6 +119,12 @@ impl BuildSource {
     /// With a build argument.
     pub fn with_build_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.build_args.insert(name.into(), value.into());
+        self
+    }
+
+    /// Authenticated with `credentials` (a private repository).
+    pub fn with_credentials(mut self, credentials: GitCredentials) -> Self {
+        self.credentials = Some(credentials);
         self
     }
 
@@ -125,6 +175,9 @@ impl BuildSource {
                 "a plugin name, or leave it out",
             ));
         }
+        if let Some(credentials) = &self.credentials {
+            check_credentials(repo, credentials)?;
+        }
         for name in self.build_args.keys() {
             let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -137,6 +190,46 @@ impl BuildSource {
         }
         Ok(())
     }
+}
+
+/// Credentials need a transport that carries them, and one that does not show them to the
+/// network: `https://`, `ssh://`, or `http://` to a loopback host only.
+fn check_credentials(repo: &str, credentials: &GitCredentials) -> Result<(), SpecError> {
+    crate::secrets::validate_secret_name("build.credentials.secret", &credentials.secret)?;
+    if let Some(user) = &credentials.username
+        && (user.is_empty() || user.len() > 255 || user.chars().any(|c| c.is_control()))
+    {
+        return Err(SpecError::new(
+            "build.credentials.username",
+            "a user name of 1 to 255 characters without control characters is required",
+        ));
+    }
+    if repo.starts_with("https://") || repo.starts_with("ssh://") {
+        return Ok(());
+    }
+    if let Some(rest) = repo.strip_prefix("http://") {
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.split(':').next().unwrap_or_default(),
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        return Err(SpecError::new(
+            "build.credentials",
+            "plain http:// would send the credentials in the clear; use https:// (http:// is allowed to a loopback host only)",
+        ));
+    }
+    Err(SpecError::new(
+        "build.credentials",
+        "credentials are sent over https:// or ssh:// only; git://, file:// and local paths carry none",
+    ))
 }
 
 /// A reference git accepts on the command line without reading it as an option.
@@ -220,6 +313,45 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.field, "build.build_args.1x");
         assert!(is_commit_sha(&"a".repeat(40)));
+    }
+
+    #[test]
+    fn credentials_need_a_transport_that_carries_them_privately() {
+        let token = || GitCredentials::secret("git-token");
+        for ok in [
+            "https://git.example/app.git",
+            "ssh://git@git.example/app.git",
+            "http://127.0.0.1:8080/app",
+            "http://localhost/app",
+            "http://[::1]:9/app",
+        ] {
+            let source = BuildSource::new(ok).with_credentials(token());
+            assert!(source.validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://git.example/app",
+            "http://127.0.0.1.example/app",
+            "git://127.0.0.1/app",
+            "file:///srv/app",
+            "/srv/app",
+        ] {
+            let error = BuildSource::new(bad)
+                .with_credentials(token())
+                .validate()
+                .unwrap_err();
+            assert_eq!(error.field, "build.credentials", "{bad}");
+        }
+        let error = BuildSource::new("https://g/a")
+            .with_credentials(GitCredentials::secret("bad name"))
+            .validate()
+            .unwrap_err();
+        assert_eq!(error.field, "build.credentials.secret");
+        let error = BuildSource::new("https://g/a")
+            .with_credentials(token().with_username("a\nb"))
+            .validate()
+            .unwrap_err();
+        assert_eq!(error.field, "build.credentials.username");
+        assert_eq!(token().username(), "git");
         assert!(!is_commit_sha("main"));
     }
 }

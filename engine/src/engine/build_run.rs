@@ -80,6 +80,31 @@ impl Engine {
         }
     }
 
+    /// The credentials of a private source, read from the org's secret store for this fetch
+    /// (audited as a `secret-read` with purpose `build-clone`): a token for HTTP(S), a private
+    /// key for SSH.
+    async fn clone_auth(
+        &self,
+        org: &str,
+        source: &BuildSource,
+    ) -> Result<Option<clone::CloneAuth>, Stop> {
+        let Some(credentials) = &source.credentials else {
+            return Ok(None);
+        };
+        let secret = self
+            .secret_value(org, &credentials.secret, "build-clone")
+            .await
+            .map_err(|e| Stop::Failed(format!("build credentials: {e}")))?;
+        Ok(Some(if source.repository.trim().starts_with("ssh://") {
+            clone::CloneAuth::SshKey(secret.value)
+        } else {
+            clone::CloneAuth::Token {
+                username: credentials.username().to_owned(),
+                token: secret.value,
+            }
+        }))
+    }
+
     async fn build_steps(
         &self,
         record: &mut BuildRecord,
@@ -106,8 +131,9 @@ impl Engine {
         // Fetch and check the tree.
         let log = |line: String| live.line(line);
         let config = &builds.config;
+        let auth = self.clone_auth(&record.org, source).await?;
         let commit = tokio::select! {
-            commit = clone::fetch(source, record.reference.as_deref(), dir, config.clone_timeout, &log) => commit?,
+            commit = clone::fetch(source, record.reference.as_deref(), dir, auth.as_ref(), config.clone_timeout, &log) => commit?,
             () = &mut cancelled => return Err(Stop::Cancelled),
         };
         record.commit = Some(commit.clone());

@@ -273,6 +273,17 @@ impl Engine {
         let mut using: Vec<String> = users(&services, name)
             .map(|(d, _, _)| format!("{}/{}", d.stack, d.service))
             .collect();
+        using.extend(
+            services
+                .iter()
+                .filter(|(_, s)| {
+                    s.build
+                        .as_ref()
+                        .and_then(|b| b.credentials.as_ref())
+                        .is_some_and(|c| c.secret == name)
+                })
+                .map(|(d, _)| format!("{}/{} (build credentials)", d.stack, d.service)),
+        );
         using.extend(self.plugins_using(org, name));
         if !using.is_empty() {
             return Err(SecretError::InUse {
@@ -378,11 +389,29 @@ impl Engine {
         // Template parameters bound to secrets arrive as placeholders in env values.
         crate::secrets::bind_placeholders(spec)?;
         crate::secrets::validate_refs(&spec.secrets, &spec.env)?;
-        if spec.secrets.is_empty() {
+        let credentials = spec.build.as_ref().and_then(|b| b.credentials.as_ref());
+        if spec.secrets.is_empty() && credentials.is_none() {
             return Ok(());
         }
         let ctx = &self.inner.ctx;
         vault(ctx)?;
+        if let Some(credentials) = credentials
+            && !ctx
+                .store
+                .list_secrets(org)
+                .await?
+                .iter()
+                .any(|row| row.name == credentials.secret)
+        {
+            return Err(SpecError::new(
+                "build.credentials.secret",
+                format!(
+                    "secret `{}` does not exist in org {org}",
+                    credentials.secret
+                ),
+            )
+            .into());
+        }
         let kept: BTreeMap<String, Vec<u64>> = {
             let mut map: BTreeMap<String, Vec<u64>> = BTreeMap::new();
             for v in ctx.store.list_secret_versions(org).await? {
