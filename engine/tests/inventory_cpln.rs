@@ -489,3 +489,36 @@ async fn the_read_only_target_refuses_changes_with_the_adapters_reason() -> anyh
     assert_eq!(fixture.total_calls(), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refused_token_is_denied_and_not_retried() -> anyhow::Result<()> {
+    let fixture = CplnFixture::start(FixtureSpec::new("acme").with_many("prod", 3)).await?;
+    let scope = EngineScope::new();
+    let engine = engine(&scope, &fixture, config()).await?;
+    // Control Plane no longer takes the adapter's token (rotated there).
+    fixture.update(|spec| spec.token = "rotated".to_owned());
+    let report = engine.inventory(&cpln()).await?;
+    assert_eq!(report.total, 0);
+    assert_eq!(
+        fixture.status_count(401),
+        1,
+        "one listing call, not retried"
+    );
+    assert_eq!(fixture.total_calls(), 1);
+    let error = &report.stats.errors[0];
+    assert_eq!(
+        (
+            error.target.as_str(),
+            error.group.as_deref(),
+            error.code.as_str(),
+            error.attempts
+        ),
+        (TARGET, None, "denied", 1)
+    );
+    // A failed listing is not cached: with the token back, the next query reads everything.
+    fixture.update(|spec| spec.token = "test-token".to_owned());
+    let report = engine.inventory(&cpln()).await?;
+    assert_eq!((report.total, report.stats.calls), (3, 4));
+    assert!(report.stats.errors.is_empty(), "{:?}", report.stats.errors);
+    Ok(())
+}
