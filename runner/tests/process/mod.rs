@@ -47,6 +47,17 @@ impl Runner {
         dir: &Path,
         store_url: Option<&str>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_config(scope, dir, store_url, "").await
+    }
+
+    /// Like [`Runner::start_with_store`], with `extra` (TOML: plugins, targets, sections)
+    /// appended to the config.
+    pub async fn start_with_config(
+        scope: &EngineScope,
+        dir: &Path,
+        store_url: Option<&str>,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
         windlass_test_support::docker::connect_with_busybox().await?;
         let port = free_port()?;
         let config = dir.join("windlass.toml");
@@ -56,6 +67,10 @@ impl Runner {
         );
         if let Some(url) = store_url {
             text.push_str(&format!("\n[store]\nurl = {}\n", toml_string(url)));
+        }
+        if !extra.is_empty() {
+            text.push('\n');
+            text.push_str(extra);
         }
         std::fs::write(&config, text)?;
         let (child, token) = Self::spawn(&config, true)?;
@@ -240,7 +255,7 @@ impl Drop for Runner {
 }
 
 /// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
+pub fn toml_string(s: &str) -> String {
     let escaped: String = s
         .chars()
         .flat_map(|c| match c {
