@@ -5,7 +5,8 @@
 # locally built test images (busybox, and the demo stack's local/postgres:15,
 # local/windlass-demo-api:1 and local/windlass-demo-web:1, which scripts/check-demo-stack.sh
 # then runs together, and windlass-test/python:3 and windlass-test/node:18, the bases of the
-# build tests' plans), a PostgreSQL server. Then builds the plugin components,
+# build tests' plans), the git servers the build tests start (scripts/setup-git-servers.sh),
+# a PostgreSQL server. Then builds the plugin components,
 # runs the plugins' unit tests natively, and runs every test of the root workspace against real
 # plugins, real Docker, a real SQLite file and a real PostgreSQL server. Extra arguments go to the root
 # workspace's `cargo test` (e.g. `scripts/test.sh -p windlass-host-api`), which runs every test
@@ -15,6 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup-toolchain.sh
 scripts/setup-docker.sh
+scripts/setup-git-servers.sh
 scripts/build-test-images.sh busybox postgres demo-api demo-web python node
 echo "=== demo stack images, together (plain docker run)"
 scripts/check-demo-stack.sh

@@ -1,5 +1,6 @@
-//! Builds from a private repository, against a real git server (`git http-backend` behind
-//! HTTP Basic authentication on loopback), real Docker and both store backends: without
+//! Builds from a private repository, against real git servers on loopback (`git http-backend`
+//! behind HTTP Basic authentication, and an sshd of the test's own), real Docker and both
+//! store backends: without
 //! credentials the fetch is refused and the build says why; a source naming a missing secret
 //! is refused at deploy; with the token in the secret store the build fetches, builds and
 //! deploys, the read is audited (`secret-read`, purpose `build-clone`) and the token is in no
@@ -18,6 +19,7 @@ use common::db::TestDb;
 use common::engine::EngineScope;
 use common::git::Repo;
 use common::git_http::GitHttpServer;
+use common::git_ssh::GitSshServer;
 use windlass::builds::{BuildRecord, BuildSource, BuildState, BuildsConfig, GitCredentials};
 use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::secrets::SecretsConfig;
@@ -51,6 +53,102 @@ async fn build(engine: &Engine) -> anyhow::Result<BuildRecord> {
     }
 }
 
+/// An engine with the Dockerfile strategy and a secret store, running.
+struct Setup {
+    scope: EngineScope,
+    engine: Engine,
+    work: tempfile::TempDir,
+    _key_dir: tempfile::TempDir,
+    runtime_dir: String,
+    task: tokio::task::JoinHandle<Result<(), windlass::EngineError>>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.runtime_dir).ok();
+    }
+}
+
+impl Setup {
+    async fn new(db: &TestDb) -> anyhow::Result<Self> {
+        let scope = EngineScope::new();
+        let key_dir = tempfile::tempdir()?;
+        let work = tempfile::tempdir()?;
+        let runtime_dir = format!("/dev/shm/windlass-test-{}", scope.id);
+        let host = PluginHost::builder().build()?;
+        let dockerfile = host
+            .load(
+                PluginSpec::from_file(
+                    "dockerfile",
+                    common::plugins::component("build_dockerfile.wasm")?,
+                )
+                .with_kind(PluginKind::BuildStrategy),
+            )
+            .await?;
+        let engine = scope
+            .builder()
+            .with_store_url(&db.url)
+            .with_secrets(
+                SecretsConfig::key_file(key_dir.path().join("secrets.key"))
+                    .with_runtime_dir(&runtime_dir),
+            )
+            .with_builds(
+                BuildsConfig::default()
+                    .with_strategy(
+                        "dockerfile",
+                        dockerfile.build_strategy().context("a build strategy")?,
+                    )
+                    .with_work_dir(work.path()),
+            )
+            .build()
+            .await?;
+        let runner = engine.clone();
+        let task = tokio::spawn(async move { runner.run(std::future::pending()).await });
+        Ok(Setup {
+            scope,
+            engine,
+            work,
+            _key_dir: key_dir,
+            runtime_dir,
+            task,
+        })
+    }
+
+    /// Waits until the work directory is empty: no clone (removed just after the record is
+    /// final), no credential file.
+    async fn work_dir_emptied(&self) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(self.work.path())?.count() > 0 {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "left in the work directory: {:?}",
+                std::fs::read_dir(self.work.path())?.collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Every event, as text.
+    async fn all_events(&self) -> anyhow::Result<String> {
+        let events = self
+            .engine
+            .events(&EventFilter {
+                limit: Some(100_000),
+                ..EventFilter::default()
+            })
+            .await?;
+        Ok(serde_json::to_string(&events)?)
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        self.engine.remove_stack("acme", "shop").await?;
+        self.task.abort();
+        common::docker::remove_images_of_engine(&self.scope.id).await;
+        Ok(())
+    }
+}
+
 async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Result<()> {
     common::docker::connect_with_busybox().await?;
     let token = format!("wl-git-token-{}", common::docker::suffix());
@@ -62,39 +160,8 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
     )?;
     let server = GitHttpServer::start(base.path(), "deploy", &token).await?;
 
-    let scope = EngineScope::new();
-    let key_dir = tempfile::tempdir()?;
-    let work = tempfile::tempdir()?;
-    let runtime_dir = format!("/dev/shm/windlass-test-{}", scope.id);
-    let host = PluginHost::builder().build()?;
-    let dockerfile = host
-        .load(
-            PluginSpec::from_file(
-                "dockerfile",
-                common::plugins::component("build_dockerfile.wasm")?,
-            )
-            .with_kind(PluginKind::BuildStrategy),
-        )
-        .await?;
-    let engine = scope
-        .builder()
-        .with_store_url(&db.url)
-        .with_secrets(
-            SecretsConfig::key_file(key_dir.path().join("secrets.key"))
-                .with_runtime_dir(&runtime_dir),
-        )
-        .with_builds(
-            BuildsConfig::default()
-                .with_strategy(
-                    "dockerfile",
-                    dockerfile.build_strategy().context("a build strategy")?,
-                )
-                .with_work_dir(work.path()),
-        )
-        .build()
-        .await?;
-    let runner = engine.clone();
-    let task = tokio::spawn(async move { runner.run(std::future::pending()).await });
+    let setup = Setup::new(db).await?;
+    let engine = &setup.engine;
 
     // A source that names a secret the org does not have is refused, naming it; nothing is
     // stored.
@@ -128,7 +195,7 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
     let anonymous = ServiceSpec::new("web", "")
         .with_build(BuildSource::new(server.url("site.git")).with_reference("main"));
     engine.apply("acme", "shop", anonymous).await?;
-    let refused = build(&engine).await?;
+    let refused = build(engine).await?;
     assert_eq!(refused.state, BuildState::Failed, "{refused:?}");
     assert!(server.refused() > 0 && server.accepted() == 0);
     let hint = refused.hint.clone().unwrap_or_default();
@@ -144,7 +211,7 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
         )
         .await?;
     engine.apply("acme", "shop", spec).await?;
-    let built = build(&engine).await?;
+    let built = build(engine).await?;
     assert_eq!(built.state, BuildState::Succeeded, "{built:?}");
     assert!(built.deployed_revision.is_some(), "{built:?}");
     assert!(server.accepted() > 0);
@@ -164,15 +231,9 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
             .any(|e| e.payload["purpose"] == "build-clone" && e.payload["secret"] == "git-token"),
         "{reads:?}"
     );
-    let events = engine
-        .events(&EventFilter {
-            limit: Some(100_000),
-            ..EventFilter::default()
-        })
-        .await?;
     let everything = format!(
         "{}{}{log}{:?}{:?}",
-        serde_json::to_string(&events)?,
+        setup.all_events().await?,
         serde_json::to_string(&built)?,
         built,
         engine
@@ -183,23 +244,14 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
             .await?,
     );
     assert!(!everything.contains(&token), "the token leaked");
-    // Nothing of the fetch is left on disk: no clone (removed just after the record is
-    // final), no credential file.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::fs::read_dir(work.path())?.count() > 0 {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "left in the work directory: {:?}",
-            std::fs::read_dir(work.path())?.collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Nothing of the fetch is left on disk.
+    setup.work_dir_emptied().await?;
 
     // A wrong new version is what the next fetch uses: refused again.
     engine
         .set_secret("acme", "git-token", SecretString::from("wrong"), "ops")
         .await?;
-    let stale = build(&engine).await?;
+    let stale = build(engine).await?;
     assert_eq!(stale.state, BuildState::Failed, "{stale:?}");
     assert!(
         stale
@@ -221,10 +273,73 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
         "{error}"
     );
 
-    engine.remove_stack("acme", "shop").await?;
-    task.abort();
-    common::docker::remove_images_of_engine(&scope.id).await;
-    Ok(())
+    setup.finish().await
 }
 
 common::backend_tests!(a_private_repository_builds_with_its_secret);
+
+/// Over `ssh://` the secret is a private key: without it sshd refuses the fetch; with it the
+/// build fetches, builds and deploys, and the key is in no event or log and not left on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_over_ssh_builds_with_its_key() -> anyhow::Result<()> {
+    common::docker::connect_with_busybox().await?;
+    let base = tempfile::tempdir()?;
+    let repo = Repo::init(base.path(), "site.git")?;
+    repo.commit(
+        &[("Dockerfile", SITE), ("index.html", "<h1>over ssh</h1>")],
+        "Page over SSH",
+    )?;
+    let server = GitSshServer::start(base.path())?;
+    let db = TestDb::sqlite().await?;
+    let setup = Setup::new(&db).await?;
+    let engine = &setup.engine;
+
+    let anonymous = ServiceSpec::new("web", "")
+        .with_build(BuildSource::new(server.url("site.git")).with_reference("main"));
+    engine.apply("acme", "shop", anonymous).await?;
+    let refused = build(engine).await?;
+    assert_eq!(refused.state, BuildState::Failed, "{refused:?}");
+    assert!(
+        refused
+            .hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("credentials"),
+        "{refused:?}"
+    );
+
+    engine
+        .set_secret(
+            "acme",
+            "deploy-key",
+            SecretString::from(server.client_key.clone()),
+            "ops",
+        )
+        .await?;
+    let source = BuildSource::new(server.url("site.git"))
+        .with_reference("main")
+        .with_credentials(GitCredentials::secret("deploy-key"));
+    engine
+        .apply(
+            "acme",
+            "shop",
+            ServiceSpec::new("web", "").with_build(source),
+        )
+        .await?;
+    let built = build(engine).await?;
+    assert_eq!(built.state, BuildState::Succeeded, "{built:?}");
+    assert!(built.deployed_revision.is_some(), "{built:?}");
+    let log = engine.build_log(&built.id).await?;
+    assert!(log.contains("Page over SSH"), "{log}");
+
+    // The key's body (its base64 lines) is nowhere but the store.
+    let body = server
+        .client_key
+        .lines()
+        .find(|l| !l.starts_with("-----") && l.len() > 20)
+        .context("a key body line")?;
+    let everything = format!("{}{log}{built:?}", setup.all_events().await?);
+    assert!(!everything.contains(body), "the private key leaked");
+    setup.work_dir_emptied().await?;
+    setup.finish().await
+}

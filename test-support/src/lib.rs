@@ -12,5 +12,6 @@ pub mod docker;
 pub mod engine;
 pub mod git;
 pub mod git_http;
+pub mod git_ssh;
 pub mod http;
 pub mod plugins;

@@ -122,8 +122,9 @@ impl AuthFiles {
                 let path = files.file("id", |f| f.write_all(key.as_bytes()))?;
                 zeroize::Zeroize::zeroize(&mut key);
                 files.ssh_command = Some(format!(
-                    "ssh -i '{}' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes \
-                     -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='{}'",
+                    "ssh -F /dev/null -i '{}' -o IdentitiesOnly=yes -o IdentityAgent=none \
+                     -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
+                     -o UserKnownHostsFile='{}'",
                     path.display(),
                     files.dir.join("known_hosts").display()
                 ));
