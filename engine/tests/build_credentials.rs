@@ -262,7 +262,14 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
         "{stale:?}"
     );
 
-    // In use: not deleted, and the refusal says by what.
+    // Listed as used by the build, and not deleted while it is; the refusal says by what.
+    let listed = engine.secret("acme", "git-token").await?;
+    let uses: Vec<(&str, &str, &str)> = listed
+        .used_by
+        .iter()
+        .map(|u| (u.stack.as_str(), u.service.as_str(), u.injection))
+        .collect();
+    assert_eq!(uses, [("shop", "web", "build-credentials")]);
     let error = engine
         .delete_secret("acme", "git-token", "ops")
         .await

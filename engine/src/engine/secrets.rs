@@ -59,6 +59,40 @@ fn users<'a>(
         .filter_map(move |(d, s)| s.secrets.iter().find(|r| r.name == name).map(|r| (d, s, r)))
 }
 
+/// Every use of secret `name` by `services`: injected references, and build sources whose
+/// credentials it is.
+fn uses(services: &[(DesiredService, ServiceSpec)], name: &str) -> Vec<SecretUse> {
+    let injected = users(services, name).map(|(d, _, r)| SecretUse {
+        stack: d.stack.clone(),
+        service: d.service.clone(),
+        version: r.bound_version,
+        pinned: r.version.is_some(),
+        restart: r.restart,
+        injection: if r.env.is_some() { "env" } else { "file" },
+    });
+    let clones = services
+        .iter()
+        .filter(|(_, s)| {
+            s.build
+                .as_ref()
+                .and_then(|b| b.credentials.as_ref())
+                .is_some_and(|c| c.secret == name)
+        })
+        .map(|(d, _)| SecretUse {
+            stack: d.stack.clone(),
+            service: d.service.clone(),
+            // Read at each fetch: always the latest, and a new version rolls nothing.
+            version: None,
+            pinned: false,
+            restart: SecretRestart::Manual,
+            injection: BUILD_CREDENTIALS,
+        });
+    injected.chain(clones).collect()
+}
+
+/// [`SecretUse::injection`] of a build source's credentials.
+const BUILD_CREDENTIALS: &str = "build-credentials";
+
 impl Engine {
     async fn org_services(
         &self,
@@ -229,16 +263,7 @@ impl Engine {
         Ok(rows
             .into_iter()
             .map(|row| SecretInfo {
-                used_by: users(&services, &row.name)
-                    .map(|(d, _, r)| SecretUse {
-                        stack: d.stack.clone(),
-                        service: d.service.clone(),
-                        version: r.bound_version,
-                        pinned: r.version.is_some(),
-                        restart: r.restart,
-                        injection: if r.env.is_some() { "env" } else { "file" },
-                    })
-                    .collect(),
+                used_by: uses(&services, &row.name),
                 versions: versions.remove(&row.name).unwrap_or_default(),
                 org: row.org,
                 latest_version: u64::try_from(row.latest_version).unwrap_or(0),
@@ -270,20 +295,13 @@ impl Engine {
         let ctx = &self.inner.ctx;
         vault(ctx)?;
         let services = self.org_services(org).await?;
-        let mut using: Vec<String> = users(&services, name)
-            .map(|(d, _, _)| format!("{}/{}", d.stack, d.service))
+        let mut using: Vec<String> = uses(&services, name)
+            .into_iter()
+            .map(|u| match u.injection {
+                BUILD_CREDENTIALS => format!("{}/{} (build credentials)", u.stack, u.service),
+                _ => format!("{}/{}", u.stack, u.service),
+            })
             .collect();
-        using.extend(
-            services
-                .iter()
-                .filter(|(_, s)| {
-                    s.build
-                        .as_ref()
-                        .and_then(|b| b.credentials.as_ref())
-                        .is_some_and(|c| c.secret == name)
-                })
-                .map(|(d, _)| format!("{}/{} (build credentials)", d.stack, d.service)),
-        );
         using.extend(self.plugins_using(org, name));
         if !using.is_empty() {
             return Err(SecretError::InUse {

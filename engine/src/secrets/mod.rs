@@ -160,7 +160,8 @@ pub struct SecretUse {
     pub pinned: bool,
     /// What a new version does to it.
     pub restart: SecretRestart,
-    /// `file` or `env`.
+    /// `file` or `env`, or `build-credentials` for a build source's credentials (read at each
+    /// fetch, always the latest version: `version` is none and a new version rolls nothing).
     pub injection: &'static str,
 }
 
