@@ -199,15 +199,11 @@ async fn run() -> anyhow::Result<Vec<String>> {
     let host = PluginHost::builder().build()?;
     let pages = workloads.div_ceil(PAGE_SIZE);
     println!(
-        "windlass inventory benchmark ({} cores, {} build): adapter-cpln against the Control Plane \
-         fixture on loopback, {workloads} workloads in one GVC ({pages} listing pages of \
-         {PAGE_SIZE}), {} ms per request",
+        "windlass inventory benchmark ({} cores, debug assertions {}): adapter-cpln against the \
+         Control Plane fixture on loopback, {workloads} workloads in one GVC ({pages} listing \
+         pages of {PAGE_SIZE}), {} ms per request",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        if cfg!(debug_assertions) {
-            "unoptimised (dev profile)"
-        } else {
-            "optimised"
-        },
+        if cfg!(debug_assertions) { "on" } else { "off" },
         latency.as_millis()
     );
     let mut failures = Vec::new();
