@@ -28,6 +28,8 @@ struct Shared {
     expected: String,
     refused: AtomicU64,
     accepted: AtomicU64,
+    /// Milliseconds to wait before answering each request (a slow server).
+    delay_ms: AtomicU64,
 }
 
 /// A running server; dropping it stops it.
@@ -59,6 +61,7 @@ impl GitHttpServer {
             expected: format!("Basic {encoded}"),
             refused: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            delay_ms: AtomicU64::new(0),
         });
         let app = Router::new().fallback(serve).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -72,6 +75,13 @@ impl GitHttpServer {
     /// The `http://` URL of repository `name`.
     pub fn url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Waits `delay` before answering each request from now on (a fetch then takes at least
+    /// two of them: the reference listing and the pack).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Requests answered 401 so far.
@@ -92,6 +102,10 @@ async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let delay = shared.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let authorised = headers
         .get(header::AUTHORIZATION)
         .is_some_and(|v| v.as_bytes() == shared.expected.as_bytes());
