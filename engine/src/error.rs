@@ -48,6 +48,15 @@ pub enum EngineError {
         /// Why, as the adapter words its capabilities.
         reason: String,
     },
+    /// The org's billing rule failed to price (a trap, a timeout, an invoice that does not
+    /// add up): nothing was charged or stored.
+    #[error("billing rule `{rule}` failed: {reason}")]
+    BillingRuleFailed {
+        /// The rule.
+        rule: String,
+        /// Why, as the cycle's checks or the sandbox word it.
+        reason: String,
+    },
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -71,6 +80,7 @@ impl EngineError {
             Self::Secret(e) => e.code(),
             Self::PolicyDenied(_) => "policy-denied",
             Self::QuotaExceeded(_) => "quota-exceeded",
+            Self::BillingRuleFailed { .. } => "billing-rule-failed",
         }
     }
 }

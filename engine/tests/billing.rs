@@ -727,7 +727,160 @@ async fn one_orgs_failure_does_not_hold_back_its_batch(db: &TestDb) -> anyhow::R
     Ok(())
 }
 
+/// Two services: web (2 × 0.25 core, 128 MiB) and worker (0.5 core, 512 MiB).
+fn shop() -> windlass::stacks::StackSpec {
+    let web = ServiceSpec::new("web", BUSYBOX)
+        .with_command(["sh", "-c", "while true; do sleep 1; done"])
+        .with_cpu("0.25")
+        .with_memory("128Mi")
+        .with_replicas(2);
+    windlass::stacks::StackSpec::new()
+        .with_service(web)
+        .with_service(worker(1))
+}
+
+/// The estimate of a stack, asked before it is deployed, equals what the first real cycle
+/// charges for it: the same invoice lines, the same total, for a per-line rule
+/// (`billing-hourly`, where web's memory rounds 2.5 up to 3) and a tiered one with a free
+/// allowance (`billing-tiered`); daily and monthly are 24 and 730 times the hour. The estimate
+/// stores nothing; a rule returning nonsense or trapping is `BillingRuleFailed` and an event.
+async fn estimates_equal_the_first_cycle(db: &TestDb) -> anyhow::Result<()> {
+    let scope = EngineScope::new();
+    let clock = ManualClock::starting_at(T0);
+    let mut billing = billing_with(hourly().await?, "hourly");
+    let tiered = rule(
+        "billing_tiered.wasm",
+        "tiered",
+        &[
+            ("cpu_free_core_hours", "0.25"),
+            ("cpu_tiers", "100,40@0.125"),
+            ("memory_tiers", "10"),
+        ],
+    )
+    .await?;
+    billing
+        .rules
+        .insert("bigcorp".into(), ("tiered".into(), tiered));
+    for mode in ["mismatch", "trap"] {
+        let hostile = rule("hostile_billing_nonsense.wasm", mode, &[("mode", mode)]).await?;
+        billing
+            .rules
+            .insert(format!("org-{mode}"), (mode.to_owned(), hostile));
+    }
+    let engine = engine(&scope, db, &clock, billing).await?;
+    let params = std::collections::BTreeMap::new();
+    let mut estimates = Vec::new();
+    for org in ["acme", "bigcorp"] {
+        estimates.push(engine.estimate(org, "shop", &shop(), &params).await?);
+    }
+    assert!(
+        engine.services(windlass::Scope::All).await?.is_empty(),
+        "nothing stored"
+    );
+    assert!(
+        engine
+            .containers(&ContainerFilter::default())
+            .await?
+            .is_empty()
+    );
+    let acme = &estimates[0];
+    let rows: Vec<(&str, &str, u64, i64)> = acme
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.service.as_str(),
+                l.resource.as_str(),
+                l.allocated,
+                l.cost.hourly_minor,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("web", "cpu", 500, 50),
+            ("web", "memory", 256 << 20, 3),
+            ("worker", "cpu", 500, 50),
+            ("worker", "memory", 512 << 20, 5),
+        ],
+        "{acme:#?}"
+    );
+    assert_eq!(
+        (
+            acme.total.hourly_minor,
+            acme.total.daily_minor,
+            acme.total.monthly_minor
+        ),
+        (108, 108 * 24, 108 * 730)
+    );
+    assert_eq!(
+        acme.services
+            .iter()
+            .map(|s| (s.service.as_str(), s.cost.hourly_minor))
+            .collect::<Vec<_>>(),
+        vec![("web", 53), ("worker", 55)]
+    );
+    // Tiered: the allowance and the first tier go to the first rows; the rows add up.
+    let big = &estimates[1];
+    assert_eq!(big.total.hourly_minor, 46, "{big:#?}");
+    assert_eq!(
+        big.lines.iter().map(|l| l.cost.hourly_minor).sum::<i64>(),
+        46,
+        "{big:#?}"
+    );
+
+    for org in ["acme", "bigcorp"] {
+        engine.deploy_stack(org, "shop", &shop(), &params).await?;
+    }
+    let stop = run(&engine);
+    wait_running(&engine, 6).await?;
+    engine.meter_now().await?;
+    pass(&engine, &clock, 60).await?;
+    let report = engine.run_billing_cycles().await?;
+    assert_eq!(report.charged.len(), 2, "{report:?}");
+    for (org, estimate) in ["acme", "bigcorp"].into_iter().zip(&estimates) {
+        let invoices = engine.invoices(org, 0, i64::MAX).await?;
+        assert_eq!(invoices.len(), 1, "{invoices:#?}");
+        let first = &invoices[0];
+        assert_eq!(first.period_start_ms, T0);
+        assert_eq!(estimate.invoice, first.lines, "{org}: the same lines");
+        assert_eq!(
+            (estimate.total.hourly_minor, estimate.currency.as_str()),
+            (first.total_minor, first.currency.as_str()),
+            "{org}"
+        );
+    }
+    drop(stop);
+
+    for (org, reason) in [
+        ("org-mismatch", "not the sum of the lines"),
+        ("org-trap", "the rule failed"),
+    ] {
+        let error = engine
+            .estimate(org, "shop", &shop(), &params)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "billing-rule-failed", "{error}");
+        assert!(
+            matches!(&error, EngineError::BillingRuleFailed { reason: r, .. } if r.contains(reason)),
+            "{error}"
+        );
+        let event = wait_event(
+            &engine,
+            "billing-plugin-failed",
+            Duration::from_secs(5),
+            |e| e.org.as_deref() == Some(org),
+        )
+        .await?;
+        assert_eq!(event.payload["during"], "estimate");
+        assert!(engine.invoices(org, 0, i64::MAX).await?.is_empty());
+    }
+    Ok(())
+}
+
 common::backend_tests!(
+    estimates_equal_the_first_cycle,
     one_orgs_failure_does_not_hold_back_its_batch,
     quotas_set_at_runtime_persist_override_and_cap_spend,
     two_rules_price_two_orgs_side_by_side,

@@ -301,7 +301,7 @@ fn failed(
 }
 
 /// A metered interval as the contract's usage record (allocation; `used` is not metered yet).
-fn record(u: &UsageInterval) -> UsageRecord {
+pub(crate) fn record(u: &UsageInterval) -> UsageRecord {
     UsageRecord {
         org: u.org.clone(),
         stack: u.stack.clone(),
@@ -319,7 +319,7 @@ fn record(u: &UsageInterval) -> UsageRecord {
 }
 
 /// Checks what the rule returned; the lines to store, or why not.
-fn check(
+pub(crate) fn check(
     invoice: &Invoice,
     period: BillingPeriod,
     currency: &str,

@@ -5,7 +5,9 @@
 //! - `quota`: before a deploy, scale, update or rollback, the org's rule answers `check-quota`
 //!   with the org's allocation and the request; `deny` refuses it ([`QuotaDenial`]);
 //! - `cycle`: per org and closed period, usage → the rule's `price` → invoice, lines, balance
-//!   in one transaction, exactly once; grace and the operator's policy after it.
+//!   in one transaction, exactly once; grace and the operator's policy after it;
+//! - `estimate`: what a stack would cost, priced by the same rule call before anything is
+//!   deployed.
 //!
 //! Money is integer minor units; nothing here uses floats for it.
 
@@ -17,12 +19,14 @@ use serde::Serialize;
 use windlass_host_api::BillingRule;
 
 pub(crate) mod cycle;
+pub(crate) mod estimate;
 pub(crate) mod meter;
 pub(crate) mod quota;
 mod types;
 pub(crate) mod utilisation;
 
 pub use cycle::CycleReport;
+pub use estimate::{Cost, Estimate, EstimateLine, HOURS_PER_MONTH, ServiceEstimate};
 pub use meter::MeterReport;
 pub use quota::{Allocation, QuotaDenial};
 pub use types::{Account, MeteringGap, Movement, StoredInvoice, StoredLine, UsageInterval};

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{Engine, Inner};
 use crate::billing::{
-    Account, Allocation, BillingConfig, CycleReport, MeterReport, MeteringGap, Movement, Quotas,
-    StoredInvoice, UsageInterval,
+    Account, Allocation, BillingConfig, CycleReport, Estimate, MeterReport, MeteringGap, Movement,
+    Quotas, StoredInvoice, UsageInterval,
 };
 use crate::{EngineError, NewEvent};
 
@@ -54,6 +54,38 @@ impl Engine {
     pub async fn recalculate_utilisation(&self) -> Result<usize, EngineError> {
         let mut levels = self.inner.billing.levels.lock().await;
         crate::billing::utilisation::recalculate(self, &mut levels).await
+    }
+
+    /// What `spec` (with `params`, as [`Engine::deploy_stack`] takes them) would cost `org`
+    /// as stack `stack`: hourly, daily and monthly, per service and resource, priced by the
+    /// org's billing rule with the `price` call a billing cycle makes over one full period of
+    /// the stack's allocation. The stack is validated as a deploy validates it (without
+    /// binding secrets); nothing is deployed or stored. A rule that fails or returns an
+    /// invoice a cycle would refuse is [`EngineError::BillingRuleFailed`] and a
+    /// `billing-plugin-failed` event; an org without a rule is a conflict.
+    pub async fn estimate(
+        &self,
+        org: &str,
+        stack: &str,
+        spec: &crate::stacks::StackSpec,
+        params: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Estimate, EngineError> {
+        crate::spec::validate_name("org", org)?;
+        crate::spec::validate_name("stack", stack)?;
+        let mut vars = crate::stacks::Variables::for_stack(org, stack);
+        for (name, value) in params {
+            vars.insert(&format!("params.{name}"), name, value)
+                .map_err(|e| EngineError::InvalidStack(e.into()))?;
+        }
+        let services = spec
+            .resolve(&vars)
+            .map_err(EngineError::InvalidStack)?
+            .into_services();
+        for service in &services {
+            service.validate()?;
+            self.inner.ctx.settings.policy.check(org, service)?;
+        }
+        crate::billing::estimate::estimate(self, org, stack, &services).await
     }
 
     /// The billing configuration the engine was built with.

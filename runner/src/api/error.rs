@@ -219,6 +219,11 @@ impl From<EngineError> for ApiError {
                     denial.to_string(),
                 )
             },
+            e @ EngineError::BillingRuleFailed { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "billing-rule-failed",
+                e.to_string(),
+            ),
             EngineError::Config(message) => {
                 Self::new(StatusCode::BAD_REQUEST, "validation", message)
             }

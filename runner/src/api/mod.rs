@@ -20,6 +20,7 @@ mod builds;
 mod cache;
 mod containers;
 mod error;
+mod estimate;
 mod events;
 mod extract;
 mod inventory;
@@ -142,6 +143,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(stacks::scale))
         .routes(routes!(stacks::revisions))
         .routes(routes!(stacks::rollback))
+        .routes(routes!(estimate::estimate))
         .routes(routes!(secrets::list))
         .routes(routes!(secrets::show, secrets::set, secrets::remove))
         .routes(routes!(secrets::rotate_key))

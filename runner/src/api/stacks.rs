@@ -21,15 +21,15 @@ use windlass::{DesiredService, ServiceStatus, StackDeployment, StackStatus};
 pub(super) struct DeployBody {
     /// The stack, as in TOML (`services`, `volumes`); at least one service.
     #[serde(default)]
-    spec: Option<StackSpec>,
+    pub(super) spec: Option<StackSpec>,
     /// The name of a loaded stack template that renders the stack from `params`.
     #[serde(default)]
-    template: Option<String>,
+    pub(super) template: Option<String>,
     /// The template's parameters, and values for `${VAR}` in env and `provides`: strings, or
     /// `{"secret": "NAME"}` binding a parameter the template marks secret to a secret of the
     /// org (the stored stack then holds a placeholder, the containers get the value).
     #[serde(default)]
-    params: BTreeMap<String, super::templates::ParamInput>,
+    pub(super) params: BTreeMap<String, super::templates::ParamInput>,
 }
 
 /// The body of `POST …/services/{service}/scale`.
@@ -136,10 +136,35 @@ pub(super) async fn deploy(
     caller.require(Role::Deploy)?;
     caller.require_org(&org)?;
     let body: DeployBody = extract::read_json(body).await?;
-    let params = super::templates::param_strings(body.params)?;
-    let spec = match (body.spec, &body.template) {
-        (Some(spec), None) => spec,
-        (None, Some(template)) => super::templates::render(&state, template, &params).await?,
+    let (spec, params) = spec_of(&state, &body).await?;
+    let deployment = state
+        .engine
+        .deploy_stack(&org, &stack, &spec, &params)
+        .await
+        .map_err(in_body)?;
+    match &body.template {
+        Some(template) => {
+            state
+                .templated()
+                .remember(&org, &stack, template, &params)
+                .await?
+        }
+        None => state.templated().forget(&org, &stack).await?,
+    }
+    Ok(Json(deployment))
+}
+
+/// The stack a deploy body declares (its `spec`, or its `template` rendered with its
+/// `params`) and the parameters as strings; 400 when the body gives neither, both, or no
+/// service.
+pub(super) async fn spec_of(
+    state: &ApiState,
+    body: &DeployBody,
+) -> Result<(StackSpec, BTreeMap<String, String>), ApiError> {
+    let params = super::templates::param_strings(body.params.clone())?;
+    let spec = match (&body.spec, &body.template) {
+        (Some(spec), None) => spec.clone(),
+        (None, Some(template)) => super::templates::render(state, template, &params).await?,
         (Some(_), Some(_)) => {
             return Err(ApiError::validation(
                 "template",
@@ -163,30 +188,19 @@ pub(super) async fn deploy(
             "a stack needs at least one service (DELETE removes a stack)",
         ));
     }
-    let deployment = state
-        .engine
-        .deploy_stack(&org, &stack, &spec, &params)
-        .await
-        .map_err(|e| {
-            // The stack's own paths (`services[1].memory`) are inside the body's `spec`.
-            let mut error = ApiError::from(e);
-            if let Some(field) = &mut error.field
-                && (field.starts_with("services") || field.starts_with("volumes"))
-            {
-                *field = format!("spec.{field}");
-            }
-            error
-        })?;
-    match &body.template {
-        Some(template) => {
-            state
-                .templated()
-                .remember(&org, &stack, template, &params)
-                .await?
-        }
-        None => state.templated().forget(&org, &stack).await?,
+    Ok((spec, params))
+}
+
+/// An engine error about a deploy body's stack: the stack's own paths (`services[1].memory`)
+/// are inside the body's `spec`.
+pub(super) fn in_body(error: windlass::EngineError) -> ApiError {
+    let mut error = ApiError::from(error);
+    if let Some(field) = &mut error.field
+        && (field.starts_with("services") || field.starts_with("volumes"))
+    {
+        *field = format!("spec.{field}");
     }
-    Ok(Json(deployment))
+    error
 }
 
 /// What a stack removal removed.

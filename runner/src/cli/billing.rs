@@ -46,7 +46,7 @@ enum BillingCommand {
 }
 
 /// An amount in minor units as `12.34 EUR` (two decimals, as for EUR and USD).
-fn money(minor: &Value, currency: &str) -> String {
+pub(super) fn money(minor: &Value, currency: &str) -> String {
     let Some(minor) = minor.as_i64() else {
         return "-".to_owned();
     };

@@ -7,6 +7,7 @@
 //! before anything is sent. It then deploys it and polls the stack's status until every
 //! service runs all its replicas and they are ready, showing progress on stderr (an
 //! `indicatif` spinner on a terminal, a line per change otherwise), or fails after `--timeout`.
+//! With `--estimate` it only asks what the stack would cost and prints it (see `estimate`).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -46,9 +47,13 @@ pub(crate) struct DeployArgs {
     #[arg(long)]
     no_wait: bool,
     /// Print the API's JSON: the deployment, then (unless --no-wait) the final status, one
-    /// JSON document per line.
+    /// JSON document per line (with --estimate: the estimate).
     #[arg(long)]
     json: bool,
+    /// Only print what the stack would cost (hourly, daily, monthly per service and resource,
+    /// from the org's billing rule) and exit without deploying anything.
+    #[arg(long)]
+    estimate: bool,
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -112,6 +117,17 @@ pub(crate) async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         encode(&args.stack)
     );
     let body = json!({ "spec": spec, "params": params });
+    if args.estimate {
+        let estimate = client
+            .call(Method::POST, &format!("{path}/estimate"), Some(&body))
+            .await?;
+        if args.json {
+            println!("{estimate}");
+        } else {
+            print!("{}", super::estimate::render(&estimate));
+        }
+        return Ok(());
+    }
     let deployment = client.call(Method::PUT, &path, Some(&body)).await?;
     let name = format!("{}/{}", args.org, args.stack);
     if args.json {

@@ -18,6 +18,7 @@ mod builds;
 mod client;
 pub(crate) mod demo;
 mod deploy;
+mod estimate;
 mod events;
 mod file_stacks;
 mod inventory;
