@@ -37,6 +37,7 @@ pub(super) struct CreateRequest {
     /// `read`, `deploy` or `admin`.
     role: Role,
     /// Seconds from now until it stops working (at most ten years); absent: never.
+    #[serde(default, deserialize_with = "super::extract::opt_whole_u64")]
     #[schema(minimum = 1, maximum = 315_360_000)]
     expires_in_seconds: Option<u64>,
 }
