@@ -63,6 +63,26 @@ async fn hourly() -> anyhow::Result<BillingRule> {
     .await
 }
 
+/// `billing-hourly` for every org but bigcorp, which `billing-tiered` prices (a free quarter
+/// core-hour, then tiers).
+async fn hourly_and_tiered() -> anyhow::Result<BillingConfig> {
+    let mut billing = billing_with(hourly().await?, "hourly");
+    let tiered = rule(
+        "billing_tiered.wasm",
+        "tiered",
+        &[
+            ("cpu_free_core_hours", "0.25"),
+            ("cpu_tiers", "100,40@0.125"),
+            ("memory_tiers", "10"),
+        ],
+    )
+    .await?;
+    billing
+        .rules
+        .insert("bigcorp".into(), ("tiered".into(), tiered));
+    Ok(billing)
+}
+
 fn billing_with(rule: BillingRule, name: &str) -> BillingConfig {
     let mut config = BillingConfig::default();
     config.default_rule = Some((name.to_owned(), rule));
@@ -522,20 +542,7 @@ async fn a_failing_rule_denies_quota_checks_by_default(db: &TestDb) -> anyhow::R
 async fn two_rules_price_two_orgs_side_by_side(db: &TestDb) -> anyhow::Result<()> {
     let scope = EngineScope::new();
     let clock = ManualClock::starting_at(T0);
-    let mut billing = billing_with(hourly().await?, "hourly");
-    let tiered = rule(
-        "billing_tiered.wasm",
-        "tiered",
-        &[
-            ("cpu_free_core_hours", "0.25"),
-            ("cpu_tiers", "100,40@0.125"),
-            ("memory_tiers", "10"),
-        ],
-    )
-    .await?;
-    billing
-        .rules
-        .insert("bigcorp".into(), ("tiered".into(), tiered));
+    let billing = hourly_and_tiered().await?;
     let engine = engine(&scope, db, &clock, billing).await?;
     engine.apply("acme", "jobs", worker(1)).await?;
     engine.apply("bigcorp", "jobs", worker(1)).await?;
@@ -747,20 +754,7 @@ fn shop() -> windlass::stacks::StackSpec {
 async fn estimates_equal_the_first_cycle(db: &TestDb) -> anyhow::Result<()> {
     let scope = EngineScope::new();
     let clock = ManualClock::starting_at(T0);
-    let mut billing = billing_with(hourly().await?, "hourly");
-    let tiered = rule(
-        "billing_tiered.wasm",
-        "tiered",
-        &[
-            ("cpu_free_core_hours", "0.25"),
-            ("cpu_tiers", "100,40@0.125"),
-            ("memory_tiers", "10"),
-        ],
-    )
-    .await?;
-    billing
-        .rules
-        .insert("bigcorp".into(), ("tiered".into(), tiered));
+    let mut billing = hourly_and_tiered().await?;
     for mode in ["mismatch", "trap"] {
         let hostile = rule("hostile_billing_nonsense.wasm", mode, &[("mode", mode)]).await?;
         billing
