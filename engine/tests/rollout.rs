@@ -69,6 +69,39 @@ where
     }
 }
 
+/// For a failure message: the service's rollout events and the containers Docker runs for
+/// the stack (name, revision label, state), so that a wrong answer can be traced to what ran.
+async fn what_ran(engine: &Engine) -> String {
+    let events = engine
+        .events(&windlass::EventFilter {
+            limit: Some(1000),
+            ..windlass::EventFilter::default()
+        })
+        .await
+        .unwrap_or_default();
+    let rollouts: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("rollout") || e.kind.contains("replica"))
+        .map(|e| format!("{} {} {}", e.index, e.kind, e.payload))
+        .collect();
+    let docker = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "name=_acme_roll_web",
+            "--format",
+            "{{.Names}} {{.Status}} {{.Label \"dev.windlass.revision\"}} {{.Networks}}",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    format!(
+        "rollout events:\n{}\ncontainers:\n{docker}",
+        rollouts.join("\n")
+    )
+}
+
 fn run(engine: &Engine) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let runner = engine.clone();
     tokio::spawn(async move {
@@ -188,7 +221,10 @@ async fn a_start_first_update_serves_every_request_and_a_manual_rollback_goes_ba
 
     // The client reaches the new revision (its loop runs every 200 ms; on a loaded machine a
     // turn can take longer, so wait for it rather than a fixed time), and no request failed.
-    let answers = last_answer_is(&log, "v2").await?;
+    let answers = match last_answer_is(&log, "v2").await {
+        Ok(answers) => answers,
+        Err(error) => return Err(error.context(what_ran(&engine).await)),
+    };
     assert!(
         !answers.lines().any(|l| l.starts_with("FAIL")),
         "a request failed during the update:\n{answers}"
@@ -217,7 +253,10 @@ async fn a_start_first_update_serves_every_request_and_a_manual_rollback_goes_ba
         e.index > done.index && e.payload["to_revision"] == 1
     })
     .await?;
-    let answers = last_answer_is(&log, "v1").await?;
+    let answers = match last_answer_is(&log, "v1").await {
+        Ok(answers) => answers,
+        Err(error) => return Err(error.context(what_ran(&engine).await)),
+    };
     assert!(
         !answers.lines().any(|l| l.starts_with("FAIL")),
         "a request failed during the rollback:\n{answers}"
