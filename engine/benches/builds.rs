@@ -19,11 +19,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use windlass::builds::{
     BuildSource, BuildState, BuildsConfig, WebhookDelivery, WebhookProvider, sign_webhook,
 };
-use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::secrets::SecretsConfig;
 use windlass::{BuildRequest, Engine, PortSpec, ServiceSpec};
 use windlass_test_support::git::{GitServer, Repo};
@@ -100,16 +98,6 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 async fn engine(id: &str, dir: &Path) -> anyhow::Result<Engine> {
-    let host = PluginHost::builder().build()?;
-    let dockerfile = host
-        .load(
-            PluginSpec::from_file(
-                "dockerfile",
-                windlass_test_support::plugins::component("build_dockerfile.wasm")?,
-            )
-            .with_kind(PluginKind::BuildStrategy),
-        )
-        .await?;
     let engine = Engine::builder()
         .with_engine_id(id)
         .with_store_url(format!("sqlite://{}", dir.join("w.db").display()))
@@ -122,7 +110,7 @@ async fn engine(id: &str, dir: &Path) -> anyhow::Result<Engine> {
             BuildsConfig::default()
                 .with_strategy(
                     "dockerfile",
-                    dockerfile.build_strategy().context("a build strategy")?,
+                    windlass_test_support::plugins::dockerfile_strategy().await?,
                 )
                 .with_work_dir(dir.join("work")),
         )

@@ -21,7 +21,6 @@ use common::git::Repo;
 use common::git_http::GitHttpServer;
 use common::git_ssh::GitSshServer;
 use windlass::builds::{BuildRecord, BuildSource, BuildState, BuildsConfig, GitCredentials};
-use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::secrets::SecretsConfig;
 use windlass::secrets::secrecy::SecretString;
 use windlass::{BuildRequest, Engine, EventFilter, ServiceSpec};
@@ -75,16 +74,6 @@ impl Setup {
         let key_dir = tempfile::tempdir()?;
         let work = tempfile::tempdir()?;
         let runtime_dir = format!("/dev/shm/windlass-test-{}", scope.id);
-        let host = PluginHost::builder().build()?;
-        let dockerfile = host
-            .load(
-                PluginSpec::from_file(
-                    "dockerfile",
-                    common::plugins::component("build_dockerfile.wasm")?,
-                )
-                .with_kind(PluginKind::BuildStrategy),
-            )
-            .await?;
         let engine = scope
             .builder()
             .with_store_url(&db.url)
@@ -94,10 +83,7 @@ impl Setup {
             )
             .with_builds(
                 BuildsConfig::default()
-                    .with_strategy(
-                        "dockerfile",
-                        dockerfile.build_strategy().context("a build strategy")?,
-                    )
+                    .with_strategy("dockerfile", common::plugins::dockerfile_strategy().await?)
                     .with_work_dir(work.path()),
             )
             .build()

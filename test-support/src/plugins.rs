@@ -20,3 +20,20 @@ pub fn component(file: &str) -> anyhow::Result<PathBuf> {
     }
     Ok(component)
 }
+
+/// The `build-dockerfile` strategy (`build_dockerfile.wasm`), loaded under the name
+/// `dockerfile` by a plugin host of its own: what build tests and benches give the engine when
+/// their trees bring a Dockerfile.
+pub async fn dockerfile_strategy() -> anyhow::Result<windlass::plugins::BuildStrategy> {
+    use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
+    let host = PluginHost::builder().build()?;
+    let plugin = host
+        .load(
+            PluginSpec::from_file("dockerfile", component("build_dockerfile.wasm")?)
+                .with_kind(PluginKind::BuildStrategy),
+        )
+        .await?;
+    plugin
+        .build_strategy()
+        .ok_or_else(|| anyhow::anyhow!("build_dockerfile.wasm is not a build strategy"))
+}
