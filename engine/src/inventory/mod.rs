@@ -2,11 +2,13 @@
 //!
 //! - `source`: [`InventorySource`], one per target: the local Docker (`local`), each adapter
 //!   target with the inventory capability, and any a host application adds;
-//! - `fetch`: one run — list every target's groups (workloads, services), then fetch each
-//!   group's containers with at most `concurrency` calls in flight; a failed group is an error
-//!   in the statistics and the rest is returned;
+//! - `fetch`: one run — list every target's groups (workloads, services) page by page and
+//!   fetch each group's containers as soon as its page is in, with at most `concurrency` calls
+//!   in flight for both; a failed page or group is an error in the statistics and the rest is
+//!   returned;
 //! - `cache`: per target and group (and per target and scope for listings), a TTL cache
-//!   (default 300 s) with explicit invalidation and size reporting;
+//!   (default 300 s) with explicit invalidation and size reporting; it holds containers judged
+//!   and keyed, shared with the runs, so a repeat only filters, sorts and copies its page;
 //! - `retry`: only rate-limited calls are retried: after the platform's `Retry-After`, else
 //!   from 1 s doubling, up to a number of attempts;
 //! - `query`: filters, a limit and a cursor, and `count`;

@@ -14,13 +14,17 @@ use super::types::InventoryContainer;
 pub enum Stage {
     /// Listing the groups of every target (`done`/`total` count targets).
     Listing,
-    /// Fetching each group's containers (`done`/`total` count groups).
+    /// Fetching each group's containers (`done`/`total` count groups; `total` is the groups
+    /// listed so far).
     Fetching,
     /// Finished.
     Done,
 }
 
-/// One progress report. Within a run, reports come in order: stage by stage, `done` rising.
+/// One progress report. Within a run, `listing` reports count targets listed and `fetching`
+/// reports count groups done; fetching starts with a target's first listing page, so the two
+/// interleave while pages come in and `fetching`'s `total` grows until the last target is
+/// listed. Within each stage `done` only rises; `done` comes last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
