@@ -49,21 +49,31 @@ fn poller() -> ServiceSpec {
 
 /// Waits (up to 15 s) until the poller's last answer is `want`; returns its whole log. A
 /// request that hangs (a connection to a replica that went away mid-request) shows as a log
-/// that stops at the old answer.
+/// that stops at the old answer: the failure says how long ago the log last grew, which tells
+/// a stuck poller from one still getting wrong answers.
 async fn last_answer_is<F, Fut>(log: &F, want: &str) -> anyhow::Result<String>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = anyhow::Result<String>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let start = tokio::time::Instant::now();
+    let deadline = start + Duration::from_secs(15);
+    let (mut lines, mut grew_at) = (0, start);
     loop {
         let answers = log().await?;
         if answers.lines().last() == Some(want) {
             return Ok(answers);
         }
+        let now = tokio::time::Instant::now();
+        if answers.lines().count() != lines {
+            (lines, grew_at) = (answers.lines().count(), now);
+        }
         anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the poller's last answer is not {want} after 15 s:\n{answers}"
+            now < deadline,
+            "the poller's last answer is not {want} after 15 s (its log of {lines} answers last \
+             grew {:?} after the wait began, {:?} before its end):\n{answers}",
+            grew_at - start,
+            now - grew_at
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

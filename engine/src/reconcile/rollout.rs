@@ -3,8 +3,9 @@
 //! A slot whose container belongs to another revision is not replaced at once. Up to
 //! `max_parallel` slots at a time get a *surge* container (`<name>-next`) of the new revision,
 //! beside the old one. Once the surge runs, is ready (its readiness and startup checks pass) and
-//! has run for `min_healthy_ms`, the old container is detached from the stack network (its DNS
-//! name goes, so new requests stop reaching it), drained for a moment, stopped and removed, and
+//! has run for `min_healthy_ms`, the old container leaves the stack network and joins it again
+//! without the service's DNS name (the name goes, so new requests stop reaching it, while
+//! requests in flight still get their answers), is drained for a moment, stopped and removed, and
 //! the surge is renamed into the slot's name. That is one step of progress. If no step happens
 //! within `progress_deadline_ms`, or a surge dies, the update has failed: with `auto_rollback`
 //! the service's desired state goes back to the revision being replaced (itself rolled out

@@ -679,8 +679,8 @@ impl SlotWork {
         Ok(())
     }
 
-    /// The surge is ready: the old container leaves the network, drains, stops and goes; the
-    /// surge takes the slot's name.
+    /// The surge is ready: the old container leaves the service's DNS name, drains, stops and
+    /// goes; the surge takes the slot's name.
     async fn promote(
         &self,
         ctx: &Ctx,
@@ -698,8 +698,23 @@ impl SlotWork {
         if let Some(old) = &self.existing {
             // Let the name resolve to both for a moment before the old one leaves.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            if let Err(error) = ctx.runtime.disconnect_network(&network, &old.id).await {
-                tracing::warn!(container = %self.name, %error, "could not detach the old replica before stopping it");
+            // The old replica must leave the service's DNS name but stay reachable while it
+            // drains. Docker cannot drop an alias from an attached container: leaving the
+            // network is what takes the name away, and it also takes the container's
+            // interface. A request in flight to it then never gets an answer nor a reset: the
+            // client hangs (a poller stuck on its last, old answer). So it is attached again
+            // at once without the service's name (the bridge hands it its address back, the
+            // lowest free one), finishes what it was serving during DRAIN, and is stopped while
+            // still attached, so that whatever is left open is reset rather than left hanging.
+            match ctx.runtime.disconnect_network(&network, &old.id).await {
+                Ok(()) => {
+                    if let Err(error) = ctx.runtime.connect_network(&network, &old.id, &[]).await {
+                        tracing::warn!(container = %self.name, %error, "could not attach the old replica again to drain it");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(container = %self.name, %error, "could not detach the old replica before stopping it");
+                }
             }
             tokio::time::sleep(DRAIN).await;
             self.retire(ctx, old, learned).await?;
