@@ -44,6 +44,7 @@ mod clock;
 mod control;
 mod engine;
 mod error;
+mod failpoint;
 pub mod health;
 pub mod inventory;
 pub mod lifecycle;
@@ -64,6 +65,7 @@ pub use engine::{
     ServiceStatus, StackDeployment, StackOrigin, StackStatus,
 };
 pub use error::EngineError;
+pub use failpoint::FAILPOINTS_ENV;
 pub use reconcile::ReconcileReport;
 pub use spec::{ServiceSpec, SpecError, validate_name};
 

@@ -106,6 +106,30 @@ impl WriteBlocker {
 }
 
 impl TestDb {
+    /// The rows `sql` selects from this test's store, on a connection of its own (the same
+    /// SQL on both backends: `$1`-style parameters are not needed for reads like these).
+    pub async fn rows<T>(&self, sql: &str) -> anyhow::Result<Vec<T>>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let safe = || sqlx::AssertSqlSafe(sql.to_owned());
+        let rows = if self.backend == "sqlite" {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+            let rows = sqlx::query_as(safe()).fetch_all(&mut conn).await;
+            conn.close().await.ok();
+            rows
+        } else {
+            let mut conn = PgConnection::connect(&self.url).await?;
+            let rows = sqlx::query_as(safe()).fetch_all(&mut conn).await;
+            conn.close().await.ok();
+            rows
+        };
+        rows.with_context(|| format!("{} store: {sql}", self.backend))
+    }
+
     /// Takes the write lock on `events` until [`WriteBlocker::release`].
     pub async fn block_event_writes(&self) -> anyhow::Result<WriteBlocker> {
         if self.backend == "sqlite" {

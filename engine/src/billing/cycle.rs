@@ -136,6 +136,7 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
                 let session = sessions
                     .entry(rule_name.clone())
                     .or_insert_with(|| rule.session());
+                crate::failpoint::point("billing.before-pricing").await;
                 let started = std::time::Instant::now();
                 let outcome = session.price(window, &records).await;
                 report.pricing += started.elapsed();
@@ -173,6 +174,7 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
                     }
                 }
             }
+            crate::failpoint::point("billing.after-pricing").await;
             for batch in priced.chunks(BATCH) {
                 let pairs: Vec<(&StoredInvoice, i64)> =
                     batch.iter().map(|i| (i, i.period_end_ms)).collect();

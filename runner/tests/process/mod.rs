@@ -7,9 +7,10 @@
 // Shared by several test crates, each of which uses part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -26,6 +27,10 @@ pub struct Runner {
     pub token: String,
     /// The CLI profile file the commands of [`Runner::cli`] use (absent until a login).
     pub profile: PathBuf,
+    /// Extra environment of the next starts ([`Runner::set_env`]).
+    env: Vec<(String, String)>,
+    /// What the current process wrote to standard error so far.
+    stderr: Arc<Mutex<String>>,
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
@@ -73,27 +78,47 @@ impl Runner {
             text.push_str(extra);
         }
         std::fs::write(&config, text)?;
-        let (child, token) = Self::spawn(&config, true)?;
+        let stderr = Arc::default();
+        let (child, token) = Self::spawn(&config, true, &[], &stderr)?;
         let runner = Self {
             child,
             config,
             url: format!("http://127.0.0.1:{port}"),
             token: token.context("a first start prints the admin token")?,
             profile: dir.join("cli-profile").join("profile.json"),
+            env: Vec::new(),
+            stderr,
         };
         runner.wait_serving()?;
         Ok(runner)
     }
 
-    /// Starts `windlass run`; on a first start, reads the admin token it prints.
-    fn spawn(config: &Path, first: bool) -> anyhow::Result<(Child, Option<String>)> {
+    /// Starts `windlass run` (with `env` added), its standard error collected into `stderr`
+    /// (emptied first); on a first start, reads the admin token it prints.
+    fn spawn(
+        config: &Path,
+        first: bool,
+        env: &[(String, String)],
+        stderr: &Arc<Mutex<String>>,
+    ) -> anyhow::Result<(Child, Option<String>)> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
+        stderr.lock().unwrap().clear();
+        let errors = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(errors).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (send, receive) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -110,8 +135,9 @@ impl Runner {
             Ok(token) => Ok((child, Some(token))),
             Err(_) => {
                 let _ = child.kill();
-                let mut stderr = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut stderr)?;
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(200));
+                let stderr = stderr.lock().unwrap().clone();
                 bail!("the runner printed no admin token:\n{stderr}")
             }
         }
@@ -133,7 +159,7 @@ impl Runner {
     /// same port; no token is printed the second time).
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop()?;
-        let (child, token) = Self::spawn(&self.config, false)?;
+        let (child, token) = Self::spawn(&self.config, false, &self.env, &self.stderr)?;
         assert!(token.is_none());
         self.child = child;
         self.wait_serving()
@@ -142,12 +168,52 @@ impl Runner {
     /// Kills the runner with SIGKILL (no shutdown of any kind) and starts it again on the same
     /// config.
     pub fn kill_and_restart(&mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        let (child, token) = Self::spawn(&self.config, false)?;
+        self.kill()?;
+        let (child, token) = Self::spawn(&self.config, false, &self.env, &self.stderr)?;
         assert!(token.is_none());
         self.child = child;
         self.wait_serving()
+    }
+
+    /// Sets (`Some`) or removes (`None`) a variable of the next starts' environment.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// What the current process wrote to standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the current process has written `needle` to standard error.
+    pub fn wait_stderr(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !self.stderr().contains(needle) {
+            if !self.is_running() {
+                bail!(
+                    "the runner exited before writing {needle:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the runner did not write {needle:?} in {timeout:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Kills the runner with SIGKILL and waits for it to be gone.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
     }
 
     /// Whether the runner process is still running.

@@ -154,6 +154,7 @@ impl Store {
                         .push_bind(invoice.period_start_ms.to_string());
                 });
                 movements.build().execute(&mut *tx).await.op("insert balance movements")?;
+                crate::failpoint::point("billing.in-transaction").await;
             }
             let mut outcomes = Vec::with_capacity(invoices.len());
             for (invoice, _) in invoices {
