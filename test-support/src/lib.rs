@@ -15,3 +15,4 @@ pub mod git_http;
 pub mod git_ssh;
 pub mod http;
 pub mod plugins;
+pub mod swarm;

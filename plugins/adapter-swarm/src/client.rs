@@ -30,7 +30,7 @@ fn reference(service: &Value) -> DeploymentRef {
 }
 
 impl<T: Transport> Swarm<T> {
-    fn d(&self) -> &Docker<T> {
+    pub(crate) fn d(&self) -> &Docker<T> {
         &self.0
     }
 
@@ -87,7 +87,7 @@ impl<T: Transport> Swarm<T> {
         }
     }
 
-    fn tasks(&self, service_id: &str) -> Result<Vec<Value>, AdapterError> {
+    pub(crate) fn tasks(&self, service_id: &str) -> Result<Vec<Value>, AdapterError> {
         let f = filters(&[("service", vec![service_id.into()])]);
         Ok(as_list(self.d().get(&format!("/tasks?filters={f}"))?))
     }
@@ -136,7 +136,10 @@ impl<T: Transport> Swarm<T> {
         self.update(&service, &spec, "&rollback=previous")
     }
 
-    fn services_labelled(&self, labels: &[(String, String)]) -> Result<Vec<Value>, AdapterError> {
+    pub(crate) fn services_labelled(
+        &self,
+        labels: &[(String, String)],
+    ) -> Result<Vec<Value>, AdapterError> {
         let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         wanted.push(format!("{MANAGED_LABEL}=swarm"));
         let list = self.d().get(&format!(

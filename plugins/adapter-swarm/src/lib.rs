@@ -19,12 +19,15 @@
 //! its status is the service's `UpdateStatus` and current tasks; `list-deployments` and
 //! `list-containers` filter services by label; an org's network is an attachable overlay
 //! `{prefix}{org}`; nodes are the engine's workers (`nodes`, `set-availability` = drain,
-//! `remove-node`, `join-instructions`, `rotate-join-token`). Errors follow the SDK's status
+//! `remove-node`, `join-instructions`, `rotate-join-token`); the inventory's groups are the
+//! engine's services and their containers each slot's current task, with the slot's task
+//! history as restarts (see [`inventory`]). Errors follow the SDK's status
 //! mapping (`windlass_plugin_sdk::http::status_error`): 404 `not-found`, 409/400 `invalid`,
 //! 5xx and unreachable `unavailable`; a host not granted is `denied` before any byte leaves.
 
 mod client;
 mod docker;
+mod inventory;
 mod logs;
 mod nodes;
 mod service;
@@ -33,7 +36,8 @@ mod status;
 
 use windlass_plugin_sdk::types::{
     AdapterError, AdapterInfo, Capabilities, ContainerFilter, ContainerInfo, DeployRequest,
-    DeploymentRef, DeploymentStatus, JoinInfo, LogLine, NodeAvailability, NodeInfo, NodeRole,
+    DeploymentRef, DeploymentStatus, Group, GroupPage, JoinInfo, LogLine, NodeAvailability,
+    NodeInfo, NodeRole,
 };
 
 use client::Swarm;
@@ -61,7 +65,7 @@ impl windlass_plugin_sdk::CloudAdapter for SwarmAdapter {
                 volumes: true,
                 logs: true,
                 nodes: true,
-                inventory: false,
+                inventory: true,
             },
         }
     }
@@ -127,6 +131,19 @@ impl windlass_plugin_sdk::CloudAdapter for SwarmAdapter {
 
     fn rotate_join_token(role: NodeRole) -> Result<(), AdapterError> {
         swarm()?.rotate_join_token(role)
+    }
+
+    fn list_groups(
+        scope: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<GroupPage, AdapterError> {
+        // One page: the cursor of a first page is never handed out.
+        let _ = cursor;
+        swarm()?.list_groups(scope.as_deref())
+    }
+
+    fn list_group_containers(group: Group) -> Result<Vec<ContainerInfo>, AdapterError> {
+        swarm()?.list_group_containers(&group)
     }
 }
 

@@ -1,0 +1,56 @@
+//! The three-node Docker Swarm of `scripts/swarm-harness.sh` (docs/swarm.md), for the engine's
+//! tests: its variables, and the `adapter-swarm` component loaded against its manager. A
+//! missing harness fails with the instruction to bring it up, never skips.
+//! (`host-api/tests/swarm.rs` has its own copy of `harness_var`: that crate cannot depend on
+//! this one, which depends on it.)
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use windlass::plugins::{CloudAdapter, Grants, Limits, PluginHost, PluginKind, PluginSpec};
+
+const ENV_FILE: &str = "/run/windlass-swarm/env";
+
+/// A variable of the harness: from the environment, else from the env file `up` writes.
+pub fn harness_var(name: &str) -> anyhow::Result<String> {
+    if let Ok(v) = std::env::var(name) {
+        return Ok(v);
+    }
+    let file = std::fs::read_to_string(ENV_FILE).unwrap_or_default();
+    file.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .with_context(|| {
+            format!(
+                "the swarm harness is not up ({name} unset, no {ENV_FILE}): run \
+                 `scripts/swarm-harness.sh up windlass-test/busybox:1` (scripts/test.sh does)"
+            )
+        })
+}
+
+/// The manager's Engine API address (`IP:PORT`).
+pub fn manager() -> anyhow::Result<String> {
+    harness_var("WINDLASS_TEST_SWARM_MANAGER")
+}
+
+/// `adapter-swarm` against the harness's manager, granted only that address.
+pub async fn adapter(host: &PluginHost) -> anyhow::Result<CloudAdapter> {
+    let manager = manager()?;
+    let spec = PluginSpec::from_file("swarm", crate::plugins::component("adapter_swarm.wasm")?)
+        .with_kind(PluginKind::CloudAdapter)
+        .with_config("endpoint", format!("http://{manager}"))
+        .with_config("endpoint_mode", "dnsrr")
+        // No IPsec in the harness's kernel (docs/swarm.md): plain overlays.
+        .with_config("encrypt_networks", "false")
+        .with_limits(Limits {
+            timeout: Duration::from_secs(20),
+            ..Limits::default()
+        })
+        .with_grants(Grants {
+            outbound_hosts: vec![manager],
+            ..Grants::default()
+        });
+    host.load(spec)
+        .await?
+        .cloud_adapter()
+        .context("adapter-swarm is a cloud adapter")
+}
