@@ -10,6 +10,9 @@ use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
 use windlass::{BuildRequest, Engine, PortSpec, ServiceSpec};
 use windlass_test_support::engine::EngineScope;
 use windlass_test_support::git::{GitServer, Repo};
+use windlass_test_support::plugins::{
+    AUTO_IMAGES, build_strategies as strategies, require_build_bases as require_bases,
+};
 use windlass_test_support::{docker, plugins};
 
 /// A static site served by BusyBox httpd, with its own Dockerfile.
@@ -26,46 +29,6 @@ fn site(body: &str) -> Vec<(&'static str, String)> {
 
 fn files<'a>(list: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     list.iter().map(|(p, c)| (*p, c.as_str())).collect()
-}
-
-/// The bases build-auto's plans use here (its plugin config): what
-/// scripts/build-test-images.sh builds from Debian's packages.
-const AUTO_IMAGES: [(&str, &str); 4] = [
-    ("python_image", "windlass-test/python:3"),
-    ("node_image", "windlass-test/node:18"),
-    ("static_image", docker::BUSYBOX),
-    ("static_server", "busybox"),
-];
-
-/// Fails with what to run when a base image of the plans is missing.
-async fn require_bases() -> anyhow::Result<()> {
-    let runtime = docker::connect_with_busybox().await?;
-    for (_, image) in AUTO_IMAGES.iter().filter(|(k, _)| k.ends_with("_image")) {
-        anyhow::ensure!(
-            runtime.image_exists(image).await?,
-            "the build tests' base image {image} is missing: run `bash scripts/build-test-images.sh python node` (built locally from Debian's packages; nothing is pulled)"
-        );
-    }
-    Ok(())
-}
-
-async fn strategies(host: &PluginHost) -> anyhow::Result<BuildsConfig> {
-    let mut config = BuildsConfig::default();
-    for (name, file) in [
-        ("dockerfile", "build_dockerfile.wasm"),
-        ("auto", "build_auto.wasm"),
-    ] {
-        let mut spec = PluginSpec::from_file(name, plugins::component(file)?)
-            .with_kind(PluginKind::BuildStrategy);
-        if name == "auto" {
-            for (key, value) in AUTO_IMAGES {
-                spec = spec.with_config(key, value);
-            }
-        }
-        let plugin = host.load(spec).await?;
-        config = config.with_strategy(name, plugin.build_strategy().context("a build strategy")?);
-    }
-    Ok(config)
 }
 
 fn run(engine: &Engine) -> tokio::task::JoinHandle<anyhow::Result<()>> {

@@ -22,6 +22,11 @@ use windlass::stacks::StackSpec;
 use windlass::{ContainerFilter, Engine, EventFilter, Protocol, ServiceSpec};
 
 async fn demo_stack() -> anyhow::Result<StackSpec> {
+    demo_stack_with(&[("db_password", "s3cret")]).await
+}
+
+/// The template rendered with `params`.
+async fn demo_stack_with(params: &[(&str, &str)]) -> anyhow::Result<StackSpec> {
     let dir = std::env::var_os("WINDLASS_PLUGINS_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release"),
         PathBuf::from,
@@ -38,7 +43,10 @@ async fn demo_stack() -> anyhow::Result<StackSpec> {
     let plugin = host
         .load(PluginSpec::from_file("web-postgres", component).with_kind(PluginKind::StackTemplate))
         .await?;
-    let params = vec![("db_password".to_owned(), "s3cret".to_owned())];
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     let rendered = plugin
         .stack_template()
         .unwrap()
@@ -170,6 +178,108 @@ async fn the_demo_stack_serves_rows_from_postgres_in_order_and_keeps_them_across
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    run.abort();
+    Ok(())
+}
+
+/// "This repository plus a PostgreSQL database": the template's `api` built from a git
+/// repository (the demo backend's source on a loopback git server, detected as Python by
+/// build-auto, built FROM the local Python base) instead of its image; the engine builds it,
+/// deploys it behind PostgreSQL with `DATABASE_URL` injected, and the page shows a visit
+/// stored in PostgreSQL through the built api.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_builds_its_api_from_a_repository_and_it_serves_rows_from_postgres()
+-> anyhow::Result<()> {
+    common::plugins::require_build_bases().await?;
+    let base = tempfile::tempdir()?;
+    let repo = common::git::Repo::init(base.path(), "api.git")?;
+    let sha = repo.commit(
+        &[
+            ("requirements.txt", "# psycopg2 comes with the base image\n"),
+            ("main.py", include_str!("../../images/demo-api/app.py")),
+        ],
+        "The demo api",
+    )?;
+    let server = common::git::GitServer::start(base.path())?;
+    let url = server.url("api.git");
+    let spec = demo_stack_with(&[
+        ("db_password", "s3cret"),
+        ("api_repository", &url),
+        ("api_ref", "main"),
+    ])
+    .await?;
+    let api_spec = spec.services.iter().find(|s| s.name == "api").unwrap();
+    assert!(api_spec.build.is_some(), "{api_spec:?}");
+
+    let host = PluginHost::builder().build()?;
+    let scope = EngineScope::new();
+    let work = tempfile::tempdir()?;
+    let engine = scope
+        .builder()
+        .with_builds(
+            common::plugins::build_strategies(&host)
+                .await?
+                .with_work_dir(work.path()),
+        )
+        .build()
+        .await?;
+    engine
+        .deploy_stack("acme", "shop", &spec, &BTreeMap::new())
+        .await?;
+    let runner = engine.clone();
+    let run = tokio::spawn(async move { runner.run(std::future::pending()).await });
+    wait_ready(&engine).await?;
+
+    // Built from the commit by build-auto's Python plan, and that image runs.
+    let builds = engine
+        .builds(&windlass::builds::BuildFilter {
+            org: Some("acme".into()),
+            stack: Some("shop".into()),
+            service: Some("api".into()),
+            limit: None,
+        })
+        .await?;
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    let build = &builds[0];
+    assert_eq!(
+        build.state,
+        windlass::builds::BuildState::Succeeded,
+        "{build:?}"
+    );
+    assert_eq!(
+        build.commit.as_ref().map(|c| c.sha.as_str()),
+        Some(sha.as_str())
+    );
+    assert_eq!(build.strategy.as_deref(), Some("auto"));
+    let plan = build.plan.clone().context("a plan")?;
+    assert_eq!(plan["language"], "python", "{plan}");
+    let filter = ContainerFilter {
+        org: Some("acme".into()),
+        stack: Some("shop".into()),
+        service: Some("api".into()),
+    };
+    let api = &engine.containers(&filter).await?[0];
+    let inspected = engine.inspect(&api.name).await?;
+    assert_eq!(
+        Some(inspected.image.as_str()),
+        build.image.as_deref(),
+        "{inspected:?}"
+    );
+
+    // A visit posted through the page goes through the built api into PostgreSQL (the api
+    // reaches it only through the injected DATABASE_URL).
+    let (web, before) = page(&engine).await?;
+    assert!(
+        before.contains("Latest visits (from PostgreSQL): 0"),
+        "{before}"
+    );
+    let posted = web.call("post", "/", None, None).await?;
+    assert_eq!(posted.status, 303, "{posted:?}");
+    let (_, after) = page(&engine).await?;
+    assert!(
+        after.contains("Latest visits (from PostgreSQL): 1"),
+        "{after}"
+    );
     run.abort();
     Ok(())
 }

@@ -37,3 +37,51 @@ pub async fn dockerfile_strategy() -> anyhow::Result<windlass::plugins::BuildStr
         .build_strategy()
         .ok_or_else(|| anyhow::anyhow!("build_dockerfile.wasm is not a build strategy"))
 }
+
+/// The bases build-auto's plans use here (its plugin config): what
+/// scripts/build-test-images.sh builds from Debian's packages.
+pub const AUTO_IMAGES: [(&str, &str); 4] = [
+    ("python_image", "windlass-test/python:3"),
+    ("node_image", "windlass-test/node:18"),
+    ("static_image", crate::docker::BUSYBOX),
+    ("static_server", "busybox"),
+];
+
+/// Fails with what to run when a base image of build-auto's plans is missing.
+pub async fn require_build_bases() -> anyhow::Result<()> {
+    let runtime = crate::docker::connect_with_busybox().await?;
+    for (_, image) in AUTO_IMAGES.iter().filter(|(k, _)| k.ends_with("_image")) {
+        anyhow::ensure!(
+            runtime.image_exists(image).await?,
+            "the build tests' base image {image} is missing: run `bash scripts/build-test-images.sh python node` (built locally from Debian's packages; nothing is pulled)"
+        );
+    }
+    Ok(())
+}
+
+/// The engine's build strategies as the build tests configure them: `dockerfile`
+/// (`build_dockerfile.wasm`) and `auto` (`build_auto.wasm`, its bases [`AUTO_IMAGES`]).
+pub async fn build_strategies(
+    host: &windlass::plugins::PluginHost,
+) -> anyhow::Result<windlass::builds::BuildsConfig> {
+    use windlass::plugins::{PluginKind, PluginSpec};
+    let mut config = windlass::builds::BuildsConfig::default();
+    for (name, file) in [
+        ("dockerfile", "build_dockerfile.wasm"),
+        ("auto", "build_auto.wasm"),
+    ] {
+        let mut spec =
+            PluginSpec::from_file(name, component(file)?).with_kind(PluginKind::BuildStrategy);
+        if name == "auto" {
+            for (key, value) in AUTO_IMAGES {
+                spec = spec.with_config(key, value);
+            }
+        }
+        let plugin = host.load(spec).await?;
+        let strategy = plugin
+            .build_strategy()
+            .ok_or_else(|| anyhow::anyhow!("{file} is not a build strategy"))?;
+        config = config.with_strategy(name, strategy);
+    }
+    Ok(config)
+}

@@ -6,7 +6,9 @@
 //!   `/var/lib/postgresql/data`, ready when `pg_isready` (run inside it) says it accepts queries; it `provides`
 //!   `DATABASE_URL=postgres://USER:PASSWORD@db:5432/NAME` (user and password percent-encoded) to
 //!   the services depending on it;
-//! - `api`: the backend (image `api_image`) on port 8080, ready when `GET /healthz` answers
+//! - `api`: the backend (image `api_image`, or built from `api_repository` by the engine's
+//!   build strategies, with `PORT=8080`; it has no image until its first build succeeds) on
+//!   port 8080, ready when `GET /healthz` answers
 //!   2xx/3xx (it checks the database), live while `GET /livez` does, started once `db` is
 //!   healthy;
 //! - `web`: the frontend (image `web_image`) on port 80, ready and live when `GET /` answers,
@@ -24,6 +26,9 @@
 //! | `db_password`    | text    | required                   | secret; no control characters  |
 //! | `postgres_image` | text    | config `default_postgres_image`, else `local/postgres:15` | |
 //! | `api_image`      | text    | `local/windlass-demo-api:1` |                               |
+//! | `api_repository` | text    | empty: run `api_image`     | build `api` from this git repository (https, ssh, a path) instead |
+//! | `api_ref`        | text    | empty: the default branch  | branch, tag or commit; needs `api_repository` |
+//! | `api_subdirectory` | text  | empty: the top             | relative, no `..`; needs `api_repository` |
 //! | `web_image`      | text    | `local/windlass-demo-web:1` |                               |
 //! | `web_port`       | integer | empty: Docker picks a port | 1 to 65535; needs `web_replicas` = 1 |
 //!

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "builds")]
+use windlass_plugin_sdk::types::BuildSource;
 use windlass_plugin_sdk::types::{
     CheckKind, Dependency, DependencyCondition, HealthCheck, Parameter, ParameterType, PluginError,
     Port, Probe, ServiceSpec, StackSpec, TemplateInfo, VolumeMount, VolumeSpec,
@@ -25,7 +27,7 @@ const WEB_PORT: u16 = 80;
 fn parameters(config: Config<'_>) -> Vec<Parameter> {
     let postgres_default =
         config("default_postgres_image").unwrap_or_else(|| DEFAULT_POSTGRES_IMAGE.to_owned());
-    vec![
+    let mut params = vec![
         Parameter::new(
             "web_replicas",
             ParameterType::Integer,
@@ -69,6 +71,11 @@ fn parameters(config: Config<'_>) -> Vec<Parameter> {
             Some(DEFAULT_API_IMAGE),
             "The API backend's image; it listens on 8080 and answers GET /healthz.",
         ),
+    ];
+    // Build sources are contract 0.2.0: the 0.1.0 build of this source has no such parameters.
+    #[cfg(feature = "builds")]
+    params.extend(build_parameters());
+    params.extend([
         Parameter::new(
             "web_image",
             ParameterType::Text,
@@ -80,6 +87,32 @@ fn parameters(config: Config<'_>) -> Vec<Parameter> {
             ParameterType::Integer,
             Some(""),
             "The host port to publish the frontend on, 1 to 65535; empty lets Docker pick one. A fixed port needs web_replicas = 1.",
+        ),
+    ]);
+    params
+}
+
+/// The parameters that build the API from a repository (contract 0.2.0).
+#[cfg(feature = "builds")]
+fn build_parameters() -> [Parameter; 3] {
+    [
+        Parameter::new(
+            "api_repository",
+            ParameterType::Text,
+            Some(""),
+            "Build the API backend from this git repository (https://, ssh:// or a path) instead of running api_image; empty runs api_image. The built app must listen on 8080 (PORT) and answer GET /healthz and /livez.",
+        ),
+        Parameter::new(
+            "api_ref",
+            ParameterType::Text,
+            Some(""),
+            "The branch, tag or commit of api_repository to build; empty: its default branch.",
+        ),
+        Parameter::new(
+            "api_subdirectory",
+            ParameterType::Text,
+            Some(""),
+            "The directory of api_repository to build from (relative); empty: the top.",
         ),
     ]
 }
@@ -105,6 +138,9 @@ struct Values {
     db_password: String,
     postgres_image: String,
     api_image: String,
+    /// The API built from source instead of `api_image`.
+    #[cfg(feature = "builds")]
+    api_build: Option<BuildSource>,
     web_image: String,
     web_port: Option<u16>,
 }
@@ -169,6 +205,12 @@ impl Values {
             db_password: db_password.to_owned(),
             postgres_image: image("postgres_image", get("postgres_image"))?,
             api_image: image("api_image", get("api_image"))?,
+            #[cfg(feature = "builds")]
+            api_build: build_source(
+                get("api_repository"),
+                get("api_ref"),
+                get("api_subdirectory"),
+            )?,
             web_image: image("web_image", get("web_image"))?,
             web_port,
         })
@@ -239,6 +281,60 @@ fn image(name: &str, text: &str) -> Result<String, PluginError> {
     }
 }
 
+/// The API's build source, when `api_repository` is set. The engine checks the repository
+/// (scheme, credentials, reachability) when it deploys; this refuses what is never valid.
+#[cfg(feature = "builds")]
+fn build_source(
+    repository: &str,
+    reference: &str,
+    subdirectory: &str,
+) -> Result<Option<BuildSource>, PluginError> {
+    let repository = repository.trim();
+    if repository.is_empty() {
+        for (name, value) in [("api_ref", reference), ("api_subdirectory", subdirectory)] {
+            if !value.is_empty() {
+                return Err(PluginError::invalid_parameter(
+                    name,
+                    format!("`{name}` needs `api_repository`"),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    let plain = |name: &str, text: &str| {
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) || text.starts_with('-') {
+            Err(PluginError::invalid_parameter(
+                name,
+                format!(
+                    "`{name}` must not contain spaces or control characters nor start with `-`, got `{text}`"
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    plain("api_repository", repository)?;
+    plain("api_ref", reference)?;
+    plain("api_subdirectory", subdirectory)?;
+    if subdirectory.starts_with('/') || subdirectory.split('/').any(|part| part == "..") {
+        return Err(PluginError::invalid_parameter(
+            "api_subdirectory",
+            format!(
+                "`api_subdirectory` must be a path inside the repository, got `{subdirectory}`"
+            ),
+        ));
+    }
+    let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    Ok(Some(BuildSource {
+        repository: repository.to_owned(),
+        reference: some(reference),
+        subdirectory: some(subdirectory),
+        strategy: None,
+        credentials_secret: None,
+        build_args: Vec::new(),
+    }))
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters (for URL user-info).
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -306,6 +402,13 @@ pub(crate) fn render(
     db.health_checks = vec![db_ready];
 
     let mut api = ServiceSpec::new("api", v.api_image);
+    // Built from source, the service has no image until its first build succeeds.
+    #[cfg(feature = "builds")]
+    if let Some(build) = v.api_build {
+        api.image = String::new();
+        api.build = Some(build);
+        api.env = vec![("PORT".into(), API_PORT.to_string())];
+    }
     api.replicas = v.api_replicas;
     api.ports = vec![Port::tcp("http", API_PORT)];
     api.depends_on = vec![Dependency::new("db", DependencyCondition::Healthy)];
@@ -612,6 +715,9 @@ mod tests {
                     Some("local/windlass-demo-api:1"),
                     false
                 ),
+                ("api_repository", ParameterType::Text, Some(""), false),
+                ("api_ref", ParameterType::Text, Some(""), false),
+                ("api_subdirectory", ParameterType::Text, Some(""), false),
                 (
                     "web_image",
                     ParameterType::Text,
@@ -622,5 +728,73 @@ mod tests {
             ]
         );
         assert!(info.parameters.iter().all(|p| !p.description.is_empty()));
+    }
+
+    #[test]
+    fn the_api_builds_from_a_repository() {
+        let stack = render_with(&[
+            ("db_password", "x"),
+            ("api_repository", "https://git.example/api.git"),
+            ("api_ref", "v2"),
+            ("api_subdirectory", "backend"),
+        ])
+        .unwrap();
+        let api = service(&stack, "api");
+        assert_eq!(api.image, "");
+        assert_eq!(env(api, "PORT"), Some("8080"));
+        let build = api.build.as_ref().unwrap();
+        assert_eq!(build.repository, "https://git.example/api.git");
+        assert_eq!(
+            (build.reference.as_deref(), build.subdirectory.as_deref()),
+            (Some("v2"), Some("backend"))
+        );
+        assert!(build.credentials_secret.is_none() && build.strategy.is_none());
+        // Still behind the database, still probed the same way.
+        assert_eq!(api.depends_on[0].service, "db");
+        assert_eq!(api.health_checks.len(), 2);
+        assert!(service(&stack, "db").build.is_none() && service(&stack, "web").build.is_none());
+        // Without a repository: the image.
+        let stack = render_with(&[("db_password", "x")]).unwrap();
+        assert!(service(&stack, "api").build.is_none());
+    }
+
+    #[test]
+    fn bad_build_parameters_name_their_field() {
+        for (pairs, field) in [
+            (vec![("api_ref", "main")], "api_ref"),
+            (vec![("api_subdirectory", "x")], "api_subdirectory"),
+            (vec![("api_repository", "has space")], "api_repository"),
+            (
+                vec![("api_repository", "-uupload-pack=x")],
+                "api_repository",
+            ),
+            (
+                vec![
+                    ("api_repository", "/src/api"),
+                    ("api_subdirectory", "../etc"),
+                ],
+                "api_subdirectory",
+            ),
+            (
+                vec![("api_repository", "/src/api"), ("api_subdirectory", "/etc")],
+                "api_subdirectory",
+            ),
+            (
+                vec![
+                    ("api_repository", "/src/api"),
+                    ("api_ref", "--upload-pack=x"),
+                ],
+                "api_ref",
+            ),
+        ] {
+            let mut pairs = pairs;
+            pairs.push(("db_password", "x"));
+            let e = render_with(&pairs).unwrap_err();
+            assert_eq!(
+                (e.code.as_str(), e.field.as_deref()),
+                ("invalid-parameter", Some(field)),
+                "{pairs:?}: {e:?}"
+            );
+        }
     }
 }
