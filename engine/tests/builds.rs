@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use windlass::builds::{BuildFilter, BuildRecord, BuildSource, BuildState, BuildsConfig};
-use windlass::plugins::{PluginHost, PluginKind, PluginSpec};
+use windlass::plugins::PluginHost;
 use windlass::{BuildRequest, Engine, PortSpec, ServiceSpec};
+use windlass_test_support::docker;
 use windlass_test_support::engine::EngineScope;
 use windlass_test_support::git::{GitServer, Repo};
 use windlass_test_support::plugins::{
     AUTO_IMAGES, build_strategies as strategies, require_build_bases as require_bases,
 };
-use windlass_test_support::{docker, plugins};
 
 /// A static site served by BusyBox httpd, with its own Dockerfile.
 fn site(body: &str) -> Vec<(&'static str, String)> {

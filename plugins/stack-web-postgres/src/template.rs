@@ -730,6 +730,7 @@ mod tests {
         assert!(info.parameters.iter().all(|p| !p.description.is_empty()));
     }
 
+    #[cfg(feature = "builds")]
     #[test]
     fn the_api_builds_from_a_repository() {
         let stack = render_with(&[
@@ -758,6 +759,7 @@ mod tests {
         assert!(service(&stack, "api").build.is_none());
     }
 
+    #[cfg(feature = "builds")]
     #[test]
     fn bad_build_parameters_name_their_field() {
         for (pairs, field) in [
