@@ -89,6 +89,24 @@ async fn page(engine: &Engine) -> anyhow::Result<(Api, String)> {
     Ok((api, answer.body.as_str().unwrap_or_default().to_owned()))
 }
 
+/// The page shows no visit, a visit posted through it is answered 303, then the page shows it
+/// (read back from PostgreSQL through the api).
+async fn posts_the_first_visit(engine: &Engine) -> anyhow::Result<()> {
+    let (web, before) = page(engine).await?;
+    anyhow::ensure!(
+        before.contains("Latest visits (from PostgreSQL): 0"),
+        "{before}"
+    );
+    let posted = web.call("post", "/", None, None).await?;
+    anyhow::ensure!(posted.status == 303, "{posted:?}");
+    let (_, after) = page(engine).await?;
+    anyhow::ensure!(
+        after.contains("Latest visits (from PostgreSQL): 1"),
+        "{after}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_stack_serves_rows_from_postgres_in_order_and_keeps_them_across_a_redeploy()
 -> anyhow::Result<()> {
@@ -123,18 +141,7 @@ async fn the_demo_stack_serves_rows_from_postgres_in_order_and_keeps_them_across
     );
 
     // A visit posted through the page is read back from PostgreSQL.
-    let (api, before) = page(&engine).await?;
-    assert!(
-        before.contains("Latest visits (from PostgreSQL): 0"),
-        "{before}"
-    );
-    let posted = api.call("post", "/", None, None).await?;
-    assert_eq!(posted.status, 303, "{posted:?}");
-    let (_, after) = page(&engine).await?;
-    assert!(
-        after.contains("Latest visits (from PostgreSQL): 1"),
-        "{after}"
-    );
+    posts_the_first_visit(&engine).await?;
 
     // A new revision of the database (replaced stop-first: it mounts its data volume) keeps
     // the data.
@@ -268,18 +275,7 @@ async fn the_template_builds_its_api_from_a_repository_and_it_serves_rows_from_p
 
     // A visit posted through the page goes through the built api into PostgreSQL (the api
     // reaches it only through the injected DATABASE_URL).
-    let (web, before) = page(&engine).await?;
-    assert!(
-        before.contains("Latest visits (from PostgreSQL): 0"),
-        "{before}"
-    );
-    let posted = web.call("post", "/", None, None).await?;
-    assert_eq!(posted.status, 303, "{posted:?}");
-    let (_, after) = page(&engine).await?;
-    assert!(
-        after.contains("Latest visits (from PostgreSQL): 1"),
-        "{after}"
-    );
+    posts_the_first_visit(&engine).await?;
     run.abort();
     Ok(())
 }
