@@ -135,6 +135,38 @@ async fn finished(engine: &Engine, id: &str) -> anyhow::Result<Duration> {
     }
 }
 
+fn windlass_now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(0)
+}
+
+/// Where the last push's time went: every event after `from`, ms after the delivery.
+async fn timeline(engine: &Engine, from: u64, started_ms: i64) -> anyhow::Result<()> {
+    let events = engine
+        .events(&windlass::EventFilter::from_index(from + 1))
+        .await?;
+    println!("  the last push, event by event (ms after the delivery):");
+    for e in events {
+        let detail = ["state", "to", "step", "revision"]
+            .iter()
+            .find_map(|k| e.payload.get(*k).map(|v| format!("{k}={v}")))
+            .unwrap_or_default();
+        println!(
+            "    {:>6} {} {} {}",
+            e.ts_ms - started_ms,
+            e.kind,
+            e.container.as_deref().unwrap_or(""),
+            detail
+        );
+    }
+    Ok(())
+}
+
 fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -212,7 +244,9 @@ async fn benches(
             signature: Some(sign_webhook(&key, body.as_bytes())),
             delivery_id: Some(format!("bench-{round}")),
         };
+        let from = engine.event_log().last_index();
         let started = Instant::now();
+        let started_ms = windlass_now_ms();
         engine
             .webhook_push(
                 WebhookProvider::Github,
@@ -225,6 +259,9 @@ async fn benches(
             .await?;
         until_served(port, &text).await?;
         pushed.push(started.elapsed());
+        if round == rounds {
+            timeline(engine, from, started_ms).await?;
+        }
         let latest = engine
             .builds(&windlass::builds::BuildFilter {
                 service: Some("web".into()),
