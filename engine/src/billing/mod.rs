@@ -20,6 +20,7 @@ use windlass_host_api::BillingRule;
 
 pub(crate) mod cycle;
 pub(crate) mod estimate;
+pub(crate) mod ledger;
 pub(crate) mod meter;
 pub(crate) mod quota;
 mod types;

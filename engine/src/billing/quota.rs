@@ -15,7 +15,6 @@ use windlass_host_api::types::{QuotaDecision, Resources, UsageSummary};
 
 use super::{BillingState, QuotaFailurePolicy, Quotas};
 use crate::engine::Ctx;
-use crate::store::Scope;
 use crate::{EngineError, NewEvent};
 
 /// What an organisation holds, summed over its declared services.
@@ -77,37 +76,40 @@ fn add(total: &mut Allocation, (cpu, memory): super::meter::PerReplica, replicas
     total.services = total.services.saturating_add(1);
 }
 
-/// The org's allocation now, and as it would be after `changes`.
+/// The org's allocation now, and as it would be after `changes` (from the engine's
+/// [ledger](super::ledger), not a store read, when it is fresh).
 pub(crate) async fn allocations(
     ctx: &Ctx,
     org: &str,
     changes: &[Change],
 ) -> Result<(Allocation, Allocation), EngineError> {
-    let services = ctx.store.list_desired_services(Scope::Org(org)).await?;
-    let mut now = Allocation::default();
-    let mut after = Allocation::default();
-    let mut changed: BTreeMap<(&str, &str), &Change> = changes
-        .iter()
-        .map(|c| ((c.stack.as_str(), c.service.as_str()), c))
-        .collect();
-    for service in &services {
-        let per = super::meter::per_replica(&service.spec);
-        add(&mut now, per, service.replicas);
-        match changed.remove(&(service.stack.as_str(), service.service.as_str())) {
-            Some(change) => {
+    ctx.ledger
+        .with_holding(ctx, org, |holding| {
+            let mut now = Allocation::default();
+            let mut after = Allocation::default();
+            let mut changed: BTreeMap<(&str, &str), &Change> = changes
+                .iter()
+                .map(|c| ((c.stack.as_str(), c.service.as_str()), c))
+                .collect();
+            for ((stack, service), (per, replicas)) in &holding.services {
+                add(&mut now, *per, *replicas);
+                match changed.remove(&(stack.as_str(), service.as_str())) {
+                    Some(change) => {
+                        if let Some((per, replicas)) = change.after {
+                            add(&mut after, per, replicas);
+                        }
+                    }
+                    None => add(&mut after, *per, *replicas),
+                }
+            }
+            for change in changed.values() {
                 if let Some((per, replicas)) = change.after {
                     add(&mut after, per, replicas);
                 }
             }
-            None => add(&mut after, per, service.replicas),
-        }
-    }
-    for change in changed.values() {
-        if let Some((per, replicas)) = change.after {
-            add(&mut after, per, replicas);
-        }
-    }
-    Ok((now, after))
+            (now, after)
+        })
+        .await
 }
 
 tokio::task_local! {
@@ -129,10 +131,11 @@ pub(crate) async fn quotas_of(
     billing: &BillingState,
     org: &str,
 ) -> Result<Quotas, EngineError> {
-    Ok(match ctx.store.org_quotas(org).await? {
-        Some(stored) => stored,
-        None => billing.config.quotas_for(org).clone(),
-    })
+    let stored = ctx
+        .ledger
+        .with_holding(ctx, org, |holding| holding.stored_quotas.clone())
+        .await?;
+    Ok(stored.unwrap_or_else(|| billing.config.quotas_for(org).clone()))
 }
 
 /// The start of the calendar month (UTC) holding `now_ms`.

@@ -218,6 +218,7 @@ impl Engine {
         crate::spec::validate_name("org", org)?;
         let ctx = &self.inner.ctx;
         ctx.store.set_org_quotas(org, &quotas, ctx.now_ms()).await?;
+        ctx.ledger.quotas_set(org, &quotas);
         ctx.emit(
             NewEvent::new("quota-changed")
                 .with_org(org)

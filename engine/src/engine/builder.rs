@@ -289,6 +289,7 @@ impl EngineBuilder {
             clock: self.clock,
             secrets,
             meter: crate::billing::meter::UsageMeter::default(),
+            ledger: crate::billing::ledger::Ledger::default(),
         });
         let builds = crate::builds::Builds::new(self.builds, &ctx.engine_id);
         let engine = Engine {

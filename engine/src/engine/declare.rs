@@ -73,6 +73,13 @@ impl Engine {
             updated_ms: crate::reconcile::now_ms(),
         };
         ctx.store.upsert_desired_service(&desired).await?;
+        ctx.ledger.declared(
+            org,
+            stack,
+            &spec.name,
+            crate::billing::meter::per_replica_of(&spec),
+            spec.replicas,
+        );
         if previous.as_ref().is_none_or(|p| p.revision != revision) {
             let kept = crate::store::ServiceRevision {
                 revision,
@@ -115,6 +122,7 @@ impl Engine {
             .store
             .delete_desired_service(org, stack, service)
             .await?;
+        ctx.ledger.removed(org, stack, service);
         if existed {
             ctx.emit(
                 NewEvent::new("service-removed")

@@ -102,6 +102,8 @@ pub(crate) struct Ctx {
     pub prober: crate::health::route::Prober,
     /// Usage counted from the stats streams, between metering closes.
     pub meter: crate::billing::meter::UsageMeter,
+    /// What each org holds, for quota checks without a store read.
+    pub ledger: crate::billing::ledger::Ledger,
 }
 
 impl Ctx {

@@ -180,6 +180,13 @@ pub(crate) async fn desire_revision(
         ..current.clone()
     };
     ctx.store.upsert_desired_service(&desired).await?;
+    ctx.ledger.declared(
+        org,
+        stack,
+        name,
+        crate::billing::meter::per_replica_of(&spec),
+        desired.replicas,
+    );
     Ok(desired)
 }
 
