@@ -48,6 +48,9 @@ struct Accumulated {
     last_seen_ms: i64,
     /// Whether a sample arrived since the last close.
     fresh: bool,
+    /// Storage held (writable layer and volumes), bytes, as the latest health snapshot
+    /// measured it; kept across closes until the next measurement.
+    disk_bytes: Option<u64>,
 }
 
 /// The usage counters the sampler feeds. Cheap to clone; clones share the counters.
@@ -110,6 +113,16 @@ impl UsageMeter {
         });
     }
 
+    /// The storage `container` holds (writable layer plus the volumes it is charged for), as
+    /// a health snapshot measured it; a container without samples yet is not metered.
+    pub(crate) fn set_disk(&self, container: &str, bytes: Option<u64>) {
+        self.with(|all| {
+            if let Some(acc) = all.get_mut(container) {
+                acc.disk_bytes = bytes;
+            }
+        });
+    }
+
     /// Takes the use counted since the last drain (keeping what the next samples need).
     fn drain(&self) -> HashMap<String, Drained> {
         self.with(|all| {
@@ -129,6 +142,7 @@ impl UsageMeter {
                         )
                         .unwrap_or(u64::MAX),
                         egress_bytes: std::mem::take(&mut acc.egress_bytes),
+                        disk_bytes: acc.disk_bytes,
                         first_seen_ms: acc.first_seen_ms,
                         last_seen_ms: acc.last_seen_ms,
                     };
@@ -150,6 +164,7 @@ struct Drained {
     cpu_core_ms: u64,
     memory_byte_s: u64,
     egress_bytes: u64,
+    disk_bytes: Option<u64>,
     first_seen_ms: Option<i64>,
     last_seen_ms: i64,
 }
@@ -262,6 +277,10 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
         let (cpu_used, memory_used, egress) = used.as_ref().map_or((0, 0, 0), |d| {
             (d.cpu_core_ms, d.memory_byte_s, d.egress_bytes)
         });
+        let disk = used
+            .as_ref()
+            .and_then(|d| d.disk_bytes)
+            .and_then(|b| i64::try_from(b).ok());
         // The spans this container was metered in: from its first sample, until it stopped.
         let effective: Vec<(i64, i64, i64)> = spans
             .iter()
@@ -297,7 +316,7 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
                 service: service.to_owned(),
                 cpu_millis: cpu.map(i64::from),
                 memory_bytes: memory.and_then(|m| i64::try_from(m).ok()),
-                disk_bytes: None,
+                disk_bytes: disk,
                 cpu_used_core_ms: share(cpu_used, &mut given.0),
                 memory_used_byte_s: share(memory_used, &mut given.1),
                 egress_bytes: share(egress, &mut given.2),

@@ -118,7 +118,7 @@ pub(crate) async fn take(
     // Probe containers (in-network probes) run no service: nothing to report about them.
     listed.retain(|c| !c.summary.labels.contains_key(super::LABEL_PROBE));
     let volume_bytes = measure_volumes(listed.iter().flat_map(|c| c.volume_dirs.iter())).await;
-    let snapshots: Vec<HealthSnapshot> = futures::stream::iter(listed)
+    let taken: Vec<(HealthSnapshot, Vec<PathBuf>)> = futures::stream::iter(listed)
         .map(|disk| {
             let volume_bytes = &volume_bytes;
             async move {
@@ -137,7 +137,7 @@ pub(crate) async fn take(
                     .sum::<Option<u64>>();
                 let health = monitor.health(&summary.name);
                 let label = |key: &str| summary.labels.get(key).cloned().unwrap_or_default();
-                Some(HealthSnapshot {
+                let snapshot = HealthSnapshot {
                     org: label(LABEL_ORG),
                     stack: label(LABEL_STACK),
                     service: label(LABEL_SERVICE),
@@ -154,13 +154,38 @@ pub(crate) async fn take(
                                 .collect()
                         })
                         .unwrap_or_default(),
-                })
+                };
+                Some((snapshot, disk.volume_dirs.clone()))
             }
         })
         .buffer_unordered(32)
         .filter_map(futures::future::ready)
         .collect()
         .await;
+    // What each container holds is metered too (billing's storage): its writable layer and
+    // the volumes it mounts, each volume charged to one container only — the first by name
+    // of those mounting it — so replicas sharing a volume do not pay for it twice.
+    let (snapshots, volume_dirs): (Vec<HealthSnapshot>, Vec<Vec<PathBuf>>) =
+        taken.into_iter().unzip();
+    let mut charged_volumes = BTreeSet::new();
+    let mut by_name: Vec<(&str, &ResourceSample, &[PathBuf])> = Vec::new();
+    for (snapshot, dirs) in snapshots.iter().zip(&volume_dirs) {
+        by_name.push((&snapshot.resources.container, &snapshot.resources, dirs));
+    }
+    by_name.sort_by_key(|(name, _, _)| *name);
+    for (name, resources, dirs) in by_name {
+        let mut bytes = resources.disk_rw_bytes;
+        for dir in dirs {
+            if charged_volumes.insert(dir.clone()) {
+                let size = volume_bytes.get(dir).copied().flatten();
+                bytes = match (bytes, size) {
+                    (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        ctx.meter.set_disk(name, bytes);
+    }
     ctx.store.insert_health_snapshots(&snapshots).await?;
     let retention = i64::try_from(ctx.settings.snapshot_retention.as_millis()).unwrap_or(i64::MAX);
     let pruned = ctx
