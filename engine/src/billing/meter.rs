@@ -57,6 +57,39 @@ struct Accumulated {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UsageMeter {
     inner: Arc<Mutex<HashMap<String, Accumulated>>>,
+    work: Arc<WorkCounters>,
+}
+
+/// What metering has cost so far (see [`MeteringWork`]).
+#[derive(Debug, Default)]
+struct WorkCounters {
+    samples: std::sync::atomic::AtomicU64,
+    sample_ns: std::sync::atomic::AtomicU64,
+    closes: std::sync::atomic::AtomicU64,
+    close_ns: std::sync::atomic::AtomicU64,
+}
+
+/// What metering has cost this engine since it started: the samples counted and the CPU time
+/// spent counting them (the thread's own clock), and the closes and the time they took (wall
+/// time, store writes included: an upper bound of their CPU time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MeteringWork {
+    /// Stats samples counted.
+    pub samples: u64,
+    /// CPU time spent counting them.
+    pub sample_time: Duration,
+    /// Closes that wrote intervals.
+    pub closes: u64,
+    /// Time those closes took.
+    pub close_time: Duration,
+}
+
+impl MeteringWork {
+    /// Both times together.
+    pub fn total(&self) -> Duration {
+        self.sample_time + self.close_time
+    }
 }
 
 /// Where a sampled container belongs and what it was given (from its inspect data).
@@ -67,6 +100,25 @@ pub(crate) struct SampledContainer<'a> {
     pub service: &'a str,
     pub cpu_millis: Option<u32>,
     pub memory_bytes: Option<u64>,
+}
+
+/// CPU time of the calling thread. Counting a sample is synchronous (no await in between), so
+/// the difference of two readings is the CPU it took, whatever else the machine does.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+impl WorkCounters {
+    fn sample_done(&self, cpu: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.samples.fetch_add(1, Relaxed);
+        self.sample_ns.fetch_add(ns, Relaxed);
+    }
 }
 
 impl UsageMeter {
@@ -81,12 +133,26 @@ impl UsageMeter {
         stats: &StatsSnapshot,
         now_ms: i64,
     ) {
+        let cpu = thread_cpu();
         let now = Instant::now();
         self.with(|all| {
-            let acc = all.entry(container.name.to_owned()).or_default();
-            acc.org = container.org.to_owned();
-            acc.stack = container.stack.to_owned();
-            acc.service = container.service.to_owned();
+            // Once per container, not per sample: the name and labels are only copied when
+            // they are new or changed (a sample a second per container adds up).
+            if !all.contains_key(container.name) {
+                all.insert(container.name.to_owned(), Accumulated::default());
+            }
+            let Some(acc) = all.get_mut(container.name) else {
+                return;
+            };
+            for (have, want) in [
+                (&mut acc.org, container.org),
+                (&mut acc.stack, container.stack),
+                (&mut acc.service, container.service),
+            ] {
+                if have != want {
+                    want.clone_into(have);
+                }
+            }
             acc.cpu_millis = container.cpu_millis;
             acc.memory_bytes = container.memory_bytes;
             if let Some(last) = acc.last_at {
@@ -111,6 +177,26 @@ impl UsageMeter {
             acc.last_seen_ms = now_ms;
             acc.fresh = true;
         });
+        self.work.sample_done(thread_cpu().saturating_sub(cpu));
+    }
+
+    /// What metering has cost so far.
+    pub(crate) fn work(&self) -> MeteringWork {
+        use std::sync::atomic::Ordering::Relaxed;
+        let w = &self.work;
+        MeteringWork {
+            samples: w.samples.load(Relaxed),
+            sample_time: Duration::from_nanos(w.sample_ns.load(Relaxed)),
+            closes: w.closes.load(Relaxed),
+            close_time: Duration::from_nanos(w.close_ns.load(Relaxed)),
+        }
+    }
+
+    fn close_done(&self, started: Instant) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.work.closes.fetch_add(1, Relaxed);
+        self.work.close_ns.fetch_add(ns, Relaxed);
     }
 
     /// The storage `container` holds (writable layer plus the volumes it is charged for), as
@@ -242,6 +328,7 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
     if boundary <= until {
         return Ok(report);
     }
+    let started = Instant::now();
     // The closed spans: [until, next aligned boundary), then whole intervals up to `boundary`.
     let mut spans = Vec::new();
     let mut start = until;
@@ -349,6 +436,7 @@ pub(crate) async fn close(ctx: &Ctx, state: &mut MeterState) -> Result<MeterRepo
     }
     report.intervals = u32::try_from(spans.len()).unwrap_or(u32::MAX);
     report.rows = ctx.store.insert_usage(&rows).await?;
+    ctx.meter.close_done(started);
     state.metered_until = Some(boundary);
     state.known = running_names(&running);
     report.metered_until = boundary;

@@ -28,7 +28,7 @@ pub(crate) mod utilisation;
 
 pub use cycle::CycleReport;
 pub use estimate::{Cost, Estimate, EstimateLine, HOURS_PER_MONTH, ServiceEstimate};
-pub use meter::MeterReport;
+pub use meter::{MeterReport, MeteringWork};
 pub use quota::{Allocation, QuotaDenial};
 pub use types::{Account, MeteringGap, Movement, StoredInvoice, StoredLine, UsageInterval};
 

@@ -19,6 +19,12 @@ impl Engine {
         crate::billing::meter::close(&self.inner.ctx, &mut state).await
     }
 
+    /// What metering has cost this engine since it started (samples counted, closes, and the
+    /// time both took).
+    pub fn metering_work(&self) -> crate::billing::MeteringWork {
+        self.inner.ctx.meter.work()
+    }
+
     /// Meters, then runs every due billing cycle (every closed period of every org with a
     /// rule); the engine does this by itself while it runs.
     pub async fn run_billing_cycles(&self) -> Result<CycleReport, EngineError> {
