@@ -116,12 +116,30 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
                 start_ms: u64::try_from(start).unwrap_or(0),
                 end_ms: u64::try_from(end).unwrap_or(0),
             };
-            let mut usage: BTreeMap<String, Vec<UsageRecord>> = BTreeMap::new();
+            // Per org, the period's records, or why they cannot be made (a metered value the
+            // contract cannot carry).
+            let mut usage: BTreeMap<String, Result<Vec<UsageRecord>, String>> = BTreeMap::new();
             for interval in ctx.store.usage_of_orgs(&orgs, start, end).await? {
-                usage
-                    .entry(interval.org.clone())
-                    .or_default()
-                    .push(record(&interval));
+                let entry = usage.entry(interval.org.clone()).or_insert(Ok(Vec::new()));
+                if let Ok(records) = entry {
+                    match metered_record(&interval, start) {
+                        Ok(r) => records.push(r),
+                        Err(why) => *entry = Err(why),
+                    }
+                }
+            }
+            for build in ctx
+                .store
+                .build_usage_of_orgs(Some(&orgs), start, end)
+                .await?
+            {
+                let entry = usage.entry(build.org.clone()).or_insert(Ok(Vec::new()));
+                if let Ok(records) = entry {
+                    match build_record(&build) {
+                        Ok(r) => records.push(r),
+                        Err(why) => *entry = Err(why),
+                    }
+                }
             }
             let mut priced = Vec::with_capacity(orgs.len());
             for org in orgs {
@@ -132,21 +150,25 @@ pub(crate) async fn run(engine: &Engine, closed_until: i64) -> Result<CycleRepor
                 let Some(account) = accounts.get(org) else {
                     continue;
                 };
-                let records = usage.remove(org).unwrap_or_default();
-                let session = sessions
-                    .entry(rule_name.clone())
-                    .or_insert_with(|| rule.session());
-                crate::failpoint::point("billing.before-pricing").await;
-                let started = std::time::Instant::now();
-                let outcome = session.price(window, &records).await;
-                report.pricing += started.elapsed();
-                let checked = match outcome {
-                    Ok(Ok(invoice)) => check(&invoice, window, &account.currency),
-                    Ok(Err(error)) => Err(format!(
-                        "the rule refused to price: {} ({})",
-                        error.message, error.code
-                    )),
-                    Err(error) => Err(format!("the rule failed: {error}")),
+                let checked = match usage.remove(org).unwrap_or(Ok(Vec::new())) {
+                    Err(why) => Err(why),
+                    Ok(records) => {
+                        let session = sessions
+                            .entry(rule_name.clone())
+                            .or_insert_with(|| rule.session());
+                        crate::failpoint::point("billing.before-pricing").await;
+                        let started = std::time::Instant::now();
+                        let outcome = session.price(window, &records).await;
+                        report.pricing += started.elapsed();
+                        match outcome {
+                            Ok(Ok(invoice)) => check(&invoice, window, &account.currency),
+                            Ok(Err(error)) => Err(format!(
+                                "the rule refused to price: {} ({})",
+                                error.message, error.code
+                            )),
+                            Err(error) => Err(format!("the rule failed: {error}")),
+                        }
+                    }
                 };
                 match checked {
                     Ok(lines) => priced.push(StoredInvoice {
@@ -302,7 +324,75 @@ fn failed(
     event
 }
 
-/// A metered interval as the contract's usage record (allocation; `used` is not metered yet).
+/// A metered interval of the period starting at `period_start` as the contract's usage
+/// record: its allocation, and what it used when the interval belongs to this period (its
+/// aligned start is in it). An interval reaching in from the period before (a period that is
+/// not a multiple of the interval) is handed for its allocation only, which the rule clips: its
+/// use was handed with that period, and is handed once.
+pub(crate) fn metered_record(u: &UsageInterval, period_start: i64) -> Result<UsageRecord, String> {
+    let mut record = record(u);
+    if u.interval_start_ms >= period_start {
+        record.used = measured(u)?;
+    }
+    Ok(record)
+}
+
+/// What an interval used, in the contract's units: CPU core-milliseconds become
+/// core-microseconds (× 1000), memory byte-seconds and egress bytes are passed as metered.
+/// Exact: a value the contract cannot carry (negative, or beyond 64 bits once converted) is an
+/// error, never a wrap.
+pub(crate) fn measured(u: &UsageInterval) -> Result<MeasuredUsage, String> {
+    let unsigned = |what: &str, v: i64| {
+        u64::try_from(v).map_err(|_| {
+            format!(
+                "container {} at {}: {what} is negative ({v})",
+                u.container, u.interval_start_ms
+            )
+        })
+    };
+    let cpu_core_micros = unsigned("cpu_used_core_ms", u.cpu_used_core_ms)?
+        .checked_mul(1_000)
+        .ok_or_else(|| {
+            format!(
+                "container {} at {}: cpu_used_core_ms {} overflows 64 bits as core-microseconds",
+                u.container, u.interval_start_ms, u.cpu_used_core_ms
+            )
+        })?;
+    Ok(MeasuredUsage {
+        cpu_core_micros,
+        memory_byte_seconds: unsigned("memory_used_byte_s", u.memory_used_byte_s)?,
+        storage_byte_seconds: 0,
+        egress_bytes: unsigned("egress_bytes", u.egress_bytes)?,
+        build_seconds: 0,
+    })
+}
+
+/// A metered build as the contract's usage record: container = the build's id, spanning the
+/// build's run, no allocation (the rule clips nothing of it), `used.build-seconds`.
+pub(crate) fn build_record(b: &super::BuildUsage) -> Result<UsageRecord, String> {
+    let build_seconds = u64::try_from(b.build_seconds)
+        .map_err(|_| format!("build {}: build_seconds is negative", b.build))?;
+    Ok(UsageRecord {
+        org: b.org.clone(),
+        stack: b.stack.clone(),
+        service: b.service.clone(),
+        container: b.build.clone(),
+        resources: Resources {
+            cpu_millis: None,
+            memory_bytes: None,
+            disk_bytes: None,
+        },
+        start_ms: u64::try_from(b.started_ms).unwrap_or(0),
+        end_ms: u64::try_from(b.finished_ms).unwrap_or(0),
+        used: MeasuredUsage {
+            build_seconds,
+            ..MeasuredUsage::ZERO
+        },
+    })
+}
+
+/// A metered interval's allocation as the contract's usage record, `used` zero (what an
+/// estimate prices: use cannot be known before it happens).
 pub(crate) fn record(u: &UsageInterval) -> UsageRecord {
     UsageRecord {
         org: u.org.clone(),
@@ -458,6 +548,36 @@ mod tests {
             },
             period,
         )
+    }
+
+    #[test]
+    fn metered_use_is_converted_exactly_and_handed_once() {
+        let mut u = UsageInterval::new("e", ("acme", "shop", "web"), "c-1", 60_000, 120_000);
+        u.cpu_used_core_ms = 1_234;
+        u.memory_used_byte_s = 5 << 30;
+        u.egress_bytes = 999;
+        let used = metered_record(&u, 0).unwrap().used;
+        assert_eq!(used.cpu_core_micros, 1_234_000);
+        assert_eq!(used.memory_byte_seconds, 5 << 30);
+        assert_eq!(used.egress_bytes, 999);
+        assert_eq!((used.storage_byte_seconds, used.build_seconds), (0, 0));
+        // Reaching in from the period before: allocation only.
+        assert_eq!(
+            metered_record(&u, 90_000).unwrap().used,
+            MeasuredUsage::ZERO
+        );
+        // The estimate's conversion never carries use.
+        assert_eq!(record(&u).used, MeasuredUsage::ZERO);
+        // Overflow and negative values are errors, not wraps.
+        u.cpu_used_core_ms = i64::MAX;
+        assert!(measured(&u).unwrap_err().contains("overflows"));
+        u.cpu_used_core_ms = i64::MAX / 1000;
+        assert_eq!(
+            measured(&u).unwrap().cpu_core_micros,
+            u64::try_from(i64::MAX / 1000).unwrap() * 1000
+        );
+        u.egress_bytes = -1;
+        assert!(measured(&u).unwrap_err().contains("negative"));
     }
 
     #[test]

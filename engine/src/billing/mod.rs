@@ -30,7 +30,9 @@ pub use cycle::CycleReport;
 pub use estimate::{Cost, Estimate, EstimateLine, HOURS_PER_MONTH, ServiceEstimate};
 pub use meter::{MeterReport, MeteringWork};
 pub use quota::{Allocation, QuotaDenial};
-pub use types::{Account, MeteringGap, Movement, StoredInvoice, StoredLine, UsageInterval};
+pub use types::{
+    Account, BuildUsage, MeteringGap, Movement, StoredInvoice, StoredLine, UsageInterval,
+};
 
 /// An organisation's limits. `None`: unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]

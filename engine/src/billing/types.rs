@@ -161,3 +161,46 @@ pub struct Movement {
     /// The invoice's period start, or the top-up's reference.
     pub reference: String,
 }
+
+/// The wall time one build ran for its org, metered once when it ended.
+///
+/// Keyed by the build's id: writing it again changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[non_exhaustive]
+pub struct BuildUsage {
+    /// The build's id.
+    pub build: String,
+    /// The engine that ran it.
+    pub engine: String,
+    /// The org billed.
+    pub org: String,
+    /// The stack of the service built.
+    pub stack: String,
+    /// The service built.
+    pub service: String,
+    /// When it left the queue (engine clock).
+    pub started_ms: i64,
+    /// When it reached a terminal state.
+    pub finished_ms: i64,
+    /// Its wall time in whole seconds, rounded up (a second begun is a second used).
+    pub build_seconds: i64,
+}
+
+impl BuildUsage {
+    /// What `record` (finished) used; `None` while it runs or when it never left the queue.
+    pub(crate) fn of(engine: &str, record: &crate::builds::BuildRecord) -> Option<Self> {
+        let started_ms = record.started_ms?;
+        let finished_ms = record.finished_ms?.max(started_ms);
+        let ms = finished_ms - started_ms;
+        Some(Self {
+            build: record.id.clone(),
+            engine: engine.to_owned(),
+            org: record.org.clone(),
+            stack: record.stack.clone(),
+            service: record.service.clone(),
+            started_ms,
+            finished_ms,
+            build_seconds: ms / 1000 + i64::from(ms % 1000 != 0),
+        })
+    }
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{Engine, Inner};
 use crate::billing::{
-    Account, Allocation, BillingConfig, CycleReport, Estimate, MeterReport, MeteringGap, Movement,
-    Quotas, StoredInvoice, UsageInterval,
+    Account, Allocation, BillingConfig, BuildUsage, CycleReport, Estimate, MeterReport,
+    MeteringGap, Movement, Quotas, StoredInvoice, UsageInterval,
 };
 use crate::{EngineError, NewEvent};
 
@@ -111,6 +111,22 @@ impl Engine {
             .ctx
             .store
             .usage(Some(org), from_ms, to_ms)
+            .await?)
+    }
+
+    /// The builds of `org` metered as ending in `from_ms..to_ms` (start inclusive): the wall
+    /// seconds each ran, which the cycle of the period it ended in hands to the org's rule.
+    pub async fn build_usage(
+        &self,
+        org: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<BuildUsage>, EngineError> {
+        Ok(self
+            .inner
+            .ctx
+            .store
+            .build_usage_of_orgs(Some(&[org]), from_ms, to_ms)
             .await?)
     }
 

@@ -74,6 +74,7 @@ impl Engine {
                     .await;
             }
         }
+        self.meter_build(&record).await;
         live.finish();
         if let Ok(mut running) = self.inner.builds.live.lock() {
             running.remove(&record.id);
@@ -430,6 +431,20 @@ impl Engine {
                 .with_payload(payload),
         )
         .await;
+    }
+
+    /// Meters the wall time a finished build ran for its org (`build_usage`, once per build:
+    /// writing it again changes nothing). A build that never left the queue ran for nothing; one
+    /// the engine stopped during (failed when it starts again) is not metered: how long it ran
+    /// is not known, and nothing is invented, as for a metering gap.
+    async fn meter_build(&self, record: &BuildRecord) {
+        let ctx = &self.inner.ctx;
+        let Some(usage) = crate::billing::BuildUsage::of(&ctx.engine_id, record) else {
+            return;
+        };
+        if let Err(error) = ctx.store.insert_build_usage(&usage).await {
+            tracing::error!(%error, build = %record.id, "could not meter a build's seconds");
+        }
     }
 
     /// Writes the record and the log so far.

@@ -20,6 +20,7 @@ macro_rules! with_pool {
     };
 }
 
+mod build_usage;
 mod builds;
 mod connect;
 mod containers;

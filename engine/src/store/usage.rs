@@ -163,11 +163,16 @@ impl Store {
         }))
     }
 
-    /// Every org with metered usage and where its first interval starts.
+    /// Every org with metered usage (intervals or builds) and where its first use starts (an
+    /// interval's start, a build's end: where the cycle hands each).
     pub(crate) async fn metered_orgs(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT org, MIN(start_ms) FROM usage_intervals GROUP BY org ORDER BY org",
+                "SELECT org, MIN(first_ms) FROM (\
+                   SELECT org, MIN(start_ms) AS first_ms FROM usage_intervals GROUP BY org \
+                   UNION ALL \
+                   SELECT org, MIN(finished_ms) AS first_ms FROM build_usage GROUP BY org\
+                 ) AS firsts GROUP BY org ORDER BY org",
             )
             .fetch_all(pool)
             .await
