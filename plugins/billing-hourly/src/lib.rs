@@ -1,5 +1,6 @@
-//! `billing-hourly`: a billing rule charging per hour for CPU, memory and disk, in exact
-//! integer arithmetic, with simple quotas.
+//! `billing-hourly`: a billing rule charging per hour for the CPU, memory and disk held, and
+//! (built against `windlass:plugin@0.2.0`) for the CPU, memory, egress and build time used, in
+//! exact integer arithmetic, with simple quotas.
 //!
 //! # Configuration
 //!
@@ -8,6 +9,10 @@
 //! | `cpu_core_hour`   | minor units per core-hour (e.g. `1.25`: 1.25 cents per core-hour) | not billed |
 //! | `memory_gib_hour` | minor units per GiB-hour (GiB = 2³⁰ bytes)                        | not billed |
 //! | `disk_gib_hour`   | minor units per GiB-hour of disk                                  | not billed |
+//! | `cpu_used_core_hour` | minor units per core-hour actually used (`used.cpu-core-micros`) | not billed |
+//! | `memory_used_gib_hour` | minor units per GiB-hour of memory actually used (`used.memory-byte-seconds`) | not billed |
+//! | `egress_gib`      | minor units per GiB sent (`used.egress-bytes`)                   | not billed |
+//! | `build_minute`    | minor units per minute of building (`used.build-seconds`)        | not billed |
 //! | `currency`        | ISO 4217 code, three letters                                     | `EUR`     |
 //! | `quota_cpu_millis`   | CPU quota, thousandths of a core                              | unlimited |
 //! | `quota_memory_bytes` | memory quota, bytes                                           | unlimited |
@@ -17,6 +22,10 @@
 //! not set bills nothing and produces no lines; `0` produces lines with a zero amount. A bad
 //! rate or currency makes `price` fail with `invalid-config`, `field` = the key.
 //!
+//! The four rates for what was used need the 0.2.0 contract's `usage-record.used`: the 0.1.0
+//! build of this source (`plugins/v0_1/billing-hourly`, without the `measured-usage` feature)
+//! never reads them and prices allocation only.
+//!
 //! # Pricing and rounding
 //!
 //! Each usage record is first clipped to the billing period (records outside it count for
@@ -25,8 +34,21 @@
 //! - CPU: `cpu-millis × ms` over `1000 × 3 600 000` (core-hours);
 //! - memory and disk: `bytes × ms` over `2³⁰ × 3 600 000` (GiB-hours).
 //!
-//! Records are summed per (org, stack, service, resource) into one invoice line; lines are
-//! ordered by org, stack, service, then cpu, memory, disk. For each line:
+//! What a record used is not clipped (a use cannot be split by time; the host hands each in one
+//! period only: an interval's in the period holding its start, a build's in the period it ended
+//! in). Its quantities are:
+//!
+//! - CPU used: `cpu-core-micros` over `1 000 000 × 3 600` (core-hours);
+//! - memory used: `memory-byte-seconds` over `2³⁰ × 3 600` (GiB-hours);
+//! - egress: `egress-bytes` over `2³⁰` (GiB);
+//! - builds: `build-seconds` over `60` (minutes).
+//!
+//! Records are summed per (org, stack, service, resource) into one invoice line (a build's
+//! record, container = the build's id, joins its service's lines); lines are ordered by org,
+//! stack, service, then cpu, memory, disk held, then cpu used, memory used, egress, build.
+//! Descriptions: `cpu core-hours for ORG/STACK/SERVICE`, `memory GiB-hours …`,
+//! `disk GiB-hours …`, `cpu core-hours used …` (unit `core-hour`), `memory GiB-hours used …`
+//! (`GiB-hour`), `egress GiB …` (`GiB`), `build minutes …` (`minute`). For each line:
 //!
 //! - `amount = round_half_up(Σ numerator × rate / denominator)`, computed exactly (256-bit
 //!   intermediate), so the line is rounded **once**, half up (a half minor unit or more rounds

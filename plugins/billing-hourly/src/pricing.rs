@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use windlass_plugin_sdk::types::{
-    BillingPeriod, Invoice, InvoiceLine, Money, PluginError, Resources, UsageRecord,
+    BillingPeriod, Invoice, InvoiceLine, Money, PluginError, UsageRecord,
 };
 
 use crate::arith::{mul_div_half_up, parse_micros};
@@ -13,16 +13,45 @@ const HOUR_MS: u128 = 3_600_000;
 /// Bytes in a GiB.
 const GIB: u128 = 1 << 30;
 
-/// A metered resource. The order of the variants is the order of an org/stack/service's lines.
+/// Seconds in an hour.
+#[cfg(feature = "measured-usage")]
+const HOUR_S: u128 = 3_600;
+
+/// A metered resource. The order of the variants is the order of an org/stack/service's lines:
+/// what was held (clipped to the period), then what was used (the 0.2.0 contract's `used`;
+/// the 0.1.0 build of this source has none of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Dimension {
     Cpu,
     Memory,
     Disk,
+    #[cfg(feature = "measured-usage")]
+    CpuUsed,
+    #[cfg(feature = "measured-usage")]
+    MemoryUsed,
+    #[cfg(feature = "measured-usage")]
+    Egress,
+    #[cfg(feature = "measured-usage")]
+    Build,
 }
 
+/// Room for every dimension's rate (indexed by `Dimension as usize`).
+const DIMENSIONS: usize = 7;
+
 impl Dimension {
-    const ALL: [Self; 3] = [Self::Cpu, Self::Memory, Self::Disk];
+    const ALL: &[Self] = &[
+        Self::Cpu,
+        Self::Memory,
+        Self::Disk,
+        #[cfg(feature = "measured-usage")]
+        Self::CpuUsed,
+        #[cfg(feature = "measured-usage")]
+        Self::MemoryUsed,
+        #[cfg(feature = "measured-usage")]
+        Self::Egress,
+        #[cfg(feature = "measured-usage")]
+        Self::Build,
+    ];
 
     /// The configuration key of the rate.
     pub(crate) fn rate_key(self) -> &'static str {
@@ -30,6 +59,14 @@ impl Dimension {
             Self::Cpu => "cpu_core_hour",
             Self::Memory => "memory_gib_hour",
             Self::Disk => "disk_gib_hour",
+            #[cfg(feature = "measured-usage")]
+            Self::CpuUsed => "cpu_used_core_hour",
+            #[cfg(feature = "measured-usage")]
+            Self::MemoryUsed => "memory_used_gib_hour",
+            #[cfg(feature = "measured-usage")]
+            Self::Egress => "egress_gib",
+            #[cfg(feature = "measured-usage")]
+            Self::Build => "build_minute",
         }
     }
 
@@ -37,6 +74,14 @@ impl Dimension {
         match self {
             Self::Cpu => "core-hour",
             Self::Memory | Self::Disk => "GiB-hour",
+            #[cfg(feature = "measured-usage")]
+            Self::CpuUsed => "core-hour",
+            #[cfg(feature = "measured-usage")]
+            Self::MemoryUsed => "GiB-hour",
+            #[cfg(feature = "measured-usage")]
+            Self::Egress => "GiB",
+            #[cfg(feature = "measured-usage")]
+            Self::Build => "minute",
         }
     }
 
@@ -45,48 +90,90 @@ impl Dimension {
             Self::Cpu => "cpu core-hours",
             Self::Memory => "memory GiB-hours",
             Self::Disk => "disk GiB-hours",
+            #[cfg(feature = "measured-usage")]
+            Self::CpuUsed => "cpu core-hours used",
+            #[cfg(feature = "measured-usage")]
+            Self::MemoryUsed => "memory GiB-hours used",
+            #[cfg(feature = "measured-usage")]
+            Self::Egress => "egress GiB",
+            #[cfg(feature = "measured-usage")]
+            Self::Build => "build minutes",
         }
     }
 
-    /// The numerator units (milli-core-ms or byte-ms) in one unit (core-hour or GiB-hour).
+    /// The numerator units in one unit: milli-core-ms or byte-ms per core-hour or GiB-hour
+    /// held; core-µs per core-hour, byte-seconds per GiB-hour, bytes per GiB, seconds per
+    /// minute used.
     fn denominator(self) -> u128 {
         match self {
             Self::Cpu => 1_000 * HOUR_MS,
             Self::Memory | Self::Disk => GIB * HOUR_MS,
+            #[cfg(feature = "measured-usage")]
+            Self::CpuUsed => 1_000_000 * HOUR_S,
+            #[cfg(feature = "measured-usage")]
+            Self::MemoryUsed => GIB * HOUR_S,
+            #[cfg(feature = "measured-usage")]
+            Self::Egress => GIB,
+            #[cfg(feature = "measured-usage")]
+            Self::Build => 60,
         }
     }
 
-    /// How much of this resource `r` holds (unset: none).
-    fn held(self, r: &Resources) -> u128 {
+    /// The exact quantity (numerator) `r` adds: what it held × `ms`, its time inside the
+    /// period; or what it used, whole (`ms` does not matter: the host hands each use in one
+    /// period only, the one holding the interval's start or the build's end).
+    fn numerator(self, r: &UsageRecord, ms: u128) -> u128 {
+        // At most (2^64-1)^2 < 2^128: never overflows; the sums are checked.
         match self {
-            Self::Cpu => r.cpu_millis.map_or(0, u128::from),
-            Self::Memory => r.memory_bytes.map_or(0, u128::from),
-            Self::Disk => r.disk_bytes.map_or(0, u128::from),
+            Self::Cpu => r.resources.cpu_millis.map_or(0, u128::from) * ms,
+            Self::Memory => r.resources.memory_bytes.map_or(0, u128::from) * ms,
+            Self::Disk => r.resources.disk_bytes.map_or(0, u128::from) * ms,
+            #[cfg(feature = "measured-usage")]
+            Self::CpuUsed => u128::from(r.used.cpu_core_micros),
+            #[cfg(feature = "measured-usage")]
+            Self::MemoryUsed => u128::from(r.used.memory_byte_seconds),
+            #[cfg(feature = "measured-usage")]
+            Self::Egress => u128::from(r.used.egress_bytes),
+            #[cfg(feature = "measured-usage")]
+            Self::Build => u128::from(r.used.build_seconds),
         }
+    }
+
+    /// Whether the quantity is time held, clipped to the period.
+    fn clipped(self) -> bool {
+        matches!(self, Self::Cpu | Self::Memory | Self::Disk)
+    }
+
+    /// What the rate is counted per, for error messages.
+    fn per(self) -> &'static str {
+        if self.clipped() { "hour" } else { self.unit() }
     }
 }
 
-/// Rates (millionths of a minor unit per unit-hour; none = not billed) and currency.
+/// Rates (millionths of a minor unit per unit; none = not billed) and currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PriceConfig {
-    rates: [Option<u64>; 3],
+    rates: [Option<u64>; DIMENSIONS],
     currency: String,
 }
 
 impl PriceConfig {
     /// Reads and checks the configuration through `get`.
     pub(crate) fn load(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, PluginError> {
-        let mut rates = [None; 3];
-        for (slot, dim) in rates.iter_mut().zip(Dimension::ALL) {
+        let mut rates = [None; DIMENSIONS];
+        for &dim in Dimension::ALL {
             let key = dim.rate_key();
             if let Some(text) = get(key) {
                 let micros = parse_micros(&text).map_err(|why| {
                     PluginError::invalid_config(
                         key,
-                        format!("config `{key}` must be a rate in minor units per hour: {why}"),
+                        format!(
+                            "config `{key}` must be a rate in minor units per {}: {why}",
+                            dim.per()
+                        ),
                     )
                 })?;
-                *slot = Some(micros);
+                rates[dim as usize] = Some(micros);
             }
         }
         let currency = get("currency").unwrap_or_else(|| "EUR".to_owned());
@@ -120,16 +207,12 @@ pub(crate) fn price(
     for record in usage {
         let start = record.start_ms.max(period.start_ms);
         let end = record.end_ms.min(period.end_ms);
-        if end <= start {
-            continue;
-        }
-        let ms = u128::from(end - start);
-        for (dim, rate) in Dimension::ALL.into_iter().zip(config.rates) {
-            if rate.is_none() {
+        let ms = u128::from(end.saturating_sub(start));
+        for &dim in Dimension::ALL {
+            if config.rates[dim as usize].is_none() || (dim.clipped() && ms == 0) {
                 continue;
             }
-            // At most (2^64-1)^2 < 2^128: never overflows; the sum is checked.
-            let numerator = dim.held(&record.resources) * ms;
+            let numerator = dim.numerator(record, ms);
             if numerator == 0 {
                 continue;
             }
@@ -178,6 +261,8 @@ fn overflow() -> PluginError {
 
 #[cfg(test)]
 mod tests {
+    use windlass_plugin_sdk::types::Resources;
+
     use super::*;
 
     const H: u64 = 3_600_000;
@@ -498,6 +583,225 @@ mod tests {
             assert!(err.message.contains(key), "{}", err.message);
         }
         assert!(config(&[("memory_gib_hour", "1.123456")]).is_ok());
+    }
+
+    /// What was used: the 0.2.0 contract's `used` (the 0.1.0 build has none).
+    #[cfg(feature = "measured-usage")]
+    mod used {
+        use super::*;
+
+        /// A record of what `container` of `service` used, holding nothing.
+        fn used(
+            service: &str,
+            container: &str,
+            start: u64,
+            end: u64,
+            used: windlass_plugin_sdk::types::MeasuredUsage,
+        ) -> UsageRecord {
+            let mut r = UsageRecord::new(
+                "acme",
+                "shop",
+                service,
+                container,
+                res(None, None, None),
+                start,
+                end,
+            );
+            r.used = used;
+            r
+        }
+
+        fn measured(
+            cpu_core_micros: u64,
+            memory: u64,
+            egress: u64,
+            build: u64,
+        ) -> windlass_plugin_sdk::types::MeasuredUsage {
+            windlass_plugin_sdk::types::MeasuredUsage {
+                cpu_core_micros,
+                memory_byte_seconds: memory,
+                storage_byte_seconds: 0,
+                egress_bytes: egress,
+                build_seconds: build,
+            }
+        }
+
+        fn lines(inv: &Invoice) -> Vec<(&str, u64, &str, i64)> {
+            inv.lines
+                .iter()
+                .map(|l| {
+                    (
+                        l.description.as_str(),
+                        l.quantity_micros,
+                        l.unit.as_str(),
+                        l.amount.minor,
+                    )
+                })
+                .collect()
+        }
+
+        #[test]
+        fn what_was_used_is_priced_per_line_after_what_was_held() {
+            let c = config(&[
+                ("cpu_core_hour", "10"),
+                ("cpu_used_core_hour", "100"),
+                ("memory_used_gib_hour", "2"),
+                ("egress_gib", "5"),
+                ("build_minute", "0.5"),
+            ])
+            .unwrap();
+            let usage = [
+                // Held half a core for the hour; used 0.25 core-hours over two intervals, 1.5 GiB-hours
+                // of memory, 1.5 GiB sent.
+                rec("web", res(Some(500), None, None), 0, H),
+                used(
+                    "web",
+                    "web-1",
+                    0,
+                    H / 2,
+                    measured(450_000_000, 3 * GIB * 900, GIB, 0),
+                ),
+                used(
+                    "web",
+                    "web-1",
+                    H / 2,
+                    H,
+                    measured(450_000_000, 3 * GIB * 900, GIB / 2, 0),
+                ),
+                // A build of 150 s (2.5 minutes at 0.5 = 1.25 -> 1), ended inside the period, begun
+                // before it: counted whole, not clipped.
+                used("web", "b-0123456789abcdef", 0, 10, measured(0, 0, 0, 150)),
+            ];
+            let inv = price(&c, period(0, H), &usage).unwrap();
+            assert_eq!(
+                lines(&inv),
+                vec![
+                    ("cpu core-hours for acme/shop/web", 500_000, "core-hour", 5),
+                    (
+                        "cpu core-hours used for acme/shop/web",
+                        250_000,
+                        "core-hour",
+                        25
+                    ),
+                    (
+                        "memory GiB-hours used for acme/shop/web",
+                        1_500_000,
+                        "GiB-hour",
+                        3
+                    ),
+                    ("egress GiB for acme/shop/web", 1_500_000, "GiB", 8),
+                    ("build minutes for acme/shop/web", 2_500_000, "minute", 1),
+                ]
+            );
+            assert_eq!(inv.total.minor, 5 + 25 + 3 + 8 + 1);
+        }
+
+        #[test]
+        fn used_lines_round_once_half_up_and_unset_rates_bill_nothing() {
+            // 18 s of CPU = 0.005 core-hours at 100 = 0.5 -> 1 (half up); a microsecond less -> 0.
+            let c = config(&[("cpu_used_core_hour", "100")]).unwrap();
+            let cpu = |micros: u64| {
+                price(
+                    &c,
+                    period(0, H),
+                    &[used("w", "w-1", 0, H, measured(micros, 0, 0, 0))],
+                )
+                .unwrap()
+            };
+            assert_eq!(
+                lines(&cpu(18_000_000)),
+                [("cpu core-hours used for acme/shop/w", 5_000, "core-hour", 1)]
+            );
+            assert_eq!(cpu(17_999_999).total.minor, 0);
+            // Many intervals of one service make one line, rounded once: 3 x 6 s at 100 is
+            // 0.5 -> 1 (each alone would be 0.1666 -> 0).
+            let three: Vec<UsageRecord> = (0..3)
+                .map(|n| {
+                    used(
+                        "w",
+                        "w-1",
+                        n * 60_000,
+                        (n + 1) * 60_000,
+                        measured(6_000_000, 0, 0, 0),
+                    )
+                })
+                .collect();
+            let inv = price(&c, period(0, H), &three).unwrap();
+            assert_eq!(inv.lines.len(), 1);
+            assert_eq!(inv.total.minor, 1);
+            // Egress: half a GiB at 1 -> 1, a byte less -> 0; 1 byte shows 0 micros but keeps its line.
+            let c = config(&[("egress_gib", "1")]).unwrap();
+            let egress = |bytes: u64| {
+                price(
+                    &c,
+                    period(0, H),
+                    &[used("w", "w-1", 0, H, measured(0, 0, bytes, 0))],
+                )
+                .unwrap()
+            };
+            assert_eq!(egress(GIB / 2).total.minor, 1);
+            assert_eq!(egress(GIB / 2 - 1).total.minor, 0);
+            assert_eq!(
+                lines(&egress(1)),
+                [("egress GiB for acme/shop/w", 0, "GiB", 0)]
+            );
+            // Build minutes: 30 s at 1 = 0.5 -> 1; 29 s -> 0; 40 s shows 666_667 micros.
+            let c = config(&[("build_minute", "1")]).unwrap();
+            let build = |seconds: u64| {
+                price(
+                    &c,
+                    period(0, H),
+                    &[used("w", "b-1", 0, H, measured(0, 0, 0, seconds))],
+                )
+                .unwrap()
+            };
+            assert_eq!(build(30).total.minor, 1);
+            assert_eq!(build(29).total.minor, 0);
+            assert_eq!(build(40).lines[0].quantity_micros, 666_667);
+            // No rate for what was used: no such line, whatever was used.
+            let c = config(&[("cpu_core_hour", "1")]).unwrap();
+            let inv = price(
+                &c,
+                period(0, H),
+                &[used(
+                    "w",
+                    "w-1",
+                    0,
+                    H,
+                    measured(u64::MAX, u64::MAX, u64::MAX, u64::MAX),
+                )],
+            )
+            .unwrap();
+            assert!(inv.lines.is_empty());
+            // Nothing used with a rate: no line either.
+            let c = config(&[("egress_gib", "1"), ("build_minute", "1")]).unwrap();
+            let inv = price(
+                &c,
+                period(0, H),
+                &[rec("w", res(Some(1000), None, None), 0, H)],
+            )
+            .unwrap();
+            assert!(inv.lines.is_empty());
+        }
+
+        #[test]
+        fn used_overflow_is_an_error_and_bad_used_rates_name_the_key() {
+            let c = config(&[("egress_gib", "1000000000000")]).unwrap();
+            let huge: Vec<UsageRecord> = (0..4)
+                .map(|_| used("w", "w-1", 0, H, measured(0, 0, u64::MAX, 0)))
+                .collect();
+            assert_eq!(price(&c, period(0, H), &huge).unwrap_err().code, "overflow");
+            for key in [
+                "cpu_used_core_hour",
+                "memory_used_gib_hour",
+                "egress_gib",
+                "build_minute",
+            ] {
+                let err = config(&[(key, "-2")]).unwrap_err();
+                assert_eq!(err.field.as_deref(), Some(key));
+                assert!(err.message.contains(key), "{}", err.message);
+            }
+        }
     }
 
     #[test]
