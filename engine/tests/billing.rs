@@ -873,7 +873,340 @@ async fn estimates_equal_the_first_cycle(db: &TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `round_half_up(num / den)` in exact integers: the rounding `billing-hourly` documents for
+/// every line's amount and quantity.
+fn half_up(num: u128, den: u128) -> u128 {
+    (2 * num + den) / (2 * den)
+}
+
+/// What was used, priced: 100 EUR per core-hour used (a few real seconds of CPU make cents),
+/// 10 EUR per GiB sent, 2 cents per build minute; and 1 EUR per core-hour held.
+const USED_RATES: [(&str, &str); 5] = [
+    ("cpu_core_hour", "100"),
+    ("cpu_used_core_hour", "10000"),
+    ("egress_gib", "1000"),
+    ("build_minute", "2"),
+    ("currency", "EUR"),
+];
+
+/// A busybox container burning CPU and serving a 2 MiB file that another container of its
+/// stack fetches every second, and a service built from a git repository: after metering and
+/// the cycles, the invoices' lines for CPU used, egress and build minutes equal what
+/// `usage_intervals` and `build_usage` recorded, through the rule's rounding, each period's
+/// use in that period and the build once (the cycles run twice). The 0.1.0 build of the same
+/// rule prices the same records: the allocation lines, none of the use.
+async fn used_cpu_egress_and_build_minutes_are_charged_as_metered(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    use windlass::builds::{BuildSource, BuildState, BuildsConfig};
+    use windlass::plugins::types::{BillingPeriod, MeasuredUsage, Resources, UsageRecord};
+    use windlass_test_support::git::{GitServer, Repo};
+
+    common::docker::connect_with_busybox().await?;
+    let scope = EngineScope::new();
+    let base = tempfile::tempdir()?;
+    let repo = Repo::init(base.path(), "site.git")?;
+    // The engine's id makes the step new to Docker's cache: the build runs for at least the
+    // two seconds of its `sleep`, more than one tick of the clock below.
+    let dockerfile = format!(
+        "FROM windlass-test/busybox:1\nRUN echo {} && sleep 2\nCMD [\"sleep\", \"3600\"]\n",
+        scope.id
+    );
+    repo.commit(&[("Dockerfile", dockerfile.as_str())], "A site")?;
+    let server = GitServer::start(base.path())?;
+    let host = PluginHost::builder().build()?;
+    let dockerfile = host
+        .load(
+            PluginSpec::from_file(
+                "dockerfile",
+                common::plugins::component("build_dockerfile.wasm")?,
+            )
+            .with_kind(PluginKind::BuildStrategy),
+        )
+        .await?
+        .build_strategy()
+        .context("a build strategy")?;
+    let work = tempfile::tempdir()?;
+    let builds = BuildsConfig::default()
+        .with_strategy("dockerfile", dockerfile)
+        .with_work_dir(work.path());
+
+    let clock = ManualClock::starting_at(T0);
+    let engine = scope
+        .builder()
+        .with_store_url(&db.url)
+        .with_clock(Arc::new(clock.clone()))
+        .with_metering_interval(MINUTE)
+        .with_billing(billing_with(
+            rule("billing_hourly.wasm", "hourly", &USED_RATES).await?,
+            "hourly",
+        ))
+        .with_builds(builds)
+        .build()
+        .await?;
+    let sender = ServiceSpec::new("sender", BUSYBOX)
+        .with_command([
+            "sh",
+            "-c",
+            "head -c 2097152 /dev/zero > /tmp/blob && httpd -p 8080 -h /tmp && while true; do :; done",
+        ])
+        .with_cpu("0.25")
+        .with_memory("64Mi");
+    let fetcher = ServiceSpec::new("fetcher", BUSYBOX)
+        .with_command([
+            "sh",
+            "-c",
+            "while true; do wget -q -O /dev/null http://sender:8080/blob; sleep 1; done",
+        ])
+        .with_cpu("0.1")
+        .with_memory("32Mi");
+    let net = windlass::stacks::StackSpec::new()
+        .with_service(sender)
+        .with_service(fetcher);
+    engine
+        .deploy_stack("acme", "net", &net, &Default::default())
+        .await?;
+    let site = ServiceSpec::new("site", "")
+        .with_build(BuildSource::new(server.url("site.git")).with_reference("main"))
+        .with_cpu("0.1")
+        .with_memory("16Mi");
+    engine.apply("acme", "shop", site).await?;
+    let stop = run(&engine);
+    let net_filter = ContainerFilter {
+        org: Some("acme".into()),
+        stack: Some("net".into()),
+        service: None,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while engine
+        .containers(&net_filter)
+        .await?
+        .iter()
+        .filter(|c| c.state.as_deref() == Some("running"))
+        .count()
+        < 2
+    {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "net not running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.meter_now().await?;
+
+    // A minute of the clock per second of real samples, until the build ended and the sender
+    // has used CPU and sent bytes in several intervals.
+    let mut minutes = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        pass(&engine, &clock, 1).await?;
+        minutes += 1;
+        let rows = engine.usage("acme", 0, i64::MAX).await?;
+        let sent = rows
+            .iter()
+            .filter(|r| r.service == "sender" && r.egress_bytes > 0 && r.cpu_used_core_ms > 0)
+            .count();
+        let built = engine.build_usage("acme", 0, i64::MAX).await?;
+        if sent >= 5 && !built.is_empty() {
+            break;
+        }
+        anyhow::ensure!(
+            minutes < 90,
+            "after {minutes} s: {sent} intervals of the sender with CPU and egress, builds {built:?}"
+        );
+    }
+    // The rest of two hours, closed.
+    pass(&engine, &clock, 120 - minutes).await?;
+    engine.run_billing_cycles().await?;
+    engine.run_billing_cycles().await?;
+    drop(stop);
+
+    let built = engine.build_usage("acme", 0, i64::MAX).await?;
+    assert_eq!(built.len(), 1, "one build, metered once: {built:?}");
+    let build = &built[0];
+    let record = engine.build_record(&build.build).await?;
+    assert_eq!(record.state, BuildState::Succeeded, "{record:?}");
+    let ran = record.finished_ms.unwrap() - record.started_ms.unwrap();
+    assert_eq!(build.build_seconds, (ran + 999) / 1000, "{record:?}");
+    assert!(
+        build.build_seconds >= 60,
+        "a minute of the clock passed: {build:?}"
+    );
+
+    let invoices = engine.invoices("acme", 0, i64::MAX).await?;
+    assert_eq!(
+        invoices
+            .iter()
+            .map(|i| i.period_start_ms)
+            .collect::<Vec<_>>(),
+        [T0, T0 + HOUR_MS],
+        "each period once"
+    );
+    let intervals = engine.usage("acme", 0, i64::MAX).await?;
+    let v0_1 = rule("v0_1_billing_hourly.wasm", "hourly-0.1", &USED_RATES).await?;
+    let mut build_lines = 0;
+    for invoice in &invoices {
+        let (start, end) = (invoice.period_start_ms, invoice.period_end_ms);
+        let here: Vec<_> = intervals
+            .iter()
+            .filter(|u| u.interval_start_ms >= start && u.interval_start_ms < end)
+            .collect();
+        // The expected lines for what was used, per (stack, service) in order, from the rows.
+        let mut expected = Vec::new();
+        for (stack, service) in [("net", "fetcher"), ("net", "sender"), ("shop", "site")] {
+            let of: Vec<_> = here
+                .iter()
+                .filter(|u| u.stack == stack && u.service == service)
+                .collect();
+            let cpu: u128 = of
+                .iter()
+                .map(|u| u128::try_from(u.cpu_used_core_ms).unwrap() * 1_000)
+                .sum();
+            let egress: u128 = of
+                .iter()
+                .map(|u| u128::try_from(u.egress_bytes).unwrap())
+                .sum();
+            let seconds: u128 =
+                if service == "site" && build.finished_ms >= start && build.finished_ms < end {
+                    u128::try_from(build.build_seconds).unwrap()
+                } else {
+                    0
+                };
+            // Numerator units per unit, and the rate in millionths of a minor unit.
+            for (n, label, unit, per_unit, rate) in [
+                (
+                    cpu,
+                    "cpu core-hours used",
+                    "core-hour",
+                    3_600_000_000,
+                    10_000_000_000,
+                ),
+                (egress, "egress GiB", "GiB", 1 << 30, 1_000_000_000),
+                (seconds, "build minutes", "minute", 60, 2_000_000),
+            ] {
+                if n > 0 {
+                    expected.push((
+                        format!("{label} for acme/{stack}/{service}"),
+                        i64::try_from(half_up(n * 1_000_000, per_unit)).unwrap(),
+                        unit.to_owned(),
+                        i64::try_from(half_up(n * rate, per_unit * 1_000_000)).unwrap(),
+                    ));
+                }
+            }
+        }
+        let used_lines: Vec<(String, i64, String, i64)> = invoice
+            .lines
+            .iter()
+            .filter(|l| !l.description.starts_with("cpu core-hours for"))
+            .map(|l| {
+                (
+                    l.description.clone(),
+                    l.quantity_micros,
+                    l.unit.clone(),
+                    l.amount_minor,
+                )
+            })
+            .collect();
+        // In the rule's order: by stack and service, then CPU used, egress, build.
+        assert_eq!(used_lines, expected, "{invoice:#?}");
+        build_lines += used_lines
+            .iter()
+            .filter(|(d, ..)| d.starts_with("build minutes"))
+            .count();
+        let sender_cpu = invoice.lines.iter().any(|l| {
+            l.description == "cpu core-hours used for acme/net/sender" && l.quantity_micros > 0
+        });
+        let sender_egress = invoice
+            .lines
+            .iter()
+            .any(|l| l.description == "egress GiB for acme/net/sender" && l.quantity_micros > 0);
+        if start == T0 {
+            assert!(sender_cpu && sender_egress, "{invoice:#?}");
+        }
+
+        // The same records, as the cycle made them, priced by the 0.1.0 component: the
+        // allocation lines alone, equal to this invoice's.
+        let mut records: Vec<UsageRecord> = here
+            .iter()
+            .map(|u| UsageRecord {
+                org: u.org.clone(),
+                stack: u.stack.clone(),
+                service: u.service.clone(),
+                container: u.container.clone(),
+                resources: Resources {
+                    cpu_millis: u.cpu_millis.and_then(|c| u32::try_from(c).ok()),
+                    memory_bytes: u.memory_bytes.and_then(|m| u64::try_from(m).ok()),
+                    disk_bytes: None,
+                },
+                start_ms: u64::try_from(u.start_ms).unwrap(),
+                end_ms: u64::try_from(u.end_ms).unwrap(),
+                used: MeasuredUsage {
+                    cpu_core_micros: u64::try_from(u.cpu_used_core_ms).unwrap() * 1_000,
+                    memory_byte_seconds: u64::try_from(u.memory_used_byte_s).unwrap(),
+                    egress_bytes: u64::try_from(u.egress_bytes).unwrap(),
+                    ..MeasuredUsage::ZERO
+                },
+            })
+            .collect();
+        records.push(UsageRecord {
+            org: "acme".into(),
+            stack: "shop".into(),
+            service: "site".into(),
+            container: build.build.clone(),
+            resources: Resources {
+                cpu_millis: None,
+                memory_bytes: None,
+                disk_bytes: None,
+            },
+            start_ms: u64::try_from(build.started_ms).unwrap(),
+            end_ms: u64::try_from(build.finished_ms).unwrap(),
+            used: MeasuredUsage {
+                build_seconds: u64::try_from(build.build_seconds).unwrap(),
+                ..MeasuredUsage::ZERO
+            },
+        });
+        let window = BillingPeriod {
+            start_ms: u64::try_from(start).unwrap(),
+            end_ms: u64::try_from(end).unwrap(),
+        };
+        let old = v0_1
+            .price(window, &records)
+            .await?
+            .map_err(|e| anyhow::anyhow!("the 0.1.0 rule refused: {}", e.message))?;
+        let held: Vec<(String, u64, i64)> = invoice
+            .lines
+            .iter()
+            .filter(|l| l.description.starts_with("cpu core-hours for"))
+            .map(|l| {
+                (
+                    l.description.clone(),
+                    u64::try_from(l.quantity_micros).unwrap(),
+                    l.amount_minor,
+                )
+            })
+            .collect();
+        let priced_0_1: Vec<(String, u64, i64)> = old
+            .lines
+            .iter()
+            .map(|l| (l.description.clone(), l.quantity_micros, l.amount.minor))
+            .collect();
+        assert_eq!(priced_0_1, held, "0.1.0: allocation only");
+        assert!(!held.is_empty());
+        assert_eq!(
+            invoice.total_minor,
+            invoice.lines.iter().map(|l| l.amount_minor).sum::<i64>()
+        );
+    }
+    assert_eq!(build_lines, 1, "the build is charged once: {invoices:#?}");
+    let account = engine.account("acme").await?.context("an account")?;
+    assert_eq!(
+        account.balance_minor,
+        1_000 - invoices.iter().map(|i| i.total_minor).sum::<i64>()
+    );
+    common::docker::remove_images_of_engine(&scope.id).await;
+    drop(server);
+    Ok(())
+}
+
 common::backend_tests!(
+    used_cpu_egress_and_build_minutes_are_charged_as_metered,
     estimates_equal_the_first_cycle,
     one_orgs_failure_does_not_hold_back_its_batch,
     quotas_set_at_runtime_persist_override_and_cap_spend,
