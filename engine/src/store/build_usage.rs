@@ -74,3 +74,84 @@ impl Store {
         Ok(all)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builds::{BuildRecord, BuildState};
+
+    fn finished(id: &str, org: &str, started_ms: Option<i64>, finished_ms: i64) -> BuildRecord {
+        BuildRecord {
+            id: id.to_owned(),
+            org: org.to_owned(),
+            stack: "shop".to_owned(),
+            service: "web".to_owned(),
+            state: BuildState::Succeeded,
+            trigger: "api".to_owned(),
+            source: "git://example/repo.git".to_owned(),
+            reference: None,
+            commit: None,
+            strategy: None,
+            plan: None,
+            image: None,
+            image_size: None,
+            deployed_revision: None,
+            error: None,
+            hint: None,
+            queued_ms: 0,
+            started_ms,
+            finished_ms: Some(finished_ms),
+        }
+    }
+
+    #[test]
+    fn a_build_is_metered_in_whole_seconds_rounded_up() {
+        let seconds =
+            |ms: i64| BuildUsage::of("e", &finished("b-1", "acme", Some(1_000), 1_000 + ms));
+        assert_eq!(seconds(0).map(|u| u.build_seconds), Some(0));
+        assert_eq!(seconds(1).map(|u| u.build_seconds), Some(1));
+        assert_eq!(seconds(1_000).map(|u| u.build_seconds), Some(1));
+        assert_eq!(seconds(1_001).map(|u| u.build_seconds), Some(2));
+        assert_eq!(seconds(125_000).map(|u| u.build_seconds), Some(125));
+        // Never left the queue: nothing ran.
+        assert_eq!(BuildUsage::of("e", &finished("b-2", "acme", None, 5)), None);
+    }
+
+    /// Writing a build's usage twice changes nothing; a period holds the builds that ended in
+    /// it, start inclusive, end exclusive.
+    #[tokio::test]
+    async fn build_usage_is_written_once_and_read_by_end() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = Store::open(&url).await?;
+        let first = BuildUsage::of("e", &finished("b-1", "acme", Some(0), 61_500)).unwrap();
+        assert!(store.insert_build_usage(&first).await?);
+        let mut again = first.clone();
+        again.build_seconds = 999;
+        assert!(!store.insert_build_usage(&again).await?);
+        let at_end = BuildUsage::of("e", &finished("b-2", "acme", Some(0), 3_600_000)).unwrap();
+        store.insert_build_usage(&at_end).await?;
+        let other = BuildUsage::of("e", &finished("b-3", "zeta", Some(0), 10)).unwrap();
+        store.insert_build_usage(&other).await?;
+        let first_hour = store
+            .build_usage_of_orgs(Some(&["acme"]), 0, 3_600_000)
+            .await?;
+        assert_eq!(first_hour, vec![first]);
+        let second_hour = store
+            .build_usage_of_orgs(Some(&["acme"]), 3_600_000, 7_200_000)
+            .await?;
+        assert_eq!(second_hour, vec![at_end]);
+        assert_eq!(
+            store.build_usage_of_orgs(None, 0, 3_600_000).await?.len(),
+            2
+        );
+        // An org with builds only is metered from its first build's end.
+        assert!(
+            store
+                .metered_orgs()
+                .await?
+                .contains(&("zeta".to_owned(), 10))
+        );
+        Ok(())
+    }
+}
