@@ -358,10 +358,25 @@ pub(crate) fn measured(u: &UsageInterval) -> Result<MeasuredUsage, String> {
                 u.container, u.interval_start_ms, u.cpu_used_core_ms
             )
         })?;
+    // Storage held, integrated over the interval: the measured bytes × its length.
+    let held_ms = unsigned("the interval's length", u.end_ms - u.start_ms)?;
+    let storage_byte_seconds = match u.disk_bytes {
+        None => 0,
+        Some(bytes) => u128::from(unsigned("disk_bytes", bytes)?)
+            .checked_mul(u128::from(held_ms))
+            .map(|byte_ms| byte_ms / 1_000)
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| {
+                format!(
+                    "container {} at {}: disk_bytes {bytes} over {held_ms} ms overflows 64 bits as byte-seconds",
+                    u.container, u.interval_start_ms
+                )
+            })?,
+    };
     Ok(MeasuredUsage {
         cpu_core_micros,
         memory_byte_seconds: unsigned("memory_used_byte_s", u.memory_used_byte_s)?,
-        storage_byte_seconds: 0,
+        storage_byte_seconds,
         egress_bytes: unsigned("egress_bytes", u.egress_bytes)?,
         build_seconds: 0,
     })
@@ -561,6 +576,12 @@ mod tests {
         assert_eq!(used.memory_byte_seconds, 5 << 30);
         assert_eq!(used.egress_bytes, 999);
         assert_eq!((used.storage_byte_seconds, used.build_seconds), (0, 0));
+        // Storage held: the measured bytes over the interval's minute.
+        u.disk_bytes = Some(3 << 20);
+        assert_eq!(measured(&u).unwrap().storage_byte_seconds, (3 << 20) * 60);
+        u.disk_bytes = Some(i64::MAX);
+        assert!(measured(&u).unwrap_err().contains("overflows"));
+        u.disk_bytes = None;
         // Reaching in from the period before: allocation only.
         assert_eq!(
             metered_record(&u, 90_000).unwrap().used,
