@@ -28,6 +28,7 @@ backend_tests!(
     retention_prunes_oldest_events,
     background_pruner_applies_policy,
     concurrent_appends_from_many_tasks,
+    two_logs_on_one_store_keep_every_event,
     emit_flush_and_close,
     bad_payload_fails_only_its_own_append,
 );
@@ -468,6 +469,46 @@ async fn concurrent_appends_from_many_tasks(db: &TestDb) -> anyhow::Result<()> {
         .query(&EventFilter::from_index(0).with_limit(10_000))
         .await?;
     assert_eq!(indexes(&stored), (1..=TASKS * PER_TASK).collect::<Vec<_>>());
+    Ok(())
+}
+
+/// Two engines on one database (a successor starting before its predecessor stopped, or two
+/// runners on one PostgreSQL) number their events from the same sequence: when one takes the
+/// indexes the other had reserved, the loser renumbers and commits again, losing nothing.
+async fn two_logs_on_one_store_keep_every_event(db: &TestDb) -> anyhow::Result<()> {
+    const TASKS: u64 = 8;
+    const PER_TASK: u64 = 40;
+    let first = EventLog::open(db.open().await?).await?;
+    let second = EventLog::open(db.open().await?).await?;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let log = if t % 2 == 0 { &first } else { &second }.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for n in 0..PER_TASK {
+                    let n = t * PER_TASK + n;
+                    let event = log.append(started(n)).await?;
+                    ensure!(
+                        event.payload == json!({ "n": n }),
+                        "reply mixed up: {event:?}"
+                    );
+                    mine.push(event.index);
+                }
+                anyhow::Ok(mine)
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    assert_eq!(all.len() as u64, TASKS * PER_TASK, "one index per append");
+    let stored = first
+        .query(&EventFilter::from_index(0).with_limit(10_000))
+        .await?;
+    assert_eq!(stored.len() as u64, TASKS * PER_TASK, "every append stored");
+    let payloads: HashSet<_> = stored.iter().map(|e| e.payload["n"].as_u64()).collect();
+    assert_eq!(payloads.len() as u64, TASKS * PER_TASK, "each event once");
     Ok(())
 }
 

@@ -15,6 +15,11 @@ use super::log::Shared;
 use super::{Event, EventLogError, NewEvent};
 use crate::store::{EventSink, Store, StoreError, now_ms};
 
+/// How many times a batch is renumbered when other writers keep taking its indexes. Each
+/// retry reads the store's next index afresh, so only a writer that wins every race (many
+/// engines appending flat out on one database) exhausts it.
+const INDEX_RACE_ATTEMPTS: u32 = 16;
+
 /// What callers send the writer.
 pub(super) enum Command {
     /// Append these events atomically (one batch); reply with them once committed, or not at all
@@ -142,19 +147,41 @@ impl Writer {
 
     /// Numbers `events` from the next index and commits them in one transaction; on success
     /// moves the watermark and announces them. On failure, gives the events back.
+    ///
+    /// Another engine on the same database (a successor started before this one stopped, or
+    /// a second runner on one PostgreSQL) numbers from the same sequence. When it took the
+    /// indexes first, the commit fails on the primary key: the batch is renumbered from the
+    /// store's next index and committed again, up to [`INDEX_RACE_ATTEMPTS`] times.
     async fn write(
         &mut self,
         mut events: Vec<Event>,
     ) -> Result<Arc<[Event]>, (StoreError, Vec<Event>)> {
-        let first_index = self.next_index;
-        for (event, index) in events.iter_mut().zip(first_index..) {
-            event.index = index;
+        let mut attempt = 1;
+        loop {
+            let first_index = self.next_index;
+            for (event, index) in events.iter_mut().zip(first_index..) {
+                event.index = index;
+            }
+            match self.insert(&events).await {
+                Ok(()) => {
+                    self.next_index = first_index + events.len() as u64;
+                    break;
+                }
+                Err(error) => {
+                    self.resync_index(events.len()).await;
+                    if !error.is_unique_violation() || attempt == INDEX_RACE_ATTEMPTS {
+                        return Err((error, events));
+                    }
+                    tracing::debug!(
+                        first_index,
+                        next_index = self.next_index,
+                        attempt,
+                        "event indexes taken by another writer; renumbering"
+                    );
+                    attempt += 1;
+                }
+            }
         }
-        if let Err(error) = self.insert(&events).await {
-            self.resync_index(events.len()).await;
-            return Err((error, events));
-        }
-        self.next_index = first_index + events.len() as u64;
         let events: Arc<[Event]> = events.into();
         // Written before announced: the watermark moves only after the commit, and the
         // announcement only after the watermark.

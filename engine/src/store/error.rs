@@ -83,6 +83,18 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether the database refused a row because a unique key (for events, the index) is
+    /// already taken: another writer got there first.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Query {
+                source: sqlx::Error::Database(error),
+                ..
+            } => error.is_unique_violation(),
+            _ => false,
+        }
+    }
 }
 
 /// Attaches the name of the operation to a driver error.
