@@ -235,6 +235,7 @@ async fn benches(
         .to_vec();
     let manual_port = free_port()?;
     let (mut pushed, mut by_hand, mut built) = (Vec::new(), Vec::new(), Vec::new());
+    let mut by_hand_commands = Vec::new();
     for round in 1..=rounds {
         // The engine: a signed push, to the new page served.
         let text = format!("engine round {round}");
@@ -261,9 +262,6 @@ async fn benches(
             .await?;
         until_served(port, &text).await?;
         pushed.push(started.elapsed());
-        if round == rounds {
-            timeline(engine, from, started_ms).await?;
-        }
         let latest = engine
             .builds(&windlass::builds::BuildFilter {
                 service: Some("web".into()),
@@ -275,25 +273,46 @@ async fn benches(
             let ms = b.finished_ms.unwrap_or(0) - b.queued_ms;
             built.push(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
         }
+        if round == rounds {
+            timeline(engine, from, started_ms).await?;
+            println!(
+                "    {:>6} the new page served",
+                pushed.last().map_or(0, Duration::as_millis)
+            );
+            if let Some(b) = latest.first() {
+                println!("  its build log:");
+                for line in engine.build_log(&b.id).await?.lines() {
+                    println!("    {line}");
+                }
+            }
+        }
 
-        // By hand: clone, build, run, wait for the page.
+        // By hand: clone, build, run, wait for the page, with a client polling all along as
+        // the engine's round has one (a connection made while a container is replaced can
+        // hang until its attempt times out: polling only once `docker run` returned would
+        // spare the manual pipeline what the engine's round pays).
         let text = format!("manual round {round}");
         repo.commit(&[("index.html", &format!("<h1>{text}</h1>"))], &text)?;
         let checkout = dir.join(format!("manual-{round}"));
+        let command = format!(
+            "git clone -q --depth 1 {} {} && docker build -q --label windlass-bench-manual=1 -t windlass-bench-manual:{round} {} >/dev/null && \
+             (docker rm -f windlass-bench-manual >/dev/null 2>&1; true) && \
+             docker run -d --name windlass-bench-manual --label windlass-bench-manual=1 -p 127.0.0.1:{manual_port}:8080 windlass-bench-manual:{round} >/dev/null",
+            git.url("site.git"),
+            checkout.display(),
+            checkout.display()
+        );
         let started = Instant::now();
-        sh(
-            &format!(
-                "git clone -q --depth 1 {} {} && docker build -q --label windlass-bench-manual=1 -t windlass-bench-manual:{round} {} >/dev/null && \
-                 (docker rm -f windlass-bench-manual >/dev/null 2>&1; true) && \
-                 docker run -d --name windlass-bench-manual --label windlass-bench-manual=1 -p 127.0.0.1:{manual_port}:8080 windlass-bench-manual:{round} >/dev/null",
-                git.url("site.git"),
-                checkout.display(),
-                checkout.display()
-            ),
-            dir,
-        )?;
-        until_served(manual_port, &text).await?;
+        let polling = tokio::spawn({
+            let text = text.clone();
+            async move { until_served(manual_port, &text).await }
+        });
+        let work_dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || sh(&command, &work_dir)).await??;
+        let commands_done = started.elapsed();
+        polling.await??;
         by_hand.push(started.elapsed());
+        by_hand_commands.push(commands_done);
     }
     let (engine_p50, manual_p50) = (median(&mut pushed), median(&mut by_hand));
     println!("build benchmarks ({rounds} rounds each, medians)");
@@ -304,6 +323,11 @@ async fn benches(
     println!(
         "    of which the build (queued to built) {:>9.2?}, the rest is the rollout",
         median(&mut built)
+    );
+    let commands_p50 = median(&mut by_hand_commands);
+    println!(
+        "    by hand, the commands alone (until `docker run` returned): {commands_p50:>9.2?} (engine / that: {:.2})",
+        engine_p50.as_secs_f64() / commands_p50.as_secs_f64()
     );
 
     // 2. A rebuild of the commit already built.

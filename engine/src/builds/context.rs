@@ -67,6 +67,72 @@ fn write_archive(dir: &Path, dockerfile: &str, writer: ChunkWriter) -> std::io::
     Ok(())
 }
 
+/// `dockerfile` with one `LABEL` instruction appended that sets every label in `labels` on
+/// the final stage (in key order, so the same labels give the same text).
+///
+/// Docker's classic builder turns each label of a build request into a step of its own, an
+/// intermediate container and a commit each (about 80-100 ms apiece here): six labels were
+/// half a second of every build. One instruction is one step. Values are quoted with the
+/// Dockerfile's escape character (`\` unless an `# escape=` directive says otherwise), so a
+/// `"`, `$` or the escape character in a value stays literal.
+pub(crate) fn with_labels<'a>(
+    dockerfile: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let mut labels: Vec<_> = labels.into_iter().collect();
+    if labels.is_empty() {
+        return dockerfile.to_owned();
+    }
+    labels.sort_unstable();
+    let escape = escape_char(dockerfile);
+    let quote = |text: &str| {
+        let mut quoted = String::with_capacity(text.len() + 2);
+        quoted.push('"');
+        for c in text.chars() {
+            match c {
+                '\n' | '\r' => quoted.push(' '),
+                c if c == '"' || c == '$' || c == escape => {
+                    quoted.push(escape);
+                    quoted.push(c);
+                }
+                c => quoted.push(c),
+            }
+        }
+        quoted.push('"');
+        quoted
+    };
+    let mut out = dockerfile.trim_end().to_owned();
+    out.push_str("\nLABEL");
+    for (key, value) in labels {
+        out.push(' ');
+        out.push_str(&quote(key));
+        out.push('=');
+        out.push_str(&quote(value));
+    }
+    out.push('\n');
+    out
+}
+
+/// The escape character a Dockerfile's parser directives set (`\` by default). Directives
+/// are the `# key=value` comments before anything else.
+fn escape_char(dockerfile: &str) -> char {
+    for line in dockerfile.lines() {
+        let Some(comment) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = comment.split_once('=') else {
+            break;
+        };
+        if key.trim().eq_ignore_ascii_case("escape") {
+            return match value.trim() {
+                "`" => '`',
+                _ => '\\',
+            };
+        }
+    }
+    '\\'
+}
+
 /// A `Write` that sends what it is given, in chunks, down a channel.
 struct ChunkWriter {
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -97,6 +163,23 @@ impl Write for ChunkWriter {
 mod tests {
     use super::*;
     use futures::StreamExt;
+
+    #[test]
+    fn labels_are_one_instruction_quoted_with_the_escape_character() {
+        let labels = [
+            ("dev.windlass.org", "acme"),
+            ("b", r#"say "hi" to $USER \ o/"#),
+        ];
+        assert_eq!(
+            with_labels("FROM scratch\nCMD [\"x\"]\n\n", labels),
+            "FROM scratch\nCMD [\"x\"]\nLABEL \"b\"=\"say \\\"hi\\\" to \\$USER \\\\ o/\" \"dev.windlass.org\"=\"acme\"\n"
+        );
+        assert_eq!(
+            with_labels("# escape=`\nFROM scratch", [("k", "a\"`b")]),
+            "# escape=`\nFROM scratch\nLABEL \"k\"=\"a`\"``b\"\n"
+        );
+        assert_eq!(with_labels("FROM scratch\n", []), "FROM scratch\n");
+    }
 
     #[tokio::test]
     async fn the_context_is_the_tree_without_git_plus_the_dockerfile() {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use windlass_host_api::types::{BuildOptions, DockerfileSource};
@@ -133,11 +134,16 @@ impl Engine {
         let log = |line: String| live.line(line);
         let config = &builds.config;
         let auth = self.clone_auth(&record.org, source).await?;
+        let fetch_started = Instant::now();
         let commit = tokio::select! {
             commit = clone::fetch(source, record.reference.as_deref(), dir, auth.as_ref(), config.clone_timeout, &log) => commit?,
             () = &mut cancelled => return Err(Stop::Cancelled),
         };
         record.commit = Some(commit.clone());
+        live.line(format!(
+            "fetched in {} ms",
+            fetch_started.elapsed().as_millis()
+        ));
         let limits = TreeLimits {
             max_file_bytes: config.max_file_bytes,
             max_tree_bytes: config.max_tree_bytes,
@@ -174,6 +180,7 @@ impl Engine {
                 .collect(),
             subdirectory: source.subdirectory.clone(),
         };
+        let plan_started = Instant::now();
         let chosen = tokio::select! {
             chosen = strategy::choose(&config.strategies, source.strategy.as_deref(), dir, &detect_dir, &options, &log) => chosen?,
             () = &mut cancelled => return Err(Stop::Cancelled),
@@ -196,8 +203,11 @@ impl Engine {
             }
         };
         live.line(format!(
-            "plan: {} by {}, context `{}`",
-            plan.language, chosen.name, plan.context
+            "plan: {} by {}, context `{}` (detected and planned in {} ms)",
+            plan.language,
+            chosen.name,
+            plan.context,
+            plan_started.elapsed().as_millis()
         ));
         for phase in &plan.phases {
             live.line(format!("  {}: {}", phase.name, phase.commands.join(" && ")));
@@ -207,19 +217,22 @@ impl Engine {
         // Build on Docker, the context streamed from the clone.
         let mut build_args: HashMap<String, String> = plan.build_args.iter().cloned().collect();
         build_args.extend(source.build_args.clone());
-        let labels = HashMap::from([
-            (LABEL_ENGINE.to_owned(), ctx.engine_id.clone()),
-            (LABEL_ORG.to_owned(), record.org.clone()),
-            (LABEL_STACK.to_owned(), record.stack.clone()),
-            (LABEL_SERVICE.to_owned(), record.service.clone()),
-            (builds::LABEL_BUILD.to_owned(), record.id.clone()),
-            (builds::LABEL_COMMIT.to_owned(), commit.sha.clone()),
-        ]);
+        // The labels every build of this commit shares are one instruction at the end of the
+        // Dockerfile (see `context::with_labels`); the build's own is the request's, so that
+        // the Dockerfile, which is part of the context, stays the same for the same commit.
+        let labels = [
+            (LABEL_ENGINE, ctx.engine_id.as_str()),
+            (LABEL_ORG, record.org.as_str()),
+            (LABEL_STACK, record.stack.as_str()),
+            (LABEL_SERVICE, record.service.as_str()),
+            (builds::LABEL_COMMIT, commit.sha.as_str()),
+        ];
+        let dockerfile = context::with_labels(&dockerfile, labels);
         let request = ImageBuild {
             tag: tag.clone(),
             dockerfile: context::DOCKERFILE_NAME.to_owned(),
             build_args,
-            labels,
+            labels: HashMap::from([(builds::LABEL_BUILD.to_owned(), record.id.clone())]),
             timeout: config.build_timeout,
         };
         // What the tag holds from an earlier build of this commit, if anything.
@@ -229,7 +242,7 @@ impl Engine {
             .await
             .ok()
             .flatten();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut output = std::pin::pin!(
             ctx.runtime
                 .build_image(&request, context::stream(context_dir, dockerfile))
@@ -257,7 +270,6 @@ impl Engine {
         let (image, unchanged) = self.settle_image(record, &tag, previous, live).await?;
         record.image = Some(image.clone());
         record.image_size = ctx.runtime.image_size(&image).await?;
-        self.prune_images(record, &image, live).await;
         self.transition(record, BuildState::Succeeded, live).await;
 
         // The image becomes the service's next revision (the rolling update deploys it); the
@@ -278,6 +290,9 @@ impl Engine {
                 record.error = Some(format!("built, but not deployed: {error}"));
             }
         }
+        // After the deploy, not before: removing images takes Docker a while, and nothing that
+        // serves waits for it.
+        self.prune_images(record, &image, live).await;
         self.persist(record, live).await;
         Ok(())
     }

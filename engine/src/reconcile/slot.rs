@@ -55,6 +55,12 @@ pub(crate) struct SlotWork {
 /// before it is stopped.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// The name a container replaced stop-first has between its stop and its removal: no slot's
+/// and no surge's, so a crash in between leaves an orphan.
+fn retired_name(slot_name: &str) -> String {
+    format!("{slot_name}-retired")
+}
+
 impl SlotWork {
     /// The slot's desired container: the service's spec plus network, volumes and labels.
     pub(crate) fn new(ctx: &Ctx, service: &DesiredService, spec: &ServiceSpec, slot: u32) -> Self {
@@ -297,8 +303,8 @@ impl SlotWork {
         }
     }
 
-    /// Creates the slot's container and starts it; with `replacing`, removes the drifted one
-    /// first (its port or name would collide).
+    /// Creates the slot's container and starts it; with `replacing`, in place of the drifted
+    /// one (see [`Self::create_replacing`]), which is removed once the new one has started.
     async fn create_and_start(
         &self,
         ctx: &Ctx,
@@ -306,10 +312,87 @@ impl SlotWork {
         learned: &mut Vec<Learned>,
         replacing: Option<&ContainerSummary>,
     ) -> Result<(), EngineError> {
-        if let Some(old) = replacing {
-            self.retire(ctx, old, learned).await?;
+        let (id, retired) = match replacing {
+            Some(old) => self.create_replacing(ctx, old, learned).await?,
+            None => (
+                crate::secrets::inject::create(ctx, &self.org, &self.spec).await?,
+                None,
+            ),
+        };
+        let result = self
+            .start_created(ctx, report, learned, replacing, id)
+            .await;
+        if let (Some(old), Some(retired)) = (replacing, retired) {
+            self.remove_retired(ctx, &old.id, &retired, learned).await;
         }
-        let id = crate::secrets::inject::create(ctx, &self.org, &self.spec).await?;
+        result
+    }
+
+    /// Stop-first replacement with the least time between the old container stopping and
+    /// the new one starting: the old one is renamed out of the slot's name (to
+    /// [`retired_name`]), the new one is created under it while the old one stops (creating
+    /// binds no port), and it starts as soon as the old one is down. Returns the new
+    /// container and, when the old one was renamed, its new name: the caller removes it after
+    /// the start. A crash in between leaves the renamed container, an orphan the next pass
+    /// removes. When the rename fails (a leftover holds that name), the old one is stopped
+    /// and removed first, as before.
+    async fn create_replacing(
+        &self,
+        ctx: &Ctx,
+        old: &ContainerSummary,
+        learned: &mut Vec<Learned>,
+    ) -> Result<(String, Option<String>), EngineError> {
+        let retired = retired_name(&self.name);
+        if let Err(error) = ctx.runtime.rename_container(&old.id, &retired).await {
+            tracing::debug!(container = %self.name, %error, "could not rename the replaced container; stopping it first");
+            self.retire(ctx, old, learned).await?;
+            let id = crate::secrets::inject::create(ctx, &self.org, &self.spec).await?;
+            return Ok((id, None));
+        }
+        learned.push(Learned::Gone {
+            name: self.name.clone(),
+        });
+        learned.push(Learned::Known {
+            name: retired.clone(),
+            id: old.id.clone(),
+        });
+        let (created, stopped) = tokio::join!(
+            crate::secrets::inject::create(ctx, &self.org, &self.spec),
+            ctx.runtime
+                .stop_container(&old.id, ctx.settings.stop_timeout)
+        );
+        if stopped.is_err() {
+            // Still up (the stop failed or timed out): it holds the port until it is gone.
+            ctx.runtime.remove_container(&old.id, true).await?;
+            learned.push(Learned::Gone { name: retired });
+            return Ok((created?, None));
+        }
+        Ok((created?, Some(retired)))
+    }
+
+    /// Removes the container a stop-first replacement renamed to `retired`; one that cannot
+    /// be removed now is an orphan the next pass removes.
+    async fn remove_retired(&self, ctx: &Ctx, id: &str, retired: &str, learned: &mut Vec<Learned>) {
+        match ctx.runtime.remove_container(id, true).await {
+            Ok(()) => learned.push(Learned::Gone {
+                name: retired.to_owned(),
+            }),
+            Err(error) => {
+                tracing::warn!(container = %retired, %error, "could not remove the replaced container; the next pass will");
+            }
+        }
+    }
+
+    /// Starts the slot's new container `id` (replacing `replacing`, if any), records both
+    /// steps and emits their events.
+    async fn start_created(
+        &self,
+        ctx: &Ctx,
+        report: &mut ReconcileReport,
+        learned: &mut Vec<Learned>,
+        replacing: Option<&ContainerSummary>,
+        id: String,
+    ) -> Result<(), EngineError> {
         learned.push(Learned::Known {
             name: self.name.clone(),
             id: id.clone(),

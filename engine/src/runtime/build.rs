@@ -33,6 +33,8 @@ pub(crate) struct ImageBuild {
     /// The Dockerfile's path inside the context.
     pub dockerfile: String,
     pub build_args: HashMap<String, String>,
+    /// Labels of the build request. Docker's classic builder makes each one a step of its
+    /// own: labels that are the same for every build of a commit belong in the Dockerfile.
     pub labels: HashMap<String, String>,
     /// How long the whole build may take.
     pub timeout: Duration,
