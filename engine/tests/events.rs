@@ -438,23 +438,7 @@ async fn concurrent_appends_from_many_tasks(db: &TestDb) -> anyhow::Result<()> {
     const TASKS: u64 = 50;
     const PER_TASK: u64 = 100;
     let log = EventLog::open(db.open().await?).await?;
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut mine = Vec::new();
-                for n in 0..PER_TASK {
-                    let event = log.append(started(t * PER_TASK + n)).await?;
-                    ensure!(
-                        event.payload == json!({ "n": t * PER_TASK + n }),
-                        "reply mixed up: {event:?}"
-                    );
-                    mine.push(event.index);
-                }
-                anyhow::Ok(mine)
-            })
-        })
-        .collect();
+    let tasks = appenders(&[log.clone()], TASKS, PER_TASK);
     let mut all = HashSet::new();
     for task in tasks {
         let mine = task.await??;
@@ -472,21 +456,20 @@ async fn concurrent_appends_from_many_tasks(db: &TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Two engines on one database (a successor starting before its predecessor stopped, or two
-/// runners on one PostgreSQL) number their events from the same sequence: when one takes the
-/// indexes the other had reserved, the loser renumbers and commits again, losing nothing.
-async fn two_logs_on_one_store_keep_every_event(db: &TestDb) -> anyhow::Result<()> {
-    const TASKS: u64 = 8;
-    const PER_TASK: u64 = 40;
-    let first = EventLog::open(db.open().await?).await?;
-    let second = EventLog::open(db.open().await?).await?;
-    let tasks: Vec<_> = (0..TASKS)
+/// `tasks` tasks appending `per_task` events each, task `t` to `logs[t % logs.len()]`, each
+/// event's payload its number; each task returns the indexes it was given, in order.
+fn appenders(
+    logs: &[EventLog],
+    tasks: u64,
+    per_task: u64,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Vec<u64>>>> {
+    (0..tasks)
         .map(|t| {
-            let log = if t % 2 == 0 { &first } else { &second }.clone();
+            let log = logs[(t % logs.len() as u64) as usize].clone();
             tokio::spawn(async move {
                 let mut mine = Vec::new();
-                for n in 0..PER_TASK {
-                    let n = t * PER_TASK + n;
+                for n in 0..per_task {
+                    let n = t * per_task + n;
                     let event = log.append(started(n)).await?;
                     ensure!(
                         event.payload == json!({ "n": n }),
@@ -497,7 +480,18 @@ async fn two_logs_on_one_store_keep_every_event(db: &TestDb) -> anyhow::Result<(
                 anyhow::Ok(mine)
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Two engines on one database (a successor starting before its predecessor stopped, or two
+/// runners on one PostgreSQL) number their events from the same sequence: when one takes the
+/// indexes the other had reserved, the loser renumbers and commits again, losing nothing.
+async fn two_logs_on_one_store_keep_every_event(db: &TestDb) -> anyhow::Result<()> {
+    const TASKS: u64 = 8;
+    const PER_TASK: u64 = 40;
+    let first = EventLog::open(db.open().await?).await?;
+    let second = EventLog::open(db.open().await?).await?;
+    let tasks = appenders(&[first.clone(), second.clone()], TASKS, PER_TASK);
     let mut all = HashSet::new();
     for task in tasks {
         all.extend(task.await??);
