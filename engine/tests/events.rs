@@ -438,7 +438,7 @@ async fn concurrent_appends_from_many_tasks(db: &TestDb) -> anyhow::Result<()> {
     const TASKS: u64 = 50;
     const PER_TASK: u64 = 100;
     let log = EventLog::open(db.open().await?).await?;
-    let tasks = appenders(&[log.clone()], TASKS, PER_TASK);
+    let tasks = appenders(std::slice::from_ref(&log), TASKS, PER_TASK);
     let mut all = HashSet::new();
     for task in tasks {
         let mine = task.await??;
