@@ -25,8 +25,11 @@
 #                                  nodejs 18 (no npm) installed with apt on the base
 #                                  (images/node/). ~30 s the first time. (Static sites build on
 #                                  windlass-test/busybox:1 and are served by its httpd.)
+#   windlass-test/nix:2            the builder image of the Nix strategy's tests: Debian's nix-bin
+#                                  (Nix 2.8) on the base, /nix left empty for the store volume
+#                                  (images/nix/). ~10-30 s the first time.
 #
-# Usage: build-test-images.sh [--force] [busybox|postgres|demo-api|demo-web|python|node ...]
+# Usage: build-test-images.sh [--force] [busybox|postgres|demo-api|demo-web|python|node|nix ...]
 #        (no names: all images; an image's dependencies are built when missing or stale)
 #
 # An image is skipped if it exists with the current recipe label (org.windlass.recipe): the
@@ -61,6 +64,8 @@ PYTHON_IMAGE=windlass-test/python:3
 PYTHON_RECIPE="python-1"
 NODE_IMAGE=windlass-test/node:18
 NODE_RECIPE="node-1"
+NIX_IMAGE=windlass-test/nix:2
+NIX_RECIPE="nix-1"
 SUITE=bookworm
 CACHE_DIR=${WINDLASS_CACHE_DIR:-/var/cache/windlass}
 RECIPE_LABEL=org.windlass.recipe
@@ -69,13 +74,13 @@ RECIPE_LABEL=org.windlass.recipe
 # imported root filesystems.
 export DOCKER_BUILDKIT=0
 
-ALL_TARGETS=(busybox postgres demo-api demo-web python node)
+ALL_TARGETS=(busybox postgres demo-api demo-web python node nix)
 force=0
 targets=()
 for arg in "$@"; do
     case $arg in
         --force) force=1 ;;
-        busybox | postgres | demo-api | demo-web | python | node) targets+=("$arg") ;;
+        busybox | postgres | demo-api | demo-web | python | node | nix) targets+=("$arg") ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown image '$arg' (known: ${ALL_TARGETS[*]})" ;;
     esac
@@ -112,7 +117,33 @@ flock 9
 forced() { # TARGET
     [ $force -eq 1 ] || return 1
     local t
-    for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done
+    build_nix() {
+    once nix || return 0
+    local recipe
+    recipe=$NIX_RECIPE/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash nix)
+    if ! forced nix && image_current "$NIX_IMAGE" "$recipe"; then
+        log "$NIX_IMAGE up to date ($(image_size "$NIX_IMAGE"))"
+        return 0
+    fi
+    build_base
+    local start=$SECONDS old out mirror
+    old=$(image_id "$NIX_IMAGE")
+    mirror=$(debian_mirror) || die "no Debian mirror for $SUITE in apt's configuration; set WINDLASS_DEBIAN_MIRROR"
+    log "building $NIX_IMAGE (nix-bin from $mirror)"
+    build_opts=(--network host --build-arg "MIRROR=$mirror")
+    docker_build nix "$NIX_IMAGE" "$BASE_IMAGE" "$recipe"
+    build_opts=()
+    unverified=$NIX_IMAGE
+    # A derivation that needs no download, built in a throwaway store: Nix works in a container.
+    out=$(docker run --rm "$NIX_IMAGE" sh -c 'nix-build -E "derivation { name = \"smoke\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo ok > \$out\" ]; }" --no-out-link | xargs cat') ||
+        die "$NIX_IMAGE: nix-build does not run"
+    [ "$out" = ok ] || die "$NIX_IMAGE: the smoke derivation gave '$out', expected 'ok'"
+    unverified=""
+    remove_replaced "$old" "$NIX_IMAGE"
+    log "$NIX_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$NIX_IMAGE"))"
+}
+
+for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done
     return 1
 }
 
@@ -619,7 +650,8 @@ build_demo_web() {
 }
 
 # ------------------------------------------------------------------------------------------------
-# windlass-test/python:3 and windlass-test/node:18, the bases of the build tests' plans
+# windlass-test/python:3, windlass-test/node:18 and windlass-test/nix:2, the bases of the build
+# tests' plans
 
 build_python() {
     once python || return 0
@@ -667,6 +699,32 @@ build_node() {
     unverified=""
     remove_replaced "$old" "$NODE_IMAGE"
     log "$NODE_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$NODE_IMAGE"))"
+}
+
+build_nix() {
+    once nix || return 0
+    local recipe
+    recipe=$NIX_RECIPE/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash nix)
+    if ! forced nix && image_current "$NIX_IMAGE" "$recipe"; then
+        log "$NIX_IMAGE up to date ($(image_size "$NIX_IMAGE"))"
+        return 0
+    fi
+    build_base
+    local start=$SECONDS old out mirror
+    old=$(image_id "$NIX_IMAGE")
+    mirror=$(debian_mirror) || die "no Debian mirror for $SUITE in apt's configuration; set WINDLASS_DEBIAN_MIRROR"
+    log "building $NIX_IMAGE (nix-bin from $mirror)"
+    build_opts=(--network host --build-arg "MIRROR=$mirror")
+    docker_build nix "$NIX_IMAGE" "$BASE_IMAGE" "$recipe"
+    build_opts=()
+    unverified=$NIX_IMAGE
+    # A derivation that needs no download, built in a throwaway store: Nix works in a container.
+    out=$(docker run --rm "$NIX_IMAGE" sh -c 'nix-build -E "derivation { name = \"smoke\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo ok > \$out\" ]; }" --no-out-link | xargs cat') ||
+        die "$NIX_IMAGE: nix-build does not run"
+    [ "$out" = ok ] || die "$NIX_IMAGE: the smoke derivation gave '$out', expected 'ok'"
+    unverified=""
+    remove_replaced "$old" "$NIX_IMAGE"
+    log "$NIX_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$NIX_IMAGE"))"
 }
 
 for t in "${targets[@]}"; do

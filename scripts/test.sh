@@ -17,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup-toolchain.sh
 scripts/setup-docker.sh
 scripts/setup-git-servers.sh
-scripts/build-test-images.sh busybox postgres demo-api demo-web python node
+scripts/build-test-images.sh busybox postgres demo-api demo-web python node nix
 echo "=== demo stack images, together (plain docker run)"
 scripts/check-demo-stack.sh
 # The three-node Docker Swarm the swarm tests run on (docs/swarm.md): three dockerd in network

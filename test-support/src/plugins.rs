@@ -85,3 +85,31 @@ pub async fn build_strategies(
     }
     Ok(config)
 }
+
+/// The Nix strategy's builder image here: Debian's nix-bin, built by
+/// `scripts/build-test-images.sh nix`.
+pub const NIX_IMAGE: &str = "windlass-test/nix:2";
+
+/// The `build-nix` strategy (`build_nix.wasm`) under the name `nix`, building with
+/// [`NIX_IMAGE`] into a busybox runtime image, its store in build cache `cache`. Fails with
+/// what to run when the builder image is missing.
+pub async fn nix_strategy(
+    host: &windlass::plugins::PluginHost,
+    cache: &str,
+) -> anyhow::Result<windlass::plugins::BuildStrategy> {
+    use windlass::plugins::{PluginKind, PluginSpec};
+    let runtime = crate::docker::connect_with_busybox().await?;
+    anyhow::ensure!(
+        runtime.image_exists(NIX_IMAGE).await?,
+        "the Nix strategy's builder image {NIX_IMAGE} is missing: run `bash scripts/build-test-images.sh nix` (built locally from Debian's nix-bin; nothing is pulled)"
+    );
+    let spec = PluginSpec::from_file("nix", component("build_nix.wasm")?)
+        .with_kind(PluginKind::BuildStrategy)
+        .with_config("nix_image", NIX_IMAGE)
+        .with_config("runtime_image", crate::docker::BUSYBOX)
+        .with_config("cache", cache);
+    host.load(spec)
+        .await?
+        .build_strategy()
+        .ok_or_else(|| anyhow::anyhow!("build_nix.wasm is not a build strategy"))
+}

@@ -19,19 +19,67 @@ pub(crate) const DOCKERFILE_NAME: &str = ".windlass.Dockerfile";
 /// How much the writer buffers before handing a chunk to the stream.
 const CHUNK: usize = 256 * 1024;
 
-/// Streams `dir` as a tar with `dockerfile` added as [`DOCKERFILE_NAME`]. The archive is
-/// written on a blocking thread; an I/O error ends the stream with that error.
+/// Streams `dir` as a tar, with `dockerfile` added as [`DOCKERFILE_NAME`] when given (a
+/// builder step's context has none). The archive is written on a blocking thread; an I/O
+/// error ends the stream with that error.
 pub(crate) fn stream(
     dir: PathBuf,
-    dockerfile: String,
+    dockerfile: Option<String>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    spawn_archive(move |writer| write_archive(&dir, dockerfile.as_deref(), writer))
+}
+
+/// The most a builder step's output may hold, in entries and in bytes of file content.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutputLimits {
+    pub max_files: u64,
+    pub max_bytes: u64,
+}
+
+/// The build context made from a builder step's output: `archive` is what Docker's archive
+/// endpoint sends for the output directory (every entry under one first component, the
+/// directory's name), rewritten on the fly with that component stripped, metadata normalised
+/// as [`stream`] does, and `dockerfile` added with a `.dockerignore` that keeps the engine's
+/// two files out of the image (`COPY . /` copies the output alone). Device files and FIFOs are
+/// left out. Nothing is written to the engine's disk: whatever the step put in its output
+/// (links pointing anywhere) is data in a tar that only Docker's builder unpacks.
+pub(crate) fn from_archive<S>(
+    archive: S,
+    dockerfile: String,
+    limits: OutputLimits,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut archive = std::pin::pin!(archive);
+        while let Some(item) = archive.next().await {
+            if in_tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    let reader = ChannelReader {
+        rx: in_rx,
+        current: Bytes::new(),
+    };
+    spawn_archive(move |writer| rewrite_output(reader, &dockerfile, limits, writer))
+}
+
+/// Runs `write` on a blocking thread with a writer whose chunks are the returned stream.
+fn spawn_archive<F>(write: F) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
+where
+    F: FnOnce(ChunkWriter) -> std::io::Result<()> + Send + 'static,
+{
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let writer = ChunkWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        if let Err(error) = write_archive(&dir, &dockerfile, writer) {
+        if let Err(error) = write(writer) {
             // The receiver may be gone (a cancelled build): nothing more to tell.
             let _ = tx.blocking_send(Err(error));
         }
@@ -39,7 +87,7 @@ pub(crate) fn stream(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-fn write_archive(dir: &Path, dockerfile: &str, writer: ChunkWriter) -> std::io::Result<()> {
+fn write_archive(dir: &Path, dockerfile: Option<&str>, writer: ChunkWriter) -> std::io::Result<()> {
     let mut tar = tar::Builder::new(writer);
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
@@ -56,15 +104,133 @@ fn write_archive(dir: &Path, dockerfile: &str, writer: ChunkWriter) -> std::io::
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         tar.append_path_with_name(entry.path(), rel)?;
     }
+    if let Some(dockerfile) = dockerfile {
+        append_file(&mut tar, DOCKERFILE_NAME, dockerfile)?;
+    }
+    finish(tar)
+}
+
+/// A small file of the engine's, with the deterministic metadata.
+fn append_file(tar: &mut tar::Builder<ChunkWriter>, name: &str, text: &str) -> std::io::Result<()> {
     let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
+    header.set_size(text.len() as u64);
     header.set_mode(0o644);
     header.set_mtime(0);
     header.set_cksum();
-    tar.append_data(&mut header, DOCKERFILE_NAME, dockerfile.as_bytes())?;
+    tar.append_data(&mut header, name, text.as_bytes())
+}
+
+fn finish(tar: tar::Builder<ChunkWriter>) -> std::io::Result<()> {
     let mut writer = tar.into_inner()?;
-    writer.flush()?;
-    Ok(())
+    writer.flush()
+}
+
+/// See [`from_archive`].
+fn rewrite_output(
+    reader: ChannelReader,
+    dockerfile: &str,
+    limits: OutputLimits,
+    writer: ChunkWriter,
+) -> std::io::Result<()> {
+    use std::path::Component;
+    let too_large = |what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the builder's output is too large: {what}"),
+        )
+    };
+    // The path below the output directory, when it is a plain relative one.
+    let strip = |path: &Path| -> Option<PathBuf> {
+        let mut parts = path.components();
+        let _output_dir = parts.next()?;
+        let rest: PathBuf = parts.as_path().to_path_buf();
+        let plain = rest.components().all(|c| matches!(c, Component::Normal(_)));
+        (plain && !rest.as_os_str().is_empty()).then_some(rest)
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut tar = tar::Builder::new(writer);
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let Some(rel) = strip(&entry.path()?) else {
+            continue;
+        };
+        if rel == Path::new(DOCKERFILE_NAME) || rel == Path::new(".dockerignore") {
+            continue;
+        }
+        files += 1;
+        bytes += entry.header().size()?;
+        if files > limits.max_files {
+            return Err(too_large(format!("over {} entries", limits.max_files)));
+        }
+        if bytes > limits.max_bytes {
+            return Err(too_large(format!("over {} bytes", limits.max_bytes)));
+        }
+        let kind = entry.header().entry_type();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(entry.header().mode()? & 0o7777);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(entry.header().size()?);
+                tar.append_data(&mut header, &rel, &mut entry)?;
+            }
+            tar::EntryType::Directory => {
+                header.set_size(0);
+                tar.append_data(&mut header, &rel, std::io::empty())?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                header.set_size(0);
+                tar.append_link(&mut header, &rel, target)?;
+            }
+            tar::EntryType::Link => {
+                // A hard link names another entry of the archive: strip it the same way.
+                let Some(target) = entry.link_name()?.and_then(|t| strip(&t)) else {
+                    continue;
+                };
+                header.set_size(0);
+                tar.append_link(&mut header, &rel, target)?;
+            }
+            _ => {}
+        }
+    }
+    append_file(&mut tar, DOCKERFILE_NAME, dockerfile)?;
+    append_file(
+        &mut tar,
+        ".dockerignore",
+        &format!("{DOCKERFILE_NAME}\n.dockerignore\n"),
+    )?;
+    finish(tar)
+}
+
+/// A blocking `Read` over chunks arriving on a channel (Docker's archive, read by `tar` on a
+/// blocking thread).
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    current: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.current.len());
+        out[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 /// `dockerfile` with one `LABEL` instruction appended that sets every label in `labels` on
@@ -190,7 +356,7 @@ mod tests {
         std::fs::write(dir.path().join("www/index.html"), "hello").unwrap();
         std::os::unix::fs::symlink("www/index.html", dir.path().join("link")).unwrap();
         let read = |dir: PathBuf| async move {
-            let chunks: Vec<_> = stream(dir, "FROM scratch\n".into()).collect().await;
+            let chunks: Vec<_> = stream(dir, Some("FROM scratch\n".into())).collect().await;
             let bytes: Vec<u8> = chunks
                 .into_iter()
                 .flat_map(|c| c.unwrap().to_vec())

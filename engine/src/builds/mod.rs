@@ -10,7 +10,10 @@
 //!   repository able to act (no hooks, no submodules), and the check that the tree stays
 //!   inside itself (symlinks, sizes);
 //! - `strategy`: the build strategy plugins' `detect` and `plan`, the tree mounted read-only;
-//! - `context`: the context directory as a tar stream Docker reads as it is written;
+//! - `builder`: a plan's builder step (Nix), run in a container with caches that outlive the
+//!   build, whose output becomes the context;
+//! - `context`: the context directory (or a builder's output) as a tar stream Docker reads as
+//!   it is written;
 //! - `live`: the log of a running build, followed by readers without gaps;
 //! - `record`: the record and its state machine.
 //!
@@ -23,6 +26,7 @@
 //! (start-first, health-gated, rolled back when the new revision never gets ready) deploys
 //! it; a failed or cancelled build changes nothing that runs.
 
+pub(crate) mod builder;
 pub(crate) mod clone;
 pub(crate) mod context;
 mod live;
@@ -39,6 +43,7 @@ use std::time::Duration;
 use windlass_host_api::BuildStrategy;
 
 pub use crate::engine::webhook_secret_name;
+pub use builder::cache_volume;
 pub(crate) use live::Live;
 pub use live::LogFollow;
 pub use record::{BuildFilter, BuildRecord, BuildState, CommitInfo};
@@ -184,7 +189,7 @@ pub(crate) fn hint_for(error: &str) -> Option<String> {
         || e.contains("no such image")
         || (e.contains("not found") && e.contains("from"))
     {
-        "a base image of the plan is not on this Docker host: the engine never pulls, so build or load it locally (scripts/build-test-images.sh builds the test bases), or set the strategy's base image in its plugin config"
+        "a base or builder image of the plan is not on this Docker host: the engine never pulls, so build or load it locally (scripts/build-test-images.sh builds the test bases), or set the strategy's image in its plugin config (e.g. build-auto's python_image, build-nix's nix_image)"
     } else if e.contains("returned a non-zero code") || e.contains("non-zero exit") {
         "a build step failed: the lines above the error in the build's log are that step's output"
     } else if e.contains("build credentials:") {

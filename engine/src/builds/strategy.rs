@@ -161,5 +161,15 @@ pub(crate) fn plan_json(chosen: &Chosen) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "start_command": plan.start_command,
         "ports": plan.ports,
+        // The builder step, its environment by name only (values may be long or private).
+        "builder": plan.builder.as_ref().map(|b| serde_json::json!({
+            "image": b.image,
+            "command": b.command,
+            "env": b.env.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            "caches": b.caches.iter().map(|c| serde_json::json!({
+                "name": c.name, "path": c.path,
+            })).collect::<Vec<_>>(),
+            "output": b.output,
+        })),
     })
 }

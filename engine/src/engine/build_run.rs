@@ -1,8 +1,9 @@
 //! One build, from the queue to the service's new revision: wait for a slot, fetch, check the
-//! tree, detect and plan, build on Docker, keep the last images, hand the image to the service.
+//! tree, detect and plan, run the plan's builder step if it has one, build on Docker, keep the last images, hand the image to the service.
 //! Every state change is persisted (with the log so far), then emitted as `build-<state>`.
 //! Cancelling (or the engine dropping the task) stops whatever step runs: git is killed, the
-//! Docker request is dropped (Docker stops the build), the clone is removed.
+//! Docker request is dropped (Docker stops the build), a builder step's container is removed,
+//! the clone is removed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +15,7 @@ use windlass_host_api::types::{BuildOptions, DockerfileSource};
 
 use super::Engine;
 use crate::builds::clone::{self, TreeLimits};
-use crate::builds::{self, BuildRecord, BuildSource, BuildState, Live, context, strategy};
+use crate::builds::{self, BuildRecord, BuildSource, BuildState, Live, builder, context, strategy};
 use crate::runtime::build::{BuildOutput, ImageBuild, ImageContent};
 use crate::runtime::labels::{LABEL_ENGINE, LABEL_ORG, LABEL_SERVICE, LABEL_STACK};
 use crate::{NewEvent, ServiceSpec};
@@ -242,11 +243,43 @@ impl Engine {
             .await
             .ok()
             .flatten();
+        // A builder step runs first; its output, not the tree, is then the context.
+        let mut builder = None;
+        if let Some(step) = &plan.builder {
+            let run = builder::StepRun {
+                runtime: &ctx.runtime,
+                engine_id: &ctx.engine_id,
+                build_id: &record.id,
+                labels: vec![
+                    (LABEL_ORG, record.org.clone()),
+                    (LABEL_STACK, record.stack.clone()),
+                    (LABEL_SERVICE, record.service.clone()),
+                ],
+                context_dir: context_dir.clone(),
+                timeout: config.build_timeout,
+            };
+            builder = Some(tokio::select! {
+                container = run.run(step, &log) => container.map_err(Stop::Failed)?,
+                () = &mut cancelled => return Err(Stop::Cancelled),
+            });
+        }
+        let context: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> =
+            match (&builder, &plan.builder) {
+                (Some(container), Some(step)) => {
+                    let archive = ctx
+                        .runtime
+                        .download(container.id(), &step.output)
+                        .map(|chunk| chunk.map_err(std::io::Error::other));
+                    let limits = context::OutputLimits {
+                        max_files: config.max_files,
+                        max_bytes: config.max_tree_bytes,
+                    };
+                    Box::pin(context::from_archive(archive, dockerfile, limits))
+                }
+                _ => Box::pin(context::stream(context_dir, Some(dockerfile))),
+            };
         let started = Instant::now();
-        let mut output = std::pin::pin!(
-            ctx.runtime
-                .build_image(&request, context::stream(context_dir, dockerfile))
-        );
+        let mut output = std::pin::pin!(ctx.runtime.build_image(&request, context));
         loop {
             let item = tokio::select! {
                 item = output.next() => item,
@@ -267,6 +300,9 @@ impl Engine {
             "built {tag} in {} ms",
             started.elapsed().as_millis()
         ));
+        if let Some(container) = builder {
+            container.remove().await;
+        }
         let (image, unchanged) = self.settle_image(record, &tag, previous, live).await?;
         record.image = Some(image.clone());
         record.image_size = ctx.runtime.image_size(&image).await?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Engine;
-use crate::builds::{BuildFilter, BuildRecord, BuildSource, BuildState, Live, LogFollow};
+use crate::builds::{BuildFilter, BuildRecord, BuildSource, BuildState, Live, LogFollow, builder};
 use crate::{EngineError, NewEvent, ServiceSpec};
 
 /// What starts a build ([`Engine::build`]).
@@ -194,7 +194,8 @@ impl Engine {
     }
 
     /// After a restart: builds this engine had not finished are failed (nothing of theirs was
-    /// deployed), their clones removed, and dangling images its builds left removed.
+    /// deployed), their clones and builder containers removed, and dangling images its builds
+    /// left removed.
     pub(crate) async fn recover_builds(&self) -> Result<Vec<String>, EngineError> {
         let ctx = &self.inner.ctx;
         let mut failed = Vec::new();
@@ -220,6 +221,13 @@ impl Engine {
         if let Ok(entries) = std::fs::read_dir(work_dir) {
             for entry in entries.flatten() {
                 let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        // Builder containers of those builds (a builder step stopped by the crash).
+        let builders = [(builder::LABEL_BUILDER_OF, ctx.engine_id.as_str())];
+        if let Ok(containers) = ctx.runtime.list_containers(&builders).await {
+            for container in containers {
+                let _ = ctx.runtime.remove_container(&container.id, true).await;
             }
         }
         let labels = [(crate::runtime::labels::LABEL_ENGINE, ctx.engine_id.as_str())];

@@ -25,6 +25,17 @@ fn whole_seconds(timeout: Duration) -> i32 {
     i32::try_from(secs).unwrap_or(i32::MAX)
 }
 
+/// What a container is created with beyond its [`ContainerSpec`].
+#[derive(Debug, Default)]
+pub(crate) struct CreateExtras {
+    /// Environment entries (`KEY=value`), e.g. injected secrets.
+    pub env: Vec<String>,
+    /// Mounts, e.g. injected secret files.
+    pub mounts: Vec<bollard::models::Mount>,
+    /// The working directory, replacing the image's (Docker creates it).
+    pub working_dir: Option<String>,
+}
+
 impl DockerRuntime {
     /// Creates (does not start) a container from `spec` and returns its id.
     ///
@@ -32,20 +43,27 @@ impl DockerRuntime {
     /// pulled), [`RuntimeError::Conflict`] if the name is taken, and
     /// [`RuntimeError::InvalidSpec`] before calling Docker if the spec is inconsistent.
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
-        self.create_container_with(spec, Vec::new(), Vec::new())
+        self.create_container_with(spec, CreateExtras::default())
             .await
     }
 
-    /// [`create_container`](Self::create_container) with environment entries (`KEY=value`)
-    /// and mounts that are not part of the spec: injected secrets.
+    /// [`create_container`](Self::create_container) with what is not part of the spec:
+    /// injected secrets' environment entries and mounts, a working directory.
     #[instrument(name = "runtime.create_container", skip_all, fields(container = %spec.name, image = %spec.image))]
     pub(crate) async fn create_container_with(
         &self,
         spec: &ContainerSpec,
-        extra_env: Vec<String>,
-        extra_mounts: Vec<bollard::models::Mount>,
+        extras: CreateExtras,
     ) -> Result<String, RuntimeError> {
+        let CreateExtras {
+            env: extra_env,
+            mounts: extra_mounts,
+            working_dir,
+        } = extras;
         let mut body = spec.to_create_body()?;
+        if working_dir.is_some() {
+            body.working_dir = working_dir;
+        }
         if !extra_env.is_empty() {
             body.env.get_or_insert_with(Vec::new).extend(extra_env);
         }

@@ -39,20 +39,6 @@ impl DockerRuntime {
         Ok(found.config.and_then(|c| c.user).unwrap_or_default())
     }
 
-    /// A path of a container as a tar stream (Docker's archive endpoint).
-    pub(crate) fn download(
-        &self,
-        container: &str,
-        path: &str,
-    ) -> impl futures::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>> + use<> {
-        self.docker.download_from_container(
-            container,
-            Some(bollard::query_parameters::DownloadFromContainerOptions {
-                path: path.to_owned(),
-            }),
-        )
-    }
-
     /// Whether an image is on the Docker host.
     pub async fn image_exists(&self, image: &str) -> Result<bool, RuntimeError> {
         match self.require_image(image).await {

@@ -12,6 +12,7 @@
 //! One file per concern: `containers` (lifecycle operations), `info` (inspect/list results),
 //! `networks`, `volumes`, `images`, `events`, `stats`, `logs`, `exec`, `labels`, `spec`.
 
+mod archive;
 pub(crate) mod build;
 mod containers;
 pub(crate) mod disk;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use bollard::{API_DEFAULT_VERSION, Docker};
 use tracing::instrument;
 
+pub(crate) use containers::CreateExtras;
 pub use error::RuntimeError;
 pub use events::{RuntimeAction, RuntimeEvent, RuntimeEventStream};
 pub use exec::ExecOutput;

@@ -156,7 +156,17 @@ pub(crate) async fn create(
             ..Default::default()
         });
     }
-    let id = ctx.runtime.create_container_with(spec, env, mounts).await?;
+    let id = ctx
+        .runtime
+        .create_container_with(
+            spec,
+            crate::runtime::CreateExtras {
+                env,
+                mounts,
+                working_dir: None,
+            },
+        )
+        .await?;
     if !files.is_empty() {
         let (uid, gid) = container_user(ctx, &id, &spec.image)
             .await

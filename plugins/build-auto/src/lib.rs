@@ -155,6 +155,7 @@ fn plan(
         start_command: Some(written.start),
         ports: written.ports,
         image_tag: options.image_tag,
+        builder: None,
     })
 }
 

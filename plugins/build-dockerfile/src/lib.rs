@@ -113,6 +113,10 @@ fn plan(root: &Path, options: BuildOptions) -> Result<BuildPlan, PluginError> {
         start_command: info.start,
         ports: info.ports,
         image_tag: options.image_tag,
+        // The same source builds the 0.1.0 test component (plugins/v0_1/build-dockerfile),
+        // whose contract has no builder step.
+        #[cfg(not(feature = "contract-0-1"))]
+        builder: None,
     })
 }
 
