@@ -1,6 +1,7 @@
 //! The build context as a tar stream: the context directory of the clone, written entry by
 //! entry into a pipe that Docker reads as it goes (no copy of the tree is staged), plus the
-//! plan's Dockerfile under a name of the engine's.
+//! plan's Dockerfile under a name of the engine's ([`stream`]); or a builder step's output,
+//! read from its container and rewritten on the fly ([`from_archive`]).
 //!
 //! Entries are written in a stable order with normalised metadata (`tar`'s deterministic
 //! mode: fixed mtime, owner root, modes 644/755), so an unchanged tree gives Docker's layer

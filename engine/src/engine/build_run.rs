@@ -1,5 +1,6 @@
 //! One build, from the queue to the service's new revision: wait for a slot, fetch, check the
-//! tree, detect and plan, run the plan's builder step if it has one, build on Docker, keep the last images, hand the image to the service.
+//! tree, detect and plan, run the plan's builder step if it has one, build on Docker, keep the
+//! last images, hand the image to the service.
 //! Every state change is persisted (with the log so far), then emitted as `build-<state>`.
 //! Cancelling (or the engine dropping the task) stops whatever step runs: git is killed, the
 //! Docker request is dropped (Docker stops the build), a builder step's container is removed,
