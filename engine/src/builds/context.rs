@@ -379,4 +379,121 @@ mod tests {
         // The same tree gives the same bytes: Docker's cache sees an unchanged context.
         assert_eq!(read(dir.path().to_path_buf()).await, bytes);
     }
+
+    /// An archive as Docker's endpoint sends it for `/out`: everything under `out/`.
+    fn docker_archive() -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, kind: tar::EntryType, link: Option<&str>, body: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_mode(if kind == tar::EntryType::Directory {
+                0o555
+            } else {
+                0o755
+            });
+            header.set_mtime(1_700_000_000);
+            header.set_size(body.len() as u64);
+            if let Some(link) = link {
+                tar.append_link(&mut header, path, link).unwrap();
+            } else {
+                tar.append_data(&mut header, path, body).unwrap();
+            }
+        };
+        add("out/", tar::EntryType::Directory, None, b"");
+        add(
+            "out/nix/store/abc-site/",
+            tar::EntryType::Directory,
+            None,
+            b"",
+        );
+        add(
+            "out/nix/store/abc-site/bin/start",
+            tar::EntryType::Regular,
+            None,
+            b"#!/bin/sh\n",
+        );
+        add(
+            "out/result",
+            tar::EntryType::Symlink,
+            Some("/nix/store/abc-site"),
+            b"",
+        );
+        add(
+            "out/again",
+            tar::EntryType::Link,
+            Some("out/nix/store/abc-site/bin/start"),
+            b"",
+        );
+        add("out/.dockerignore", tar::EntryType::Regular, None, b"*\n");
+        // `tar` refuses to write `..`; a hostile step's archive could hold one anyway.
+        let mut header = tar::Header::new_old();
+        let name = b"out/../escape";
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(1);
+        header.set_cksum();
+        tar.append(&header, &b"x"[..]).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    async fn rewrite(archive: Vec<u8>, limits: OutputLimits) -> Result<Vec<u8>, std::io::Error> {
+        let chunks = archive
+            .chunks(100)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>();
+        let out: Vec<_> = from_archive(
+            futures::stream::iter(chunks),
+            "FROM scratch\n".into(),
+            limits,
+        )
+        .collect()
+        .await;
+        let mut bytes = Vec::new();
+        for chunk in out {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(bytes)
+    }
+
+    #[tokio::test]
+    async fn a_builder_output_becomes_a_context_with_its_directory_stripped() {
+        let limits = OutputLimits {
+            max_files: 100,
+            max_bytes: 1 << 20,
+        };
+        let bytes = rewrite(docker_archive(), limits).await.unwrap();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let link = entry.link_name().unwrap().map(|l| l.display().to_string());
+            assert_eq!(entry.header().mtime().unwrap(), 0, "{path}");
+            seen.push((path, link));
+        }
+        let paths: Vec<(&str, Option<&str>)> = seen
+            .iter()
+            .map(|(p, l)| (p.as_str(), l.as_deref()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("nix/store/abc-site", None),
+                ("nix/store/abc-site/bin/start", None),
+                ("result", Some("/nix/store/abc-site")),
+                ("again", Some("nix/store/abc-site/bin/start")),
+                (DOCKERFILE_NAME, None),
+                (".dockerignore", None),
+            ],
+            "the output's own .dockerignore and the `..` entry are left out"
+        );
+
+        let small = OutputLimits {
+            max_files: 2,
+            max_bytes: 1 << 20,
+        };
+        let error = rewrite(docker_archive(), small).await.unwrap_err();
+        assert!(error.to_string().contains("output is too large"), "{error}");
+    }
 }
