@@ -675,57 +675,49 @@ build_python() {
     log "$PYTHON_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$PYTHON_IMAGE"))"
 }
 
-build_node() {
-    once node || return 0
-    local recipe
-    recipe=$NODE_RECIPE/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash node)
-    if ! forced node && image_current "$NODE_IMAGE" "$recipe"; then
-        log "$NODE_IMAGE up to date ($(image_size "$NODE_IMAGE"))"
+# build_apt_image NAME IMAGE RECIPE WHAT VERIFY: IMAGE from images/NAME on the base, whose RUN
+# installs WHAT with apt from the Debian mirror the host's apt uses (the build reaches it from
+# the host's network, as debootstrap does); VERIFY, a function, smoke tests the new image.
+build_apt_image() {
+    local name=$1 image=$2 recipe what=$4 verify=$5
+    once "$name" || return 0
+    recipe=$3/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash "$name")
+    if ! forced "$name" && image_current "$image" "$recipe"; then
+        log "$image up to date ($(image_size "$image"))"
         return 0
     fi
     build_base
-    local start=$SECONDS old out mirror
-    old=$(image_id "$NODE_IMAGE")
+    local start=$SECONDS old mirror
+    old=$(image_id "$image")
     mirror=$(debian_mirror) || die "no Debian mirror for $SUITE in apt's configuration; set WINDLASS_DEBIAN_MIRROR"
-    log "building $NODE_IMAGE (nodejs from $mirror)"
-    # apt in the build's RUN reaches the mirror the way debootstrap does: from the host's network.
+    log "building $image ($what from $mirror)"
     build_opts=(--network host --build-arg "MIRROR=$mirror")
-    docker_build node "$NODE_IMAGE" "$BASE_IMAGE" "$recipe"
+    docker_build "$name" "$image" "$BASE_IMAGE" "$recipe"
     build_opts=()
-    unverified=$NODE_IMAGE
+    unverified=$image
+    "$verify"
+    unverified=""
+    remove_replaced "$old" "$image"
+    log "$image built and verified in $((SECONDS - start))s ($(image_size "$image"))"
+}
+
+verify_node() {
+    local out
     out=$(docker run --rm "$NODE_IMAGE" node -e 'require("http"); console.log(process.versions.node.split(".")[0])') ||
         die "$NODE_IMAGE: node does not run"
     [ "$out" = 18 ] || die "$NODE_IMAGE: expected Node.js 18, got '$out'"
-    unverified=""
-    remove_replaced "$old" "$NODE_IMAGE"
-    log "$NODE_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$NODE_IMAGE"))"
 }
 
-build_nix() {
-    once nix || return 0
-    local recipe
-    recipe=$NIX_RECIPE/$BASE_RECIPE/$BASE_ROOTFS_RECIPE/$(files_hash nix)
-    if ! forced nix && image_current "$NIX_IMAGE" "$recipe"; then
-        log "$NIX_IMAGE up to date ($(image_size "$NIX_IMAGE"))"
-        return 0
-    fi
-    build_base
-    local start=$SECONDS old out mirror
-    old=$(image_id "$NIX_IMAGE")
-    mirror=$(debian_mirror) || die "no Debian mirror for $SUITE in apt's configuration; set WINDLASS_DEBIAN_MIRROR"
-    log "building $NIX_IMAGE (nix-bin from $mirror)"
-    build_opts=(--network host --build-arg "MIRROR=$mirror")
-    docker_build nix "$NIX_IMAGE" "$BASE_IMAGE" "$recipe"
-    build_opts=()
-    unverified=$NIX_IMAGE
+verify_nix() {
+    local out
     # A derivation that needs no download, built in a throwaway store: Nix works in a container.
     out=$(docker run --rm "$NIX_IMAGE" sh -c 'nix-build -E "derivation { name = \"smoke\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo ok > \$out\" ]; }" --no-out-link | xargs cat') ||
         die "$NIX_IMAGE: nix-build does not run"
     [ "$out" = ok ] || die "$NIX_IMAGE: the smoke derivation gave '$out', expected 'ok'"
-    unverified=""
-    remove_replaced "$old" "$NIX_IMAGE"
-    log "$NIX_IMAGE built and verified in $((SECONDS - start))s ($(image_size "$NIX_IMAGE"))"
 }
+
+build_node() { build_apt_image node "$NODE_IMAGE" "$NODE_RECIPE" nodejs verify_node; }
+build_nix() { build_apt_image nix "$NIX_IMAGE" "$NIX_RECIPE" nix-bin verify_nix; }
 
 for t in "${targets[@]}"; do
     "build_${t//-/_}"

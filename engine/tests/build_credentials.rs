@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use common::db::TestDb;
-use common::engine::EngineScope;
+use common::engine::{EngineScope, build_finished};
 use common::git::Repo;
 use common::git_http::GitHttpServer;
 use common::git_ssh::GitSshServer;
@@ -33,23 +33,7 @@ async fn build(engine: &Engine) -> anyhow::Result<BuildRecord> {
         ..BuildRequest::default()
     };
     let record = engine.build("acme", "shop", "web", request).await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let record = engine.build_record(&record.id).await?;
-        let settled = record.state != BuildState::Succeeded
-            || record.deployed_revision.is_some()
-            || record.error.is_some();
-        if record.state.is_terminal() && settled {
-            return Ok(record);
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "build {} still {} after 120 s",
-            record.id,
-            record.state
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    build_finished(engine, &record.id, Duration::from_secs(120)).await
 }
 
 /// An engine with the Dockerfile strategy and a secret store, running.

@@ -9,7 +9,7 @@ use windlass::builds::{BuildFilter, BuildRecord, BuildSource, BuildState, Builds
 use windlass::plugins::PluginHost;
 use windlass::{BuildRequest, Engine, PortSpec, ServiceSpec};
 use windlass_test_support::docker;
-use windlass_test_support::engine::EngineScope;
+use windlass_test_support::engine::{EngineScope, build_finished as finished};
 use windlass_test_support::git::{GitServer, Repo};
 use windlass_test_support::plugins::{
     AUTO_IMAGES, build_strategies as strategies, require_build_bases as require_bases,
@@ -37,25 +37,6 @@ fn run(engine: &Engine) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         runner.run(std::future::pending()).await?;
         Ok(())
     })
-}
-
-/// Waits until build `id` is in a terminal state (and, succeeded, deployed or not).
-async fn finished(engine: &Engine, id: &str, timeout: Duration) -> anyhow::Result<BuildRecord> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let record = engine.build_record(id).await?;
-        // A succeeded build is recorded before its image is deployed: wait for that too.
-        let settled = record.state != BuildState::Succeeded
-            || record.deployed_revision.is_some()
-            || record.error.is_some();
-        if record.state.is_terminal() && settled {
-            return Ok(record);
-        }
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!("build {id} still {} after {timeout:?}", record.state);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The newest build of the service.

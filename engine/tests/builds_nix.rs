@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use windlass::builds::{BuildRecord, BuildSource, BuildState, BuildsConfig};
+use windlass::builds::{BuildSource, BuildState, BuildsConfig};
 use windlass::plugins::PluginHost;
-use windlass::{BuildRequest, Engine, PortSpec, ServiceSpec};
+use windlass::{BuildRequest, PortSpec, ServiceSpec};
 use windlass_test_support::docker;
-use windlass_test_support::engine::EngineScope;
+use windlass_test_support::engine::{EngineScope, build_finished};
 use windlass_test_support::git::{GitServer, Repo};
 use windlass_test_support::plugins::nix_strategy;
 
@@ -31,25 +31,6 @@ const DEFAULT_NIX: &str = r#"derivation {
   '' ];
 }
 "#;
-
-async fn finished(engine: &Engine, id: &str) -> anyhow::Result<BuildRecord> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let record = engine.build_record(id).await?;
-        let settled = record.state != BuildState::Succeeded
-            || record.deployed_revision.is_some()
-            || record.error.is_some();
-        if record.state.is_terminal() && settled {
-            return Ok(record);
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "build {id} still {}",
-            record.state
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A `default.nix` becomes a served page; the next commit, with the same derivation, builds
 /// nothing in Nix (the store volume kept it) and deploys again; no builder container is left.
@@ -88,7 +69,7 @@ async fn a_default_nix_is_built_by_nix_with_the_store_kept() -> anyhow::Result<(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let build = finished(&engine, &queued.id).await?;
+    let build = build_finished(&engine, &queued.id, Duration::from_secs(180)).await?;
     let log = engine.build_log(&build.id).await?;
     assert_eq!(build.state, BuildState::Succeeded, "{build:?}\n{log}");
     assert_eq!(build.strategy.as_deref(), Some("nix"), "{log}");
@@ -121,7 +102,7 @@ async fn a_default_nix_is_built_by_nix_with_the_store_kept() -> anyhow::Result<(
     let again = engine
         .build("acme", "nix", "site", BuildRequest::default())
         .await?;
-    let again = finished(&engine, &again.id).await?;
+    let again = build_finished(&engine, &again.id, Duration::from_secs(180)).await?;
     let log = engine.build_log(&again.id).await?;
     assert_eq!(again.state, BuildState::Succeeded, "{again:?}\n{log}");
     assert_eq!(

@@ -113,3 +113,27 @@ pub async fn event_kinds(engine: &Engine) -> anyhow::Result<Vec<String>> {
         .map(|e| e.kind)
         .collect())
 }
+
+/// Waits until build `id` is in a terminal state and, when it succeeded, deployed (or failed
+/// to deploy): a succeeded build is recorded before its image is deployed.
+pub async fn build_finished(
+    engine: &Engine,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<windlass::builds::BuildRecord> {
+    use windlass::builds::BuildState;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let record = engine.build_record(id).await?;
+        let settled = record.state != BuildState::Succeeded
+            || record.deployed_revision.is_some()
+            || record.error.is_some();
+        if record.state.is_terminal() && settled {
+            return Ok(record);
+        }
+        if Instant::now() > deadline {
+            bail!("build {id} still {} after {timeout:?}", record.state);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -159,6 +159,7 @@ impl StepRun<'_> {
         let container = BuilderContainer {
             runtime: runtime.clone(),
             id,
+            output: step.output.clone(),
             removed: false,
         };
         let started = std::time::Instant::now();
@@ -230,13 +231,19 @@ impl StepRun<'_> {
 pub(crate) struct BuilderContainer {
     runtime: DockerRuntime,
     id: String,
+    /// The step's output directory in the container.
+    output: String,
     removed: bool,
 }
 
 impl BuilderContainer {
-    /// The container's id.
-    pub(crate) fn id(&self) -> &str {
-        &self.id
+    /// The step's output directory as Docker's archive endpoint sends it.
+    pub(crate) fn output(
+        &self,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+        self.runtime
+            .download(&self.id, &self.output)
+            .map(|chunk| chunk.map_err(std::io::Error::other))
     }
 
     /// Removes the container now.

@@ -264,21 +264,20 @@ impl Engine {
                 () = &mut cancelled => return Err(Stop::Cancelled),
             });
         }
-        let context: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> =
-            match (&builder, &plan.builder) {
-                (Some(container), Some(step)) => {
-                    let archive = ctx
-                        .runtime
-                        .download(container.id(), &step.output)
-                        .map(|chunk| chunk.map_err(std::io::Error::other));
-                    let limits = context::OutputLimits {
-                        max_files: config.max_files,
-                        max_bytes: config.max_tree_bytes,
-                    };
-                    Box::pin(context::from_archive(archive, dockerfile, limits))
-                }
-                _ => Box::pin(context::stream(context_dir, Some(dockerfile))),
-            };
+        let context: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> = match &builder {
+            Some(container) => {
+                let limits = context::OutputLimits {
+                    max_files: config.max_files,
+                    max_bytes: config.max_tree_bytes,
+                };
+                Box::pin(context::from_archive(
+                    container.output(),
+                    dockerfile,
+                    limits,
+                ))
+            }
+            None => Box::pin(context::stream(context_dir, Some(dockerfile))),
+        };
         let started = Instant::now();
         let mut output = std::pin::pin!(ctx.runtime.build_image(&request, context));
         loop {
