@@ -57,6 +57,33 @@ pub enum EngineError {
         /// Why, as the cycle's checks or the sandbox word it.
         reason: String,
     },
+    /// The target's platform cannot be reached (or asks to slow down): nothing was changed;
+    /// try again later.
+    #[error("target `{target}` is unavailable: {message}")]
+    TargetUnavailable {
+        /// The target.
+        target: String,
+        /// What its adapter said.
+        message: String,
+    },
+    /// The target's platform or adapter refused the request (invalid, denied, over its
+    /// quota, or something the adapter does not do).
+    #[error("target `{target}` refused: {message}")]
+    TargetRefused {
+        /// The target.
+        target: String,
+        /// Why, as the adapter words it.
+        message: String,
+    },
+    /// The target's adapter plugin failed (a trap, a timeout, an outbound request it was not
+    /// granted); the plugin host contained it and reported it as a plugin event.
+    #[error("the adapter of target `{target}` failed: {message}")]
+    AdapterFailed {
+        /// The target.
+        target: String,
+        /// What the plugin host said.
+        message: String,
+    },
     /// Something asked for does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -77,6 +104,9 @@ impl EngineError {
             Self::NotFound { .. } => "not-found",
             Self::Conflict { .. } => "conflict",
             Self::ReadOnlyTarget { .. } => "target-read-only",
+            Self::TargetUnavailable { .. } => "target-unavailable",
+            Self::TargetRefused { .. } => "target-refused",
+            Self::AdapterFailed { .. } => "adapter-failed",
             Self::Secret(e) => e.code(),
             Self::PolicyDenied(_) => "policy-denied",
             Self::QuotaExceeded(_) => "quota-exceeded",

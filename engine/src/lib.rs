@@ -58,6 +58,7 @@ mod spec;
 pub mod stacks;
 pub mod targets;
 pub mod tokens;
+pub mod workers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{

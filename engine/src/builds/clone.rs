@@ -189,9 +189,8 @@ pub(crate) async fn fetch(
             auth: files.as_ref(),
             log,
         };
+        // No remote is configured: the URL is fetched directly (one git process fewer).
         git.run("init", &["init", "-q", "--template=", "."]).await?;
-        git.run("remote add", &["remote", "add", "origin", &url])
-            .await?;
         let wanted = reference.unwrap_or("HEAD");
         log(format!(
             "fetching {wanted} of {} (depth 1)",
@@ -206,7 +205,8 @@ pub(crate) async fn fetch(
                 "--no-tags",
                 "--no-recurse-submodules",
                 "--no-write-fetch-head",
-                "origin",
+                "--",
+                &url,
                 &format!("{wanted}:refs/windlass/build"),
             ],
         )

@@ -28,6 +28,7 @@ pub struct EngineBuilder {
     billing: crate::billing::BillingConfig,
     targets: Vec<crate::targets::Target>,
     inventory: crate::inventory::InventoryConfig,
+    workers: crate::workers::WorkersConfig,
     inventory_sources: Vec<Arc<dyn crate::inventory::InventorySource>>,
     builds: crate::builds::BuildsConfig,
 }
@@ -43,6 +44,7 @@ impl std::fmt::Debug for EngineBuilder {
             .field("clock", &self.clock)
             .field("targets", &self.targets)
             .field("inventory", &self.inventory)
+            .field("workers", &self.workers)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +62,7 @@ impl Default for EngineBuilder {
             billing: crate::billing::BillingConfig::default(),
             targets: Vec::new(),
             inventory: crate::inventory::InventoryConfig::default(),
+            workers: crate::workers::WorkersConfig::default(),
             inventory_sources: Vec::new(),
             builds: crate::builds::BuildsConfig::default(),
         }
@@ -216,6 +219,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How the heartbeat watches the workers of targets that have some (default: a poll every
+    /// 30 s, unhealthy after 120 s not ready; [`crate::workers`]).
+    pub fn with_workers(mut self, config: crate::workers::WorkersConfig) -> Self {
+        self.workers = config;
+        self
+    }
+
     /// Adds an inventory source of the host application's (a target name of its own).
     pub fn with_inventory_source(
         mut self,
@@ -303,6 +313,7 @@ impl EngineBuilder {
                 recheck: std::sync::atomic::AtomicBool::new(false),
                 targets,
                 inventory,
+                workers: crate::workers::WorkersState::new(self.workers),
                 plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),

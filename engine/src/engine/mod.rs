@@ -35,6 +35,7 @@ mod secrets;
 mod stacks;
 mod templated;
 mod webhooks;
+mod workers;
 
 pub(crate) use secrets::read_secret;
 
@@ -170,6 +171,8 @@ pub(crate) struct Inner {
     pub(crate) targets: crate::targets::Targets,
     /// The inventory's sources and cache.
     pub(crate) inventory: crate::inventory::Inventory,
+    /// The workers' heartbeat and where the engine's containers on them run.
+    pub(crate) workers: crate::workers::WorkersState,
     /// Plugins' granted secrets, refreshed when those secrets are set.
     pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }

@@ -34,6 +34,10 @@ pub const CODES: &[&str] = &[
     "validation",
     "conflict",
     "target-read-only",
+    "target-unavailable",
+    "target-refused",
+    "adapter-failed",
+    "billing-rule-failed",
     "plugin-error",
     "template-refused",
     "template-unsupported",
@@ -219,6 +223,17 @@ impl From<EngineError> for ApiError {
                     denial.to_string(),
                 )
             },
+            e @ EngineError::TargetUnavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "target-unavailable",
+                e.to_string(),
+            ),
+            e @ EngineError::TargetRefused { .. } => {
+                Self::new(StatusCode::CONFLICT, "target-refused", e.to_string())
+            }
+            e @ EngineError::AdapterFailed { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, "adapter-failed", e.to_string())
+            }
             e @ EngineError::BillingRuleFailed { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "billing-rule-failed",
