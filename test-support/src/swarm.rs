@@ -54,3 +54,18 @@ pub async fn adapter(host: &PluginHost) -> anyhow::Result<CloudAdapter> {
         .cloud_adapter()
         .context("adapter-swarm is a cloud adapter")
 }
+
+/// Runs `swarm-harness.sh ARGS` (e.g. `stop-node n2`), failing with its exit status.
+pub fn harness(args: &[&str]) -> anyhow::Result<()> {
+    let script = harness_var("WINDLASS_TEST_SWARM_HARNESS")?;
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {script}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "swarm-harness.sh {args:?} failed: {status}"
+    );
+    Ok(())
+}

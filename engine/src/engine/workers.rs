@@ -1,7 +1,7 @@
 //! Workers as the engine exposes them, and the heartbeat that watches them while `run` runs
 //! (the judgement itself is `crate::workers::heartbeat`, the moves `crate::workers::migrations`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -223,10 +223,12 @@ impl Engine {
         lock(&self.inner.workers.heartbeat).forget(&target.name, &worker.id);
         self.inner
             .ctx
-            .emit(NewEvent::new("worker-removed").with_payload(serde_json::json!({
-                "target": target.name, "worker": worker.id, "hostname": worker.hostname,
-                "force": force,
-            })))
+            .emit(
+                NewEvent::new("worker-removed").with_payload(serde_json::json!({
+                    "target": target.name, "worker": worker.id, "hostname": worker.hostname,
+                    "force": force,
+                })),
+            )
             .await;
         Ok(worker)
     }
@@ -239,10 +241,7 @@ impl Engine {
         role: WorkerRole,
     ) -> Result<JoinCommand, EngineError> {
         let (target, adapter) = self.worker_target(target)?;
-        let info = adapter_answer(
-            &target.name,
-            adapter.join_instructions(role.to_wit()).await,
-        )?;
+        let info = adapter_answer(&target.name, adapter.join_instructions(role.to_wit()).await)?;
         Ok(JoinCommand {
             target: target.name.clone(),
             role,
@@ -263,9 +262,8 @@ impl Engine {
         self.inner
             .ctx
             .emit(
-                NewEvent::new("join-token-rotated").with_payload(
-                    serde_json::json!({"target": found.name, "role": role.as_str()}),
-                ),
+                NewEvent::new("join-token-rotated")
+                    .with_payload(serde_json::json!({"target": found.name, "role": role.as_str()})),
             )
             .await;
         self.join_command(Some(&found.name.clone()), role).await
@@ -301,17 +299,19 @@ impl Engine {
         };
         let engine_id = &self.inner.ctx.engine_id;
         let mut seen = Vec::new();
+        let mut groups = HashSet::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = adapter_answer(target, adapter.list_groups(None, cursor.as_deref()).await)?;
             for group in &page.groups {
+                groups.insert(group.name.clone());
                 let containers =
                     adapter_answer(target, adapter.list_group_containers(group).await)?;
                 seen.extend(
                     containers
                         .into_iter()
                         .filter(|c| label(c, LABEL_ENGINE) == Some(engine_id.as_str()))
-                        .map(slot_seen),
+                        .map(|c| slot_seen(&group.name, c)),
                 );
             }
             match page.next_cursor {
@@ -323,7 +323,8 @@ impl Engine {
             .iter()
             .map(|w| (w.id.clone(), w.hostname.clone()))
             .collect();
-        let events = lock(&self.inner.workers.placements).observe(target, &seen, &hostnames);
+        let events =
+            lock(&self.inner.workers.placements).observe(target, &groups, &seen, &hostnames);
         self.inner.ctx.emit_all(events).await;
         Ok(())
     }
@@ -336,9 +337,13 @@ fn label<'a>(c: &'a ContainerInfo, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn slot_seen(c: ContainerInfo) -> SlotSeen {
+fn slot_seen(group: &str, c: ContainerInfo) -> SlotSeen {
     SlotSeen {
-        org: c.org.clone().or_else(|| label(&c, LABEL_ORG).map(str::to_owned)),
+        group: group.to_owned(),
+        org: c
+            .org
+            .clone()
+            .or_else(|| label(&c, LABEL_ORG).map(str::to_owned)),
         stack: c
             .scope
             .clone()

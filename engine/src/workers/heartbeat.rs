@@ -280,7 +280,10 @@ mod tests {
     fn joins_leaves_and_availability_changes_are_events_after_the_first_look() {
         let mut h = Heartbeat::default();
         // The first look at a target only learns what is there.
-        assert!(h.observe("swarm", &[ready("a"), ready("b")], 0, AFTER).is_empty());
+        assert!(
+            h.observe("swarm", &[ready("a"), ready("b")], 0, AFTER)
+                .is_empty()
+        );
         let drained = worker("b", "ready", NodeAvailability::Drain);
         let events = h.observe("swarm", &[ready("a"), drained, ready("c")], 1_000, AFTER);
         assert_eq!(
@@ -311,7 +314,10 @@ mod tests {
         let events = h.unreachable("swarm", "connection refused", 1_000);
         assert_eq!(kinds(&events), ["target-unavailable"]);
         assert_eq!(events[0].payload["error"], "connection refused");
-        assert!(h.unreachable("swarm", "connection refused", 2_000).is_empty());
+        assert!(
+            h.unreachable("swarm", "connection refused", 2_000)
+                .is_empty()
+        );
         let events = h.observe("swarm", &[ready("a")], 31_000, AFTER);
         assert_eq!(kinds(&events), ["target-available"]);
         assert_eq!(events[0].payload["unavailable_for_ms"], 30_000);

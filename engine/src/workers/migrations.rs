@@ -4,8 +4,11 @@
 //! A container here is a replica slot as the adapter's inventory reports it (`list-groups`,
 //! then `list-group-containers`: one container per slot, the slot's current task): the same
 //! name with a new container on another worker is a move. A new container on the same worker
-//! is a restart (the inventory's concern), a slot not placed yet keeps its last worker until it
-//! is, and a slot that vanished (scaled down, removed) is forgotten without an event.
+//! is a restart (the inventory's concern), and a slot not placed yet keeps its last worker until
+//! it is. A slot that is missing while its group is still there keeps its last worker too: in
+//! a drain, Swarm shuts the old task down before it creates the slot's new one, so for a poll
+//! or two the slot has no task meant to run. A group that is gone (the service removed) is
+//! forgotten with its slots, without an event.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +19,8 @@ use crate::NewEvent;
 /// One replica slot as seen now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SlotSeen {
+    /// The group (the platform's service) it belongs to.
+    pub group: String,
     /// The slot's name (`service.slot` on Swarm).
     pub name: String,
     /// The container (or task) now in the slot.
@@ -30,6 +35,7 @@ pub(crate) struct SlotSeen {
 
 #[derive(Debug, Clone)]
 struct Placed {
+    group: String,
     container_id: String,
     worker: String,
 }
@@ -43,19 +49,19 @@ pub(crate) struct Placements {
 
 impl Placements {
     /// Takes in `target`'s slots and returns a `container-migrated` event per slot whose new
-    /// container runs on another worker than its last one. `hostnames` names the workers.
+    /// container runs on another worker than its last one. `groups` are the target's groups
+    /// now, `hostnames` names the workers.
     pub(crate) fn observe(
         &mut self,
         target: &str,
+        groups: &HashSet<String>,
         seen: &[SlotSeen],
         hostnames: &HashMap<String, String>,
     ) -> Vec<NewEvent> {
         self.looked.insert(target.to_owned());
         let mut events = Vec::new();
-        let mut present = HashSet::new();
         for slot in seen {
             let key = (target.to_owned(), slot.name.clone());
-            present.insert(slot.name.clone());
             let Some(worker) = &slot.worker else {
                 continue;
             };
@@ -88,13 +94,14 @@ impl Placements {
             self.slots.insert(
                 key,
                 Placed {
+                    group: slot.group.clone(),
                     container_id: slot.container_id.clone(),
                     worker: worker.clone(),
                 },
             );
         }
         self.slots
-            .retain(|(t, name), _| t != target || present.contains(name));
+            .retain(|(t, _), placed| t != target || groups.contains(&placed.group));
         events
     }
 }
@@ -105,6 +112,7 @@ mod tests {
 
     fn slot(name: &str, container: &str, worker: Option<&str>) -> SlotSeen {
         SlotSeen {
+            group: "web".into(),
             name: name.into(),
             container_id: container.into(),
             worker: worker.map(str::to_owned),
@@ -121,23 +129,23 @@ mod tests {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         let mut p = Placements::default();
+        let web: HashSet<String> = HashSet::from(["web".to_owned()]);
         let first = [
             slot("web.1", "c1", Some("n1")),
             slot("web.2", "c2", Some("n2")),
         ];
-        assert!(p.observe("swarm", &first, &hosts).is_empty());
-        // A restart in place is no move; a slot not placed yet waits.
-        let later = [
-            slot("web.1", "c1b", Some("n1")),
-            slot("web.2", "c2b", None),
-        ];
-        assert!(p.observe("swarm", &later, &hosts).is_empty());
+        assert!(p.observe("swarm", &web, &first, &hosts).is_empty());
+        // A restart in place is no move; a slot not placed yet waits; so does a slot missing
+        // for a while (a drain shuts its old task down before it creates the new one).
+        let later = [slot("web.1", "c1b", Some("n1")), slot("web.2", "c2b", None)];
+        assert!(p.observe("swarm", &web, &later, &hosts).is_empty());
+        assert!(p.observe("swarm", &web, &later[..1], &hosts).is_empty());
         // Placed on another worker: one event, with both ends.
         let moved = [
             slot("web.1", "c1b", Some("n1")),
             slot("web.2", "c2b", Some("n3")),
         ];
-        let events = p.observe("swarm", &moved, &hosts);
+        let events = p.observe("swarm", &web, &moved, &hosts);
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(
@@ -154,16 +162,14 @@ mod tests {
         assert_eq!(e.payload["from_container"], "c2");
         assert_eq!(e.payload["to_container"], "c2b");
         // Reported once.
-        assert!(p.observe("swarm", &moved, &hosts).is_empty());
-        // A vanished slot is forgotten: coming back elsewhere is a new slot, not a move.
-        assert!(p.observe("swarm", &moved[..1], &hosts).is_empty());
-        let back = [slot("web.2", "c2c", Some("n1"))];
-        assert!(p.observe("swarm", &back, &hosts).is_empty());
+        assert!(p.observe("swarm", &web, &moved, &hosts).is_empty());
+        // A group that is gone is forgotten: deployed again elsewhere, it is new, not a move.
+        assert!(p.observe("swarm", &HashSet::new(), &[], &hosts).is_empty());
+        let again = [slot("web.2", "c2c", Some("n1"))];
+        assert!(p.observe("swarm", &web, &again, &hosts).is_empty());
         // Another target's slots of the same name are apart.
-        assert!(
-            p.observe("other", &[slot("web.2", "x", Some("n9"))], &hosts)
-                .is_empty()
-        );
-        assert!(p.observe("swarm", &back, &hosts).is_empty());
+        let other = [slot("web.2", "x", Some("n9"))];
+        assert!(p.observe("other", &web, &other, &hosts).is_empty());
+        assert!(p.observe("swarm", &web, &again, &hosts).is_empty());
     }
 }
