@@ -42,6 +42,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub inventory: Option<RawInventory>,
     #[serde(default)]
+    pub workers: Option<RawWorkers>,
+    #[serde(default)]
     pub builds: Option<RawBuilds>,
 }
 
@@ -85,6 +87,16 @@ pub(crate) struct RawInventory {
     pub ttl: Option<Spanned<String>>,
     #[serde(default)]
     pub max_attempts: Option<Spanned<u64>>,
+}
+
+/// `[workers]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWorkers {
+    #[serde(default)]
+    pub poll_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub unhealthy_after: Option<Spanned<String>>,
 }
 
 /// `[engine]`.

@@ -1,5 +1,6 @@
-//! `[[targets]]` (cloud adapter plugins under the operator's names; `local` is implicit) and
-//! `[inventory]` (how the inventory fetches and caches).
+//! `[[targets]]` (cloud adapter plugins under the operator's names; `local` is implicit),
+//! `[inventory]` (how the inventory fetches and caches) and `[workers]` (how the heartbeat
+//! watches the workers of targets that have some).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use windlass::plugins::PluginKind;
 
 use super::ConfigError;
 use super::check::Checker;
-use super::raw::{RawInventory, RawTarget};
+use super::raw::{RawInventory, RawTarget, RawWorkers};
 use super::types::{PluginConfig, TargetConfig};
 
 /// The most calls in flight an inventory may make.
@@ -122,6 +123,42 @@ pub(super) fn inventory(
             max_attempts: u32::try_from(n).unwrap_or(1),
             ..RetryPolicy::default()
         });
+    }
+    Ok(config)
+}
+
+/// `[workers]`; what is not written keeps the engine's default (a poll every 30 s, unhealthy
+/// after 120 s). A worker cannot be judged faster than it is polled, so `unhealthy_after` must
+/// be at least `poll_interval`.
+pub(super) fn workers(
+    c: &Checker<'_>,
+    raw: Option<&RawWorkers>,
+) -> Result<windlass::workers::WorkersConfig, ConfigError> {
+    let mut config = windlass::workers::WorkersConfig::default();
+    let Some(raw) = raw else {
+        return Ok(config);
+    };
+    if let Some(poll) = &raw.poll_interval {
+        config.poll_interval = c.duration(poll, "workers.poll_interval")?;
+    }
+    if let Some(after) = &raw.unhealthy_after {
+        config.unhealthy_after = c.duration(after, "workers.unhealthy_after")?;
+    }
+    if config.unhealthy_after < config.poll_interval {
+        let at = raw
+            .unhealthy_after
+            .as_ref()
+            .or(raw.poll_interval.as_ref())
+            .map(toml::Spanned::span)
+            .unwrap_or_default();
+        return Err(c.invalid(
+            &at,
+            "workers.unhealthy_after",
+            format!(
+                "{:?} is shorter than workers.poll_interval ({:?}): a worker is judged at most once per poll",
+                config.unhealthy_after, config.poll_interval
+            ),
+        ));
     }
     Ok(config)
 }

@@ -50,6 +50,9 @@ pub struct RunnerConfig {
     pub targets: Vec<TargetConfig>,
     /// `[inventory]`: calls in flight, cache TTL, attempts of rate-limited calls.
     pub inventory: windlass::inventory::InventoryConfig,
+    /// `[workers]`: how often the workers of targets that have some are polled, and when one
+    /// is unhealthy.
+    pub workers: windlass::workers::WorkersConfig,
     /// `[builds]`.
     pub builds: BuildsSection,
 }
@@ -363,6 +366,7 @@ impl RunnerConfig {
             .with_secrets(secrets)
             .with_metering_interval(self.billing.metering_interval)
             .with_inventory(self.inventory.clone())
+            .with_workers(self.workers)
     }
 
     /// The engine's billing configuration, with each rule named in `[billing]` looked up by

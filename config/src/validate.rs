@@ -161,6 +161,7 @@ pub(crate) fn validate(
     let policy = super::policy::policy(&c, raw.policy)?;
     let targets = super::targets::targets(&c, &raw.targets, &plugins)?;
     let inventory = super::targets::inventory(&c, raw.inventory.as_ref())?;
+    let workers = super::targets::workers(&c, raw.workers.as_ref())?;
     let builds = super::builds::builds(&c, raw.builds.as_ref(), &plugins, &data_dir)?;
 
     Ok(RunnerConfig {
@@ -185,6 +186,7 @@ pub(crate) fn validate(
         policy,
         targets,
         inventory,
+        workers,
         builds,
     })
 }

@@ -42,6 +42,19 @@ impl Caller {
         }
     }
 
+    /// Refuses (403) a caller that is not an operator admin (the admin role, for every org):
+    /// what concerns the platform rather than one org, e.g. `what` = "top-ups".
+    pub fn require_operator(&self, what: &str) -> Result<(), ApiError> {
+        self.require(Role::Admin)?;
+        if self.org == EVERY_ORG {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{what} needs an operator admin token (org \"*\")"
+            )))
+        }
+    }
+
     /// Refuses (403) a caller acting on another org named in the request.
     pub fn require_org(&self, org: &str) -> Result<(), ApiError> {
         if self.sees(org) {

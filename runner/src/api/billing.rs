@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{self, ApiPath, ApiQuery};
-use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
+use super::{ApiError, ApiState, Caller};
 
 /// `/v1/orgs/{org}/billing/…`, `/v1/orgs/{org}/quotas`
 #[derive(Debug, Deserialize, IntoParams)]
@@ -172,12 +172,7 @@ pub(super) async fn top_up(
     ApiPath(OrgPath { org }): ApiPath<OrgPath>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
-    if caller.org != EVERY_ORG {
-        return Err(ApiError::forbidden(
-            "top-ups need an operator admin token (org \"*\")",
-        ));
-    }
+    caller.require_operator("a top-up")?;
     let top_up: TopUp = extract::read_json(body).await?;
     let account = state
         .engine
@@ -258,12 +253,7 @@ pub(super) async fn set_quotas(
     ApiPath(OrgPath { org }): ApiPath<OrgPath>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
-    if caller.org != EVERY_ORG {
-        return Err(ApiError::forbidden(
-            "changing quotas needs an operator admin token (org \"*\")",
-        ));
-    }
+    caller.require_operator("changing quotas")?;
     check_org(&org)?;
     let body: QuotasBody = extract::read_json(body).await?;
     let mut limits = windlass::billing::Quotas::unlimited();

@@ -37,6 +37,7 @@ mod services;
 mod stacks;
 mod templates;
 mod tokens;
+mod workers;
 
 use std::future::Future;
 use std::time::Duration;
@@ -169,6 +170,11 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(builds::hook))
         .routes(routes!(inventory::inventory))
         .routes(routes!(inventory::stream))
+        .routes(routes!(workers::list))
+        .routes(routes!(workers::set_availability))
+        .routes(routes!(workers::remove))
+        .routes(routes!(workers::join))
+        .routes(routes!(workers::rotate))
         .routes(routes!(events::history))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::page))

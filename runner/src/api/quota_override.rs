@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, Caller, EVERY_ORG, Role};
+use super::{ApiError, ApiState, Caller};
 
 /// The header naming why the operator overrides the quota for this one request.
 pub const HEADER: &str = "windlass-quota-override";
@@ -29,9 +29,8 @@ pub(super) async fn layer(State(state): State<ApiState>, request: Request, next:
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    if caller.require(Role::Admin).is_err() || caller.org != EVERY_ORG {
-        return ApiError::forbidden("a quota override needs an operator admin token (org \"*\")")
-            .into_response();
+    if let Err(refused) = caller.require_operator("a quota override") {
+        return refused.into_response();
     }
     let request = Request::from_parts(parts, body);
     let reason = format!("{reason} (by {})", caller.name);

@@ -30,6 +30,7 @@ mod secrets;
 mod table;
 mod time;
 mod tokens;
+mod workers;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -289,6 +290,9 @@ pub(crate) enum ClientCommand {
     /// Every target's containers (local Docker, adapters such as Control Plane) with health and
     /// statistics; a progress bar on a terminal.
     Inventory(Box<inventory::InventoryArgs>),
+    /// The workers of targets that have some (a Docker Swarm's nodes) with the heartbeat's
+    /// verdict; `drain`, `pause`, `activate`, `rm` one; `join` prints the command that adds one.
+    Workers(workers::WorkersArgs),
     /// Manage an org's secrets: `set` (value from stdin or a file), `ls`, `rm`, `rotate-key`.
     Secrets(secrets::SecretsArgs),
     /// An org's invoices, usage so far, balance, or a top-up.
@@ -321,6 +325,7 @@ impl ClientCommand {
             Self::Events(args) => events::events(args).await,
             Self::Health(args) => ps::health(args).await,
             Self::Inventory(args) => inventory::inventory(*args).await,
+            Self::Workers(args) => workers::workers(args).await,
             Self::Secrets(args) => secrets::secrets(args).await,
             Self::Billing(args) => billing::billing(args).await,
             Self::Quota(args) => billing::quota(args).await,
