@@ -188,6 +188,8 @@ async fn run() -> anyhow::Result<()> {
     task.abort();
     let _ = engine.remove_stack("bench", "site").await;
     let _ = engine.remove_stack("bench", "tree").await;
+    // The run loop is gone: what the removals left (containers, networks) goes by label.
+    let _ = windlass_test_support::docker::cleanup_labelled("dev.windlass.engine", &id).await;
     windlass_test_support::docker::remove_images_of_engine(&id).await;
     let _ = std::process::Command::new("sh")
         .args([

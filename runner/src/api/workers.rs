@@ -25,15 +25,23 @@ pub(super) struct WorkerPath {
     name: String,
 }
 
-/// Which target (`GET /v1/workers`, `DELETE /v1/workers/{name}`).
+/// `GET /v1/workers`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub(super) struct WorkersParams {
-    /// Only this target's workers (default: every target that has some; for a change, the
-    /// only one).
+pub(super) struct ListParams {
+    /// Only this target's workers (default: every target that has some).
     target: Option<String>,
-    /// Remove a worker that is still up (`DELETE` only).
+}
+
+/// `DELETE /v1/workers/{name}`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RemoveParams {
+    /// The worker's target (default: the only one with workers).
+    target: Option<String>,
+    /// Remove a worker that is still up.
     force: Option<bool>,
 }
 
@@ -87,7 +95,7 @@ async fn join_body(body: Body) -> Result<JoinBody, ApiError> {
     get,
     path = "/v1/workers",
     tag = "workers",
-    params(WorkersParams),
+    params(ListParams),
     responses(
         (status = 200, description = "The workers", body = Vec<Worker>),
         (status = 503, description = "`target-unavailable`: the platform does not answer", body = super::error::ErrorBody),
@@ -96,15 +104,9 @@ async fn join_body(body: Body) -> Result<JoinBody, ApiError> {
 pub(super) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    ApiQuery(params): ApiQuery<WorkersParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<Worker>>, ApiError> {
     require_every_org(&caller)?;
-    if params.force.is_some() {
-        return Err(ApiError::validation(
-            "force",
-            "`force` is for DELETE /v1/workers/{name}",
-        ));
-    }
     Ok(Json(state.engine.workers(params.target.as_deref()).await?))
 }
 
@@ -145,7 +147,7 @@ pub(super) async fn set_availability(
     delete,
     path = "/v1/workers/{name}",
     tag = "workers",
-    params(WorkerPath, WorkersParams),
+    params(WorkerPath, RemoveParams),
     responses(
         (status = 200, description = "The worker removed", body = Worker),
         (status = 503, description = "`target-unavailable`: the platform does not answer", body = super::error::ErrorBody),
@@ -155,7 +157,7 @@ pub(super) async fn remove(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(WorkerPath { name }): ApiPath<WorkerPath>,
-    ApiQuery(params): ApiQuery<WorkersParams>,
+    ApiQuery(params): ApiQuery<RemoveParams>,
 ) -> Result<Json<Worker>, ApiError> {
     caller.require_operator("removing a worker")?;
     let worker = state
