@@ -20,9 +20,20 @@ pub(crate) const DOCKERFILE_NAME: &str = ".windlass.Dockerfile";
 /// How much the writer buffers before handing a chunk to the stream.
 const CHUNK: usize = 256 * 1024;
 
+/// Whether the context of `dir` keeps the engine's Dockerfile out of the image: it does when
+/// the tree has no `.dockerignore` of its own, for then [`stream`] adds one that names the
+/// Dockerfile and itself, and Docker's builder removes both from the context before any
+/// `COPY` (a tree's own `.dockerignore` is sent as it is, and the Dockerfile stays in the
+/// context). When it is kept out, the Dockerfile's text may change from build to build (the
+/// build's id in its `LABEL`) without touching the cache of a `COPY . /`.
+pub(crate) fn hides_dockerfile(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(".dockerignore")).is_err()
+}
+
 /// Streams `dir` as a tar, with `dockerfile` added as [`DOCKERFILE_NAME`] when given (a
-/// builder step's context has none). The archive is written on a blocking thread; an I/O
-/// error ends the stream with that error.
+/// builder step's context has none), and the `.dockerignore` that hides it when the tree has
+/// none ([`hides_dockerfile`]). The archive is written on a blocking thread; an I/O error ends
+/// the stream with that error.
 pub(crate) fn stream(
     dir: PathBuf,
     dockerfile: Option<String>,
@@ -106,7 +117,11 @@ fn write_archive(dir: &Path, dockerfile: Option<&str>, writer: ChunkWriter) -> s
         tar.append_path_with_name(entry.path(), rel)?;
     }
     if let Some(dockerfile) = dockerfile {
-        append_file(&mut tar, DOCKERFILE_NAME, dockerfile)?;
+        if hides_dockerfile(dir) {
+            append_engine_files(&mut tar, dockerfile)?;
+        } else {
+            append_file(&mut tar, DOCKERFILE_NAME, dockerfile)?;
+        }
     }
     finish(tar)
 }
@@ -203,13 +218,22 @@ fn rewrite_output(
             _ => {}
         }
     }
-    append_file(&mut tar, DOCKERFILE_NAME, dockerfile)?;
+    append_engine_files(&mut tar, dockerfile)?;
+    finish(tar)
+}
+
+/// The engine's Dockerfile and a `.dockerignore` that makes Docker's builder drop both from
+/// the context, so that neither reaches the image nor a `COPY`'s cache key.
+fn append_engine_files(
+    tar: &mut tar::Builder<ChunkWriter>,
+    dockerfile: &str,
+) -> std::io::Result<()> {
+    append_file(tar, DOCKERFILE_NAME, dockerfile)?;
     append_file(
-        &mut tar,
+        tar,
         ".dockerignore",
         &format!("{DOCKERFILE_NAME}\n.dockerignore\n"),
-    )?;
-    finish(tar)
+    )
 }
 
 /// A blocking `Read` over chunks arriving on a channel (Docker's archive, read by `tar` on a
@@ -371,13 +395,45 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
+        // No `.dockerignore` of the tree's: the engine's hides its Dockerfile.
+        assert!(hides_dockerfile(dir.path()));
         assert_eq!(
             names,
-            ["link", "www", "www/index.html", DOCKERFILE_NAME],
+            [
+                "link",
+                "www",
+                "www/index.html",
+                DOCKERFILE_NAME,
+                ".dockerignore"
+            ],
             "{names:?}"
         );
         // The same tree gives the same bytes: Docker's cache sees an unchanged context.
         assert_eq!(read(dir.path().to_path_buf()).await, bytes);
+        // A tree with its own `.dockerignore` keeps it, and the Dockerfile stays visible.
+        std::fs::write(dir.path().join(".dockerignore"), "www/\n").unwrap();
+        assert!(!hides_dockerfile(dir.path()));
+        let bytes = read(dir.path().to_path_buf()).await;
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut e, &mut body).unwrap();
+            entries.push((e.path().unwrap().display().to_string(), body));
+        }
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                ".dockerignore",
+                "link",
+                "www",
+                "www/index.html",
+                DOCKERFILE_NAME
+            ]
+        );
+        assert_eq!(entries[0].1, "www/\n");
     }
 
     /// An archive as Docker's endpoint sends it for `/out`: everything under `out/`.

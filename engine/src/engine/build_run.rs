@@ -219,22 +219,32 @@ impl Engine {
         // Build on Docker, the context streamed from the clone.
         let mut build_args: HashMap<String, String> = plan.build_args.iter().cloned().collect();
         build_args.extend(source.build_args.clone());
-        // The labels every build of this commit shares are one instruction at the end of the
-        // Dockerfile (see `context::with_labels`); the build's own is the request's, so that
-        // the Dockerfile, which is part of the context, stays the same for the same commit.
-        let labels = [
+        // The labels are one instruction at the end of the Dockerfile (see
+        // `context::with_labels`: Docker makes a step of each label of a request). The build's
+        // own id is in it too when the context keeps the Dockerfile out of the image (a
+        // builder step's output always does, a tree without a `.dockerignore` of its own
+        // does); otherwise it is the request's, so that the Dockerfile, then part of the
+        // context, stays the same for the same commit and a `COPY . /` stays cached.
+        let hidden = plan.builder.is_some() || context::hides_dockerfile(&context_dir);
+        let mut labels = vec![
             (LABEL_ENGINE, ctx.engine_id.as_str()),
             (LABEL_ORG, record.org.as_str()),
             (LABEL_STACK, record.stack.as_str()),
             (LABEL_SERVICE, record.service.as_str()),
             (builds::LABEL_COMMIT, commit.sha.as_str()),
         ];
+        let mut request_labels = HashMap::new();
+        if hidden {
+            labels.push((builds::LABEL_BUILD, record.id.as_str()));
+        } else {
+            request_labels.insert(builds::LABEL_BUILD.to_owned(), record.id.clone());
+        }
         let dockerfile = context::with_labels(&dockerfile, labels);
         let request = ImageBuild {
             tag: tag.clone(),
             dockerfile: context::DOCKERFILE_NAME.to_owned(),
             build_args,
-            labels: HashMap::from([(builds::LABEL_BUILD.to_owned(), record.id.clone())]),
+            labels: request_labels,
             timeout: config.build_timeout,
         };
         // What the tag holds from an earlier build of this commit, if anything.
