@@ -266,7 +266,7 @@ impl Engine {
                     .with_payload(serde_json::json!({"target": found.name, "role": role.as_str()})),
             )
             .await;
-        self.join_command(Some(&found.name.clone()), role).await
+        self.join_command(Some(found.name.as_str()), role).await
     }
 
     /// One heartbeat of every target with workers: their nodes (unhealthy and recovered
