@@ -331,11 +331,13 @@ async fn a_failing_update_rolls_back_by_itself() {
         s.phase == DeploymentPhase::Running && s.running_replicas == 2
     })
     .await;
-    // The new revision exits at once: Swarm's monitor sees the failure and rolls back.
+    // The new revision fails a second after it starts: Swarm's monitor (4 s) sees a task that
+    // was running fail, and rolls back. (One that exits at once was once counted as a
+    // completed update on a loaded machine: `update-state: completed`, not a rollback.)
     let bad = request(
         "rollback",
         "s",
-        service("api", 2, &["sh", "-c", "exit 3"]),
+        service("api", 2, &["sh", "-c", "sleep 1; exit 3"]),
         None,
     );
     let started = Instant::now();
