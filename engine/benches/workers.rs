@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use windlass::Engine;
 use windlass::plugins::PluginHost;
-use windlass::targets::Target;
 use windlass::workers::{Worker, WorkersConfig};
 use windlass_test_support::engine::{EngineScope, wait_event};
+use windlass_test_support::swarm::{engine_with_workers, harness};
 
 const UNHEALTHY_AFTER: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_secs(1);
@@ -33,10 +33,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2)
-}
-
-async fn harness(args: &'static [&'static str]) -> anyhow::Result<()> {
-    tokio::task::spawn_blocking(move || windlass_test_support::swarm::harness(args)).await?
 }
 
 fn n3(workers: &[Worker]) -> anyhow::Result<Worker> {
@@ -91,19 +87,11 @@ async fn run() -> anyhow::Result<bool> {
     windlass_test_support::docker::connect_with_busybox().await?;
     let host = PluginHost::builder().build()?;
     let scope = EngineScope::new();
-    let engine = scope
-        .builder()
-        .with_target(Target::adapter(
-            "swarm",
-            "swarm",
-            windlass_test_support::swarm::adapter(&host).await?,
-        ))
-        .with_workers(WorkersConfig {
-            poll_interval: POLL,
-            unhealthy_after: UNHEALTHY_AFTER,
-        })
-        .build()
-        .await?;
+    let workers = WorkersConfig {
+        poll_interval: POLL,
+        unhealthy_after: UNHEALTHY_AFTER,
+    };
+    let engine = engine_with_workers(&scope, &host, workers).await?;
     let runner = engine.clone();
     let task = tokio::spawn(async move { runner.run(std::future::pending()).await });
     let n3_id = n3(&engine.workers(Some("swarm")).await?)?.id;

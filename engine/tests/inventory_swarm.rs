@@ -14,38 +14,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use windlass::inventory::{Health, InventoryConfig, InventoryQuery, InventoryReport};
-use windlass::plugins::types::{
-    DeployRequest, DeploymentRef, Resources, RestartPolicy, ServiceSpec,
-};
+use windlass::plugins::types::{DeployRequest, DeploymentRef, ServiceSpec};
 use windlass::plugins::{CloudAdapter, PluginHost};
 use windlass::targets::Target;
 use windlass_test_support::engine::EngineScope;
+use windlass_test_support::swarm::{busybox_service, remove_org};
 
 const ORG: &str = "inventory";
 const TARGET: &str = "swarm";
-
-fn service(name: &str, replicas: u32, command: &[&str]) -> ServiceSpec {
-    ServiceSpec {
-        name: name.into(),
-        image: "windlass-test/busybox:1".into(),
-        command: Some(command.iter().map(|s| s.to_string()).collect()),
-        env: Vec::new(),
-        provides: Vec::new(),
-        ports: Vec::new(),
-        volumes: Vec::new(),
-        resources: Resources {
-            cpu_millis: Some(100),
-            memory_bytes: Some(32 << 20),
-            disk_bytes: None,
-        },
-        replicas,
-        depends_on: Vec::new(),
-        health_checks: Vec::new(),
-        restart: RestartPolicy::Always,
-        labels: Vec::new(),
-        build: None,
-    }
-}
 
 async fn deploy(adapter: &CloudAdapter, stack: &str, spec: ServiceSpec) -> DeploymentRef {
     let request = DeployRequest::new(ORG, stack, spec)
@@ -80,12 +56,7 @@ async fn swarm_services_and_their_tasks_are_the_inventory() -> anyhow::Result<()
     let adapter = windlass_test_support::swarm::adapter(&host).await?;
     assert!(adapter.describe().await?.capabilities.inventory);
     // What an interrupted earlier run left.
-    for d in adapter
-        .list_deployments(&[("dev.windlass.org".into(), ORG.into())])
-        .await??
-    {
-        adapter.remove(&d).await??;
-    }
+    remove_org(&adapter, ORG).await?;
     let scope = EngineScope::new();
     let engine = scope
         .builder()
@@ -100,14 +71,14 @@ async fn swarm_services_and_their_tasks_are_the_inventory() -> anyhow::Result<()
     assert!(engine.inventory_targets().contains(&TARGET.to_owned()));
 
     let httpd = ["httpd", "-f", "-p", "8080", "-h", "/"];
-    let web = deploy(&adapter, "shop", service("web", 3, &httpd)).await;
+    let web = deploy(&adapter, "shop", busybox_service("web", 3, &httpd)).await;
     let crashing = deploy(
         &adapter,
         "shop",
-        service("crash", 1, &["sh", "-c", "exit 3"]),
+        busybox_service("crash", 1, &["sh", "-c", "exit 3"]),
     )
     .await;
-    let other = deploy(&adapter, "blog", service("web", 1, &httpd)).await;
+    let other = deploy(&adapter, "blog", busybox_service("web", 1, &httpd)).await;
     let shop = InventoryQuery::all().with_target(TARGET).with_scope("shop");
 
     // Three running replicas of web; the crashing service restarted at least twice.

@@ -14,51 +14,16 @@
 
 use std::time::{Duration, Instant};
 
-use windlass::plugins::types::{
-    DeployRequest, DeploymentRef, Resources, RestartPolicy, ServiceSpec,
-};
+use windlass::plugins::types::{DeployRequest, DeploymentRef};
 use windlass::plugins::{CloudAdapter, PluginHost};
-use windlass::targets::Target;
 use windlass::workers::{Availability, Worker, WorkerHealth, WorkerRole, WorkersConfig};
 use windlass::{Engine, Event};
 use windlass_test_support::engine::{EngineScope, wait_event};
-
-/// `swarm-harness.sh ARGS` off the runtime's threads (it waits for a dockerd to stop or start,
-/// and the engine's heartbeat must keep running meanwhile).
-async fn harness(args: &'static [&'static str]) -> anyhow::Result<()> {
-    tokio::task::spawn_blocking(move || windlass_test_support::swarm::harness(args)).await?
-}
+use windlass_test_support::swarm::{busybox_service, engine_with_workers, harness, remove_org};
 
 const ORG: &str = "workers";
+const HTTPD: &[&str] = &["httpd", "-f", "-p", "8080", "-h", "/"];
 const UNHEALTHY_AFTER: Duration = Duration::from_secs(6);
-
-fn service(replicas: u32) -> ServiceSpec {
-    ServiceSpec {
-        name: "web".into(),
-        image: "windlass-test/busybox:1".into(),
-        command: Some(
-            ["httpd", "-f", "-p", "8080", "-h", "/"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        ),
-        env: Vec::new(),
-        provides: Vec::new(),
-        ports: Vec::new(),
-        volumes: Vec::new(),
-        resources: Resources {
-            cpu_millis: Some(100),
-            memory_bytes: Some(32 << 20),
-            disk_bytes: None,
-        },
-        replicas,
-        depends_on: Vec::new(),
-        health_checks: Vec::new(),
-        restart: RestartPolicy::Always,
-        labels: Vec::new(),
-        build: None,
-    }
-}
 
 /// The worker labelled `windlass.harness=NAME` (the nodes share one hostname).
 fn harness_worker<'a>(workers: &'a [Worker], name: &str) -> &'a Worker {
@@ -133,7 +98,7 @@ async fn scenario(engine: &Engine, adapter: &CloudAdapter) -> anyhow::Result<()>
     assert_eq!(engine.worker_targets(), ["swarm"]);
 
     // Three replicas with the engine's labels: one per worker.
-    let request = DeployRequest::new(ORG, "site", service(3))
+    let request = DeployRequest::new(ORG, "site", busybox_service("web", 3, HTTPD))
         .with_label("dev.windlass.engine", engine.id())
         .with_label("dev.windlass.org", ORG)
         .with_label("dev.windlass.stack", "site")
@@ -293,26 +258,13 @@ async fn swarm_nodes_are_workers_with_a_heartbeat_drain_and_migrations() -> anyh
     windlass_test_support::docker::connect_with_busybox().await?;
     let host = PluginHost::builder().build()?;
     let adapter = windlass_test_support::swarm::adapter(&host).await?;
-    for d in adapter
-        .list_deployments(&[("dev.windlass.org".into(), ORG.into())])
-        .await??
-    {
-        adapter.remove(&d).await??;
-    }
+    remove_org(&adapter, ORG).await?;
     let scope = EngineScope::new();
-    let engine = scope
-        .builder()
-        .with_target(Target::adapter(
-            "swarm",
-            "swarm",
-            windlass_test_support::swarm::adapter(&host).await?,
-        ))
-        .with_workers(WorkersConfig {
-            poll_interval: Duration::from_millis(500),
-            unhealthy_after: UNHEALTHY_AFTER,
-        })
-        .build()
-        .await?;
+    let workers = WorkersConfig {
+        poll_interval: Duration::from_millis(500),
+        unhealthy_after: UNHEALTHY_AFTER,
+    };
+    let engine = engine_with_workers(&scope, &host, workers).await?;
     let runner = engine.clone();
     let task = tokio::spawn(async move { runner.run(std::future::pending()).await });
     let outcome = scenario(&engine, &adapter).await;
@@ -326,11 +278,6 @@ async fn swarm_nodes_are_workers_with_a_heartbeat_drain_and_migrations() -> anyh
                 .await;
         }
     }
-    for d in adapter
-        .list_deployments(&[("dev.windlass.org".into(), ORG.into())])
-        .await??
-    {
-        adapter.remove(&d).await??;
-    }
+    remove_org(&adapter, ORG).await?;
     outcome
 }

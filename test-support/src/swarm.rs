@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use windlass::plugins::types::{Resources, RestartPolicy, ServiceSpec};
 use windlass::plugins::{CloudAdapter, Grants, Limits, PluginHost, PluginKind, PluginSpec};
 
 const ENV_FILE: &str = "/run/windlass-swarm/env";
@@ -55,17 +56,75 @@ pub async fn adapter(host: &PluginHost) -> anyhow::Result<CloudAdapter> {
         .context("adapter-swarm is a cloud adapter")
 }
 
-/// Runs `swarm-harness.sh ARGS` (e.g. `stop-node n2`), failing with its exit status.
-pub fn harness(args: &[&str]) -> anyhow::Result<()> {
+/// Runs `swarm-harness.sh ARGS` (e.g. `stop-node n2`), failing with its exit status. It runs
+/// off the runtime's threads: it waits for a dockerd to stop or start, and an engine's
+/// heartbeat must keep running meanwhile.
+pub async fn harness(args: &'static [&'static str]) -> anyhow::Result<()> {
     let script = harness_var("WINDLASS_TEST_SWARM_HARNESS")?;
-    let status = std::process::Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .status()
-        .with_context(|| format!("running {script}"))?;
-    anyhow::ensure!(
-        status.success(),
-        "swarm-harness.sh {args:?} failed: {status}"
-    );
+    tokio::task::spawn_blocking(move || {
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .status()
+            .with_context(|| format!("running {script}"))?;
+        anyhow::ensure!(
+            status.success(),
+            "swarm-harness.sh {args:?} failed: {status}"
+        );
+        Ok(())
+    })
+    .await?
+}
+
+/// A busybox service of `replicas` running `command`, with small limits, for the swarm.
+pub fn busybox_service(name: &str, replicas: u32, command: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        name: name.into(),
+        image: "windlass-test/busybox:1".into(),
+        command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+        env: Vec::new(),
+        provides: Vec::new(),
+        ports: Vec::new(),
+        volumes: Vec::new(),
+        resources: Resources {
+            cpu_millis: Some(100),
+            memory_bytes: Some(32 << 20),
+            disk_bytes: None,
+        },
+        replicas,
+        depends_on: Vec::new(),
+        health_checks: Vec::new(),
+        restart: RestartPolicy::Always,
+        labels: Vec::new(),
+        build: None,
+    }
+}
+
+/// Removes every deployment of `org` on the swarm (what an interrupted run left).
+pub async fn remove_org(adapter: &CloudAdapter, org: &str) -> anyhow::Result<()> {
+    for d in adapter
+        .list_deployments(&[("dev.windlass.org".into(), org.into())])
+        .await??
+    {
+        adapter.remove(&d).await??;
+    }
     Ok(())
+}
+
+/// An engine of `scope` with the harness as target `swarm` and the given workers heartbeat.
+pub async fn engine_with_workers(
+    scope: &crate::engine::EngineScope,
+    host: &PluginHost,
+    workers: windlass::workers::WorkersConfig,
+) -> anyhow::Result<windlass::Engine> {
+    Ok(scope
+        .builder()
+        .with_target(windlass::targets::Target::adapter(
+            "swarm",
+            "swarm",
+            adapter(host).await?,
+        ))
+        .with_workers(workers)
+        .build()
+        .await?)
 }
