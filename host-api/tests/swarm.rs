@@ -332,8 +332,9 @@ async fn a_failing_update_rolls_back_by_itself() {
     })
     .await;
     // The new revision fails a second after it starts: Swarm's monitor (4 s) sees a task that
-    // was running fail, and rolls back. (One that exits at once was once counted as a
-    // completed update on a loaded machine: `update-state: completed`, not a rollback.)
+    // was running fail, and rolls back. Running replicas are slots: on a loaded machine Swarm's
+    // updater and restart supervisor once left two httpd tasks in one slot after the rollback
+    // (moby/swarmkit#2242), which the adapter reports as a surplus task, not a third replica.
     let bad = request(
         "rollback",
         "s",

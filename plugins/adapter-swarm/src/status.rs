@@ -40,12 +40,30 @@ pub(crate) fn deployment_status(
 ) -> DeploymentStatus {
     let desired = u32::try_from(u64_at(service, &["Spec", "Mode", "Replicated", "Replicas"]))
         .unwrap_or(u32::MAX);
-    let tasks: Vec<TaskInfo> = tasks.iter().map(task_info).collect();
-    let running = tasks
+    // A replica is a slot with a running task. Under start-first updates with a restart
+    // policy, Swarm's updater and its restart supervisor can both fill one slot and leave two
+    // tasks running in it after the update (moby/swarmkit#2242, moby/moby#41804): that is one
+    // replica and a surplus task, not one replica too many.
+    let mut running_slots: Vec<(u64, &str)> = tasks
         .iter()
-        .filter(|t| t.state == "running" && t.desired_state == "running")
-        .count();
-    let running = u32::try_from(running).unwrap_or(u32::MAX);
+        .filter(|t| {
+            str_at(t, &["Status", "State"]) == Some("running")
+                && str_at(t, &["DesiredState"]) == Some("running")
+        })
+        .map(|t| {
+            (
+                u64_at(t, &["Slot"]),
+                str_at(t, &["NodeID"]).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let running_tasks = running_slots.len();
+    running_slots.sort_unstable();
+    // Replicated tasks are told apart by slot; a global service's (slot 0) by node.
+    running_slots.dedup_by(|a, b| a.0 == b.0 && (a.0 != 0 || a.1 == b.1));
+    let surplus = running_tasks - running_slots.len();
+    let running = u32::try_from(running_slots.len()).unwrap_or(u32::MAX);
+    let tasks: Vec<TaskInfo> = tasks.iter().map(task_info).collect();
     let update_state = str_at(service, &["UpdateStatus", "State"])
         .filter(|s| !s.is_empty())
         .map(str::to_string);
@@ -58,6 +76,12 @@ pub(crate) fn deployment_status(
         _ if running > 0 => DeploymentPhase::Degraded,
         _ => DeploymentPhase::Pending,
     };
+    let surplus = (surplus > 0).then(|| {
+        format!(
+            "{surplus} surplus task(s) running in a slot that already has one \\
+             (Swarm's updater and restart supervisor raced; the next update removes them)"
+        )
+    });
     let message = update_message.map(str::to_string).or_else(|| {
         // The newest task error explains a service that does not come up.
         tasks
@@ -67,6 +91,10 @@ pub(crate) fn deployment_status(
             .max()
             .map(|(_, m)| m)
     });
+    let message = match (message, surplus) {
+        (Some(m), Some(s)) => Some(format!("{m}; {s}")),
+        (m, s) => m.or(s),
+    };
     DeploymentStatus {
         deployment,
         phase,
@@ -127,8 +155,12 @@ mod tests {
     use serde_json::json;
 
     fn task(state: &str, desired: &str, err: &str) -> Value {
+        task_in(2, state, desired, err)
+    }
+
+    fn task_in(slot: u64, state: &str, desired: &str, err: &str) -> Value {
         json!({
-            "ID": "t1", "NodeID": "n1", "Slot": 2, "DesiredState": desired,
+            "ID": format!("t{slot}"), "NodeID": "n1", "Slot": slot, "DesiredState": desired,
             "CreatedAt": "2026-01-01T00:00:00Z",
             "Spec": {"ContainerSpec": {"Image": "img"}},
             "Status": {"State": state, "Err": err, "Timestamp": "2026-01-01T00:00:01Z",
@@ -154,10 +186,24 @@ mod tests {
     fn phases() {
         let running = task("running", "running", "");
         let failed = task("failed", "running", "task: non-zero exit (1)");
-        let s = deployment_status(r(), &service(2, None), &[running.clone(), running.clone()]);
+        let other = task_in(1, "running", "running", "");
+        let s = deployment_status(r(), &service(2, None), &[running.clone(), other.clone()]);
         assert_eq!(
             (s.phase, s.running_replicas, s.desired_replicas),
             (DeploymentPhase::Running, 2, 2)
+        );
+        assert_eq!(s.message, None);
+        // Two tasks running in slot 2 after a rollback: two replicas and a surplus task.
+        let s = deployment_status(
+            r(),
+            &service(2, Some("rollback_completed")),
+            &[running.clone(), other, running.clone()],
+        );
+        assert_eq!((s.running_replicas, s.tasks.len()), (2, 3));
+        let m = s.message.unwrap();
+        assert!(
+            m.starts_with("update rolled back; 1 surplus task(s)"),
+            "{m}"
         );
         let s = deployment_status(r(), &service(2, None), &[running.clone(), failed.clone()]);
         assert_eq!(s.phase, DeploymentPhase::Degraded);
