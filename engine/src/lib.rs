@@ -51,6 +51,7 @@ pub mod lifecycle;
 mod naming;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod placement;
 pub mod policy;
 mod reconcile;
 pub mod secrets;
@@ -88,6 +89,6 @@ pub use events::{
 };
 pub use store::redact_url as redact_store_url;
 pub use store::{
-    BackendKind, ContainerRecord, DesiredService, Rollout, Scope, ServiceRevision, Store,
-    StoreError, StoreOptions, TemplatedStack,
+    BackendKind, ContainerRecord, DesiredService, Placement, Rollout, Scope, ServiceRevision,
+    Store, StoreError, StoreOptions, TemplatedStack,
 };

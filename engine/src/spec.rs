@@ -105,6 +105,10 @@ pub struct ServiceSpec {
     /// of the JSON when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<crate::builds::BuildSource>,
+    /// Where it runs: `local` (the engine's Docker, the default) or the name of a configured
+    /// adapter target ([`crate::placement`]). Left out of the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 fn one() -> u32 {
@@ -146,6 +150,7 @@ impl std::fmt::Debug for ServiceSpec {
             .field("update", &self.update)
             .field("hardening", &self.hardening)
             .field("build", &self.build)
+            .field("target", &self.target)
             .finish()
     }
 }
@@ -238,7 +243,21 @@ impl ServiceSpec {
             secrets: Vec::new(),
             hardening: crate::policy::HardeningSpec::default(),
             build: None,
+            target: None,
         }
+    }
+
+    /// Runs the service on `target` (see [`ServiceSpec::target`]).
+    pub fn on_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// The adapter target it runs on; `None` for the engine's own Docker (`local`).
+    pub fn adapter_target(&self) -> Option<&str> {
+        self.target
+            .as_deref()
+            .filter(|t| *t != crate::inventory::LOCAL_TARGET)
     }
 
     /// Builds the image from `source` (see [`ServiceSpec::build`]).

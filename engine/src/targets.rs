@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use windlass_host_api::CloudAdapter;
+use windlass_host_api::types::AdapterError;
+
+use crate::EngineError;
 
 /// What kind of target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -166,5 +169,38 @@ impl Targets {
 
     pub(crate) fn get(&self, name: &str) -> Option<&Target> {
         self.list.iter().find(|t| t.name == name)
+    }
+}
+
+/// An adapter's answer as the engine's error: the platform unreachable or slowing us down is
+/// `TargetUnavailable`, a refusal `TargetRefused`, a missing object `NotFound`, and a plugin
+/// that failed (contained by the host) `AdapterFailed`.
+pub(crate) fn adapter_answer<T>(
+    target: &str,
+    answer: Result<Result<T, AdapterError>, windlass_host_api::CallError>,
+) -> Result<T, EngineError> {
+    let target = target.to_owned();
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(AdapterError::Unavailable(message))) => {
+            Err(EngineError::TargetUnavailable { target, message })
+        }
+        Ok(Err(AdapterError::RateLimited(ms))) => Err(EngineError::TargetUnavailable {
+            target,
+            message: format!("the platform asks to slow down (retry after {ms} ms)"),
+        }),
+        Ok(Err(AdapterError::NotFound(what))) => Err(EngineError::NotFound {
+            what: format!("{what} (on target `{target}`)"),
+        }),
+        Ok(Err(
+            AdapterError::Invalid(message)
+            | AdapterError::Denied(message)
+            | AdapterError::QuotaExceeded(message)
+            | AdapterError::Unsupported(message),
+        )) => Err(EngineError::TargetRefused { target, message }),
+        Err(error) => Err(EngineError::AdapterFailed {
+            target,
+            message: error.to_string(),
+        }),
     }
 }

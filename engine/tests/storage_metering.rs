@@ -55,6 +55,7 @@ fn stack() -> StackSpec {
     StackSpec {
         services: vec![files],
         volumes: vec!["data".to_owned()],
+        target: None,
     }
 }
 

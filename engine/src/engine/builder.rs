@@ -29,6 +29,7 @@ pub struct EngineBuilder {
     targets: Vec<crate::targets::Target>,
     inventory: crate::inventory::InventoryConfig,
     workers: crate::workers::WorkersConfig,
+    placement: crate::placement::PlacementConfig,
     inventory_sources: Vec<Arc<dyn crate::inventory::InventorySource>>,
     builds: crate::builds::BuildsConfig,
 }
@@ -45,6 +46,7 @@ impl std::fmt::Debug for EngineBuilder {
             .field("targets", &self.targets)
             .field("inventory", &self.inventory)
             .field("workers", &self.workers)
+            .field("placement", &self.placement)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +65,7 @@ impl Default for EngineBuilder {
             targets: Vec::new(),
             inventory: crate::inventory::InventoryConfig::default(),
             workers: crate::workers::WorkersConfig::default(),
+            placement: crate::placement::PlacementConfig::default(),
             inventory_sources: Vec::new(),
             builds: crate::builds::BuildsConfig::default(),
         }
@@ -226,6 +229,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How often the placement pass looks at adapter targets (default every 5 s, and after
+    /// each declaration; [`crate::placement`]).
+    pub fn with_placement(mut self, config: crate::placement::PlacementConfig) -> Self {
+        self.placement = config;
+        self
+    }
+
     /// Adds an inventory source of the host application's (a target name of its own).
     pub fn with_inventory_source(
         mut self,
@@ -314,6 +324,7 @@ impl EngineBuilder {
                 targets,
                 inventory,
                 workers: crate::workers::WorkersState::new(self.workers),
+                placement: crate::placement::PlacementState::new(self.placement),
                 plugin_secrets: std::sync::Mutex::default(),
                 ctx,
             }),

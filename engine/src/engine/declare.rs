@@ -20,6 +20,7 @@ impl Engine {
         validate_name("stack", stack)?;
         spec.validate()?;
         self.inner.ctx.settings.policy.check(org, &spec)?;
+        crate::placement::check(&self.inner.targets, &spec)?;
         let change = crate::billing::quota::Change {
             stack: stack.to_owned(),
             service: spec.name.clone(),
@@ -102,6 +103,7 @@ impl Engine {
         )
         .await;
         self.inner.wake.notify_one();
+        self.inner.placement.wake.notify_one();
         if needs_build && let Some(source) = spec.build.clone() {
             self.enqueue_build(org, stack, &spec.name, source, None, "declared", None)
                 .await?;
@@ -132,6 +134,7 @@ impl Engine {
             )
             .await;
             self.inner.wake.notify_one();
+            self.inner.placement.wake.notify_one();
         }
         Ok(existed)
     }
@@ -230,6 +233,7 @@ impl Engine {
         )
         .await;
         self.inner.wake.notify_one();
+        self.inner.placement.wake.notify_one();
         Ok(desired)
     }
 }

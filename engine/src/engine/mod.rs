@@ -29,6 +29,7 @@ mod inventory;
 mod logs;
 mod observe;
 mod origin;
+mod placement;
 mod plugin_secrets;
 mod run;
 mod secrets;
@@ -173,6 +174,8 @@ pub(crate) struct Inner {
     pub(crate) inventory: crate::inventory::Inventory,
     /// The workers' heartbeat and where the engine's containers on them run.
     pub(crate) workers: crate::workers::WorkersState,
+    /// The placement passes' settings, wake-up and memory.
+    pub(crate) placement: crate::placement::PlacementState,
     /// Plugins' granted secrets, refreshed when those secrets are set.
     pub(crate) plugin_secrets: std::sync::Mutex<Vec<plugin_secrets::PluginGrant>>,
 }

@@ -41,9 +41,10 @@ impl Engine {
         let snapshots = tokio::spawn(record_snapshots(self.inner.clone()));
         let billing = tokio::spawn(super::billing::meter_and_bill(self.inner.clone()));
         let workers = tokio::spawn(super::workers::watch_workers(self.inner.clone()));
-        background
-            .0
-            .extend([watcher, monitor, sampler, snapshots, billing, workers]);
+        let placements = tokio::spawn(super::placement::watch_placements(self.inner.clone()));
+        background.0.extend([
+            watcher, monitor, sampler, snapshots, billing, workers, placements,
+        ]);
         tokio::pin!(shutdown);
         let result = loop {
             let report = match self.reconcile().await {

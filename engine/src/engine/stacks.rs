@@ -115,10 +115,13 @@ impl Engine {
         let resolved = resolved.into_services();
         // Every service is checked, its secret references bound, before anything is stored.
         let mut bound = Vec::with_capacity(resolved.len());
-        for service in resolved {
+        for mut service in resolved {
+            if service.target.is_none() {
+                service.target.clone_from(&spec.target);
+            }
             service.validate()?;
             self.inner.ctx.settings.policy.check(org, &service)?;
-            let mut service = service;
+            crate::placement::check(&self.inner.targets, &service)?;
             self.bind_secrets(org, &mut service)
                 .await
                 .map_err(|e| match e {

@@ -6,50 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use windlass_host_api::CloudAdapter;
-use windlass_host_api::types::{AdapterError, ContainerInfo};
+use windlass_host_api::types::ContainerInfo;
 
 use super::{Engine, Inner};
 use crate::runtime::labels::{LABEL_ENGINE, LABEL_ORG, LABEL_SERVICE, LABEL_STACK};
-use crate::targets::Target;
+use crate::targets::{Target, adapter_answer};
 use crate::workers::migrations::SlotSeen;
 use crate::workers::{Availability, JoinCommand, Worker, WorkerRole, resolve};
 use crate::{EngineError, NewEvent, SpecError};
 
 /// The longest wait between two polls of a target that keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// An adapter's answer as the engine's error: the platform unreachable or slowing us down is
-/// `TargetUnavailable`, a refusal `TargetRefused`, a missing object `NotFound`, and a plugin
-/// that failed (contained by the host) `AdapterFailed`.
-fn adapter_answer<T>(
-    target: &str,
-    answer: Result<Result<T, AdapterError>, windlass_host_api::CallError>,
-) -> Result<T, EngineError> {
-    let target = target.to_owned();
-    match answer {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(AdapterError::Unavailable(message))) => {
-            Err(EngineError::TargetUnavailable { target, message })
-        }
-        Ok(Err(AdapterError::RateLimited(ms))) => Err(EngineError::TargetUnavailable {
-            target,
-            message: format!("the platform asks to slow down (retry after {ms} ms)"),
-        }),
-        Ok(Err(AdapterError::NotFound(what))) => Err(EngineError::NotFound {
-            what: format!("{what} (on target `{target}`)"),
-        }),
-        Ok(Err(
-            AdapterError::Invalid(message)
-            | AdapterError::Denied(message)
-            | AdapterError::QuotaExceeded(message)
-            | AdapterError::Unsupported(message),
-        )) => Err(EngineError::TargetRefused { target, message }),
-        Err(error) => Err(EngineError::AdapterFailed {
-            target,
-            message: error.to_string(),
-        }),
-    }
-}
 
 /// Whether a target's adapter has workers.
 fn has_nodes(target: &Target) -> bool {

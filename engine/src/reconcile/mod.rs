@@ -160,6 +160,8 @@ impl Reconciler {
         let mut parsed = Vec::new();
         for service in &desired {
             match serde_json::from_value::<ServiceSpec>(service.spec.clone()) {
+                // Services on adapter targets are the placement pass's (`crate::placement`).
+                Ok(spec) if spec.adapter_target().is_some() => {}
                 Ok(spec) => parsed.push((service, spec)),
                 Err(error) => report.errors.push(format!(
                     "{}/{}/{}: stored spec unreadable: {error}",

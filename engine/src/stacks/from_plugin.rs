@@ -49,7 +49,11 @@ impl StackSpec {
             volumes.push(volume.name.clone());
         }
         StackErrors::check(errors)?;
-        Ok(StackSpec { services, volumes })
+        Ok(StackSpec {
+            services,
+            volumes,
+            target: None,
+        })
     }
 }
 

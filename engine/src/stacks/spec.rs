@@ -40,6 +40,10 @@ pub struct StackSpec {
     /// their data survives redeploys.
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// Where its services run unless they name a target of their own: `local` (the default)
+    /// or a configured adapter target ([`crate::placement`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl StackSpec {
