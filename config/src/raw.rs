@@ -238,6 +238,8 @@ pub(crate) struct RawStack {
     pub template: Spanned<String>,
     #[serde(default)]
     pub params: BTreeMap<String, Spanned<RawValue>>,
+    #[serde(default)]
+    pub target: Option<Spanned<String>>,
 }
 
 /// `[policy]`: defaults and limits of container hardening, and what orgs may deploy.

@@ -312,6 +312,9 @@ pub struct StackConfig {
     /// (`{ secret = "NAME" }`) holds the secret's placeholder
     /// ([`windlass::secrets::param_placeholder`]), never its value.
     pub params: BTreeMap<String, String>,
+    /// Where its services run: `None` for the engine's own Docker (`local`), else the name of
+    /// a `[[targets]]` entry.
+    pub target: Option<String>,
 }
 
 impl fmt::Debug for StackConfig {
@@ -321,6 +324,7 @@ impl fmt::Debug for StackConfig {
             .field("name", &self.name)
             .field("template", &self.template)
             .field("params", &MaskedValues(&self.params))
+            .field("target", &self.target)
             .finish()
     }
 }

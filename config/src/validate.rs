@@ -20,7 +20,7 @@ use super::plugins::plugin;
 use super::raw::{RawConfig, RawHealth, RawRuntime, RawSecrets, RawStack};
 use super::types::{
     ApiConfig, EngineConfig, EventsConfig, HealthConfig, PluginConfig, RunnerConfig, RuntimeConfig,
-    RuntimeKind, SecretsKeySource, SecretsSection, StackConfig, StoreConfig,
+    RuntimeKind, SecretsKeySource, SecretsSection, StackConfig, StoreConfig, TargetConfig,
 };
 use windlass::events::RetentionPolicy;
 use windlass::health::{DEFAULT_PROBE_IMAGE, ProbeMode, Thresholds};
@@ -137,10 +137,11 @@ pub(crate) fn validate(
     let billing = super::billing::billing(&c, raw.billing, &plugins)?;
     let quotas = super::billing::quotas(&c, raw.quotas)?;
 
+    let targets = super::targets::targets(&c, &raw.targets, &plugins)?;
     let mut stacks = Vec::with_capacity(raw.stacks.len());
     let mut stack_names: HashMap<(String, String), (usize, Range<usize>)> = HashMap::new();
     for (i, entry) in raw.stacks.iter().enumerate() {
-        let stack = stack(&c, i, entry, &plugins)?;
+        let stack = stack(&c, i, entry, &plugins, &targets)?;
         let id = (stack.org.clone(), stack.name.clone());
         if let Some((first, first_span)) = stack_names.get(&id) {
             return Err(ConfigError::Duplicate {
@@ -159,7 +160,6 @@ pub(crate) fn validate(
     }
 
     let policy = super::policy::policy(&c, raw.policy)?;
-    let targets = super::targets::targets(&c, &raw.targets, &plugins)?;
     let inventory = super::targets::inventory(&c, raw.inventory.as_ref())?;
     let workers = super::targets::workers(&c, raw.workers.as_ref())?;
     let builds = super::builds::builds(&c, raw.builds.as_ref(), &plugins, &data_dir)?;
@@ -422,10 +422,29 @@ fn stack(
     i: usize,
     raw: &RawStack,
     plugins: &[PluginConfig],
+    targets: &[TargetConfig],
 ) -> Result<StackConfig, ConfigError> {
     let key = |field: &str| format!("stacks[{i}].{field}");
     let name = c.name(&raw.name, &key("name"))?;
     let org = c.name(&raw.org, &key("org"))?;
+    let target = match &raw.target {
+        None => None,
+        Some(t) if t.get_ref() == "local" => None,
+        Some(t) if targets.iter().any(|d| &d.name == t.get_ref()) => Some(t.get_ref().clone()),
+        Some(t) => {
+            let mut known = vec!["\"local\"".to_owned()];
+            known.extend(targets.iter().map(|d| format!("\"{}\"", d.name)));
+            return Err(ConfigError::Reference {
+                at: c.at(&t.span()),
+                key: key("target"),
+                message: format!(
+                    "no target named \"{}\" (targets here: {})",
+                    t.get_ref(),
+                    known.join(", ")
+                ),
+            });
+        }
+    };
     let template = raw.template.get_ref();
     let templates: Vec<String> = plugins
         .iter()
@@ -456,6 +475,7 @@ fn stack(
             org,
             name,
             template: template.clone(),
+            target,
         }),
     }
 }

@@ -103,14 +103,34 @@ async fn scenario(
         .filter_map(|t| t.node_id.clone())
         .collect();
     assert_eq!(nodes.len(), 3, "spread over the three nodes: {status:#?}");
+    // No local container: the engine's list shows the swarm's tasks, with target and node.
     engine.reconcile().await?;
-    let local = engine
+    let listed = engine
         .containers(&ContainerFilter {
             org: Some(ORG.into()),
             ..ContainerFilter::default()
         })
         .await?;
-    assert!(local.is_empty(), "no local container: {local:#?}");
+    let running: Vec<_> = listed
+        .iter()
+        .filter(|c| c.status == windlass::ContainerStatus::Running)
+        .collect();
+    assert_eq!(running.len(), 3, "{listed:#?}");
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.target == "swarm" && c.service == "web" && c.revision == Some(1)),
+        "{listed:#?}"
+    );
+    let listed_nodes: HashSet<_> = running.iter().filter_map(|c| c.node.clone()).collect();
+    assert_eq!(listed_nodes, nodes, "{listed:#?}");
+    let stacks = engine.stacks(Some(ORG)).await?;
+    let listed_web = &stacks[0].services[0];
+    assert_eq!(
+        (listed_web.target.as_str(), listed_web.running),
+        ("swarm", 3),
+        "{stacks:#?}"
+    );
 
     // Nothing to do: the pass reads the status and reports the phase once.
     let report = engine.place_now().await?;

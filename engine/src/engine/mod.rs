@@ -232,6 +232,10 @@ pub struct ManagedContainer {
     pub last_exit_code: Option<i64>,
     /// Whether its readiness checks pass (`None`: no checks, or not decided yet).
     pub ready: Option<bool>,
+    /// Where it runs: `local`, or the adapter target its service is placed on.
+    pub target: String,
+    /// The platform's node it runs on (adapter targets; `None` on `local`).
+    pub node: Option<String>,
 }
 
 impl Engine {

@@ -55,10 +55,13 @@ impl Engine {
                     id: c.id,
                     image: c.image,
                     status: c.status,
+                    target: crate::inventory::LOCAL_TARGET.to_owned(),
+                    node: None,
                 }
             })
             .collect();
-        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        containers.extend(self.placed_containers(filter).await?);
+        containers.sort_by(|a, b| (&a.target, &a.name).cmp(&(&b.target, &b.name)));
         Ok(containers)
     }
 

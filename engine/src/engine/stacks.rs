@@ -39,6 +39,8 @@ pub struct ServiceStatus {
     pub running: u32,
     /// Running replicas whose readiness checks pass (all running ones without checks).
     pub ready: u32,
+    /// Where it runs: `local`, or an adapter target.
+    pub target: String,
 }
 
 /// A declared stack and how its services run now ([`Engine::stacks`]).
@@ -366,6 +368,11 @@ impl Engine {
 /// A service's status from its declaration and the stack's containers.
 fn service_status(s: DesiredService, containers: &[crate::ManagedContainer]) -> ServiceStatus {
     let spec: Option<ServiceSpec> = serde_json::from_value(s.spec.clone()).ok();
+    let target = spec
+        .as_ref()
+        .and_then(ServiceSpec::adapter_target)
+        .unwrap_or(crate::inventory::LOCAL_TARGET)
+        .to_owned();
     let has_gate_checks = spec.is_some_and(|spec| spec.readiness_checked());
     let mine = containers
         .iter()
@@ -380,5 +387,6 @@ fn service_status(s: DesiredService, containers: &[crate::ManagedContainer]) -> 
         replicas: s.replicas,
         running,
         ready,
+        target,
     }
 }

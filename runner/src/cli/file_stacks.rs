@@ -68,8 +68,9 @@ pub(crate) async fn render(
                     e.code
                 )
             })?;
-        let spec = StackSpec::from_rendered(&output)
+        let mut spec = StackSpec::from_rendered(&output)
             .map_err(|e| anyhow::anyhow!("stack {name}: the rendered stack cannot run:\n{e}"))?;
+        spec.target.clone_from(&stack.target);
         rendered.push(Rendered {
             org: stack.org.clone(),
             name: stack.name.clone(),

@@ -58,7 +58,15 @@ pub(crate) async fn ps(args: PsArgs) -> Result<(), CliError> {
         print_json(&containers);
         return Ok(());
     }
-    let mut table = Table::new(&["NAME", "ORG/STACK/SERVICE", "STATE", "READY", "IMAGE"]);
+    let mut table = Table::new(&[
+        "NAME",
+        "ORG/STACK/SERVICE",
+        "STATE",
+        "READY",
+        "IMAGE",
+        "TARGET",
+        "NODE",
+    ]);
     for c in containers.as_array().into_iter().flatten() {
         table.row(vec![
             text(c, "name"),
@@ -75,6 +83,8 @@ pub(crate) async fn ps(args: PsArgs) -> Result<(), CliError> {
                 None => "-".to_owned(),
             },
             text(c, "image"),
+            text(c, "target"),
+            c["node"].as_str().unwrap_or("-").to_owned(),
         ]);
     }
     table.print();
@@ -113,7 +123,7 @@ pub(crate) async fn stacks(args: StacksArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let mut table = Table::new(&[
-        "STACK", "SERVICE", "REVISION", "REPLICAS", "RUNNING", "READY",
+        "STACK", "SERVICE", "REVISION", "REPLICAS", "RUNNING", "READY", "TARGET",
     ]);
     for stack in stacks.as_array().into_iter().flatten() {
         let name = format!("{}/{}", text(stack, "org"), text(stack, "stack"));
@@ -125,6 +135,7 @@ pub(crate) async fn stacks(args: StacksArgs) -> Result<(), CliError> {
                 text(service, "replicas"),
                 text(service, "running"),
                 text(service, "ready"),
+                text(service, "target"),
             ]);
         }
     }
