@@ -4,8 +4,7 @@
 //! (`container-migrated`); stopping a worker's dockerd makes it `worker-unhealthy` within the
 //! configured timeout (plus the time Swarm takes to see it down) and its task's move is
 //! reported; started again it is `worker-recovered`; the join command holds a token that
-//! rotation replaces. The service is deployed through the adapter with the engine's labels,
-//! as the engine's placement will.
+//! rotation replaces. The service is placed on the swarm by the engine (`target = "swarm"`).
 //!
 //! Needs the harness up (`scripts/test.sh` and `.ci/run` bring it up); without it the test
 //! fails with that instruction. It stops and drains nodes, so it is the only test here.
@@ -14,12 +13,13 @@
 
 use std::time::{Duration, Instant};
 
-use windlass::plugins::types::{DeployRequest, DeploymentRef};
+use windlass::plugins::types::DeploymentRef;
 use windlass::plugins::{CloudAdapter, PluginHost};
+use windlass::stacks::StackSpec;
 use windlass::workers::{Availability, Worker, WorkerHealth, WorkerRole, WorkersConfig};
-use windlass::{Engine, Event};
+use windlass::{Engine, Event, ServiceSpec};
 use windlass_test_support::engine::{EngineScope, wait_event};
-use windlass_test_support::swarm::{busybox_service, engine_with_workers, harness, remove_org};
+use windlass_test_support::swarm::{engine_with_workers, harness, remove_org};
 
 const ORG: &str = "workers";
 const HTTPD: &[&str] = &["httpd", "-f", "-p", "8080", "-h", "/"];
@@ -97,13 +97,27 @@ async fn scenario(engine: &Engine, adapter: &CloudAdapter) -> anyhow::Result<()>
     );
     assert_eq!(engine.worker_targets(), ["swarm"]);
 
-    // Three replicas with the engine's labels: one per worker.
-    let request = DeployRequest::new(ORG, "site", busybox_service("web", 3, HTTPD))
-        .with_label("dev.windlass.engine", engine.id())
-        .with_label("dev.windlass.org", ORG)
-        .with_label("dev.windlass.stack", "site")
-        .with_label("dev.windlass.service", "web");
-    let d = adapter.deploy(&request).await??;
+    // Three replicas placed on the swarm by the engine: one per worker.
+    let mut stack = StackSpec::new().with_service(
+        ServiceSpec::new("web", windlass_test_support::docker::BUSYBOX)
+            .with_command(HTTPD.iter().copied())
+            .with_replicas(3),
+    );
+    stack.target = Some("swarm".into());
+    engine
+        .deploy_stack(ORG, "site", &stack, &Default::default())
+        .await?;
+    let placed = wait_event(
+        engine,
+        "placement-deployed",
+        Duration::from_secs(60),
+        |_| true,
+    )
+    .await?;
+    let d = DeploymentRef {
+        id: placed.payload["deployment"].as_str().unwrap().to_owned(),
+        name: placed.payload["name"].as_str().unwrap().to_owned(),
+    };
     until_tasks(adapter, &d, "one task per node", |n| {
         n.len() == 3 && n.contains(&n2.id) && n.contains(&n3.id)
     })
@@ -249,7 +263,11 @@ async fn scenario(engine: &Engine, adapter: &CloudAdapter) -> anyhow::Result<()>
     let local = engine.workers(Some("local")).await.unwrap_err();
     assert_eq!(local.code(), "target-refused", "{local}");
 
-    adapter.remove(&d).await??;
+    engine.remove_stack(ORG, "site").await?;
+    wait_event(engine, "placement-removed", Duration::from_secs(60), |_| {
+        true
+    })
+    .await?;
     Ok(())
 }
 

@@ -22,35 +22,8 @@ use std::time::Duration;
 use common::engine::EngineScope;
 use common::http::Api;
 use hyper::StatusCode;
-use process::{Runner, free_port, toml_string};
+use process::{Runner, free_port, swarm_config};
 use serde_json::{Value, json};
-
-/// The `[[plugins]]`, `[[targets]]` and `[workers]` of a runner with `adapter-swarm` against
-/// `manager` (`IP:PORT`) as target `swarm`.
-fn swarm_config(manager: &str) -> anyhow::Result<String> {
-    let component = common::plugins::component("adapter_swarm.wasm")?;
-    Ok(format!(
-        r#"[[plugins]]
-name = "swarm"
-kind = "cloud-adapter"
-source = {source}
-limits = {{ timeout_ms = 20000 }}
-grants = {{ outbound_hosts = [{manager}] }}
-config = {{ endpoint = {endpoint}, endpoint_mode = "dnsrr", encrypt_networks = "false" }}
-
-[[targets]]
-name = "swarm"
-plugin = "swarm"
-
-[workers]
-poll_interval = "1s"
-unhealthy_after = "10s"
-"#,
-        source = toml_string(component.to_str().unwrap()),
-        manager = toml_string(manager),
-        endpoint = toml_string(&format!("http://{manager}")),
-    ))
-}
 
 fn api(runner: &Runner) -> Api {
     Api::new(runner.url.trim_start_matches("http://").parse().unwrap())

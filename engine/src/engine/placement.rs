@@ -327,6 +327,8 @@ impl Pass<'_> {
         let request = deploy_request(&self.inner.ctx.engine_id, d, spec, network)
             .map_err(EngineError::InvalidSpec)?;
         let deployment = adapter_answer(target_name, adapter.deploy(&request).await)?;
+        // The crash window a restart must survive: deployed, not yet recorded.
+        crate::failpoint::point("placement.after-deploy").await;
         self.store(d, target_name, &deployment).await?;
         report.deployed += 1;
         seen.status = None;

@@ -180,7 +180,7 @@ pub(crate) fn spec(settings: &Settings, request: &DeployRequest) -> Result<Value
         FailureAction::Pause => "pause",
         FailureAction::Continue => "continue",
     };
-    Ok(json!({
+    let mut spec = json!({
         "Name": name,
         "Labels": labels,
         "TaskTemplate": task,
@@ -188,50 +188,44 @@ pub(crate) fn spec(settings: &Settings, request: &DeployRequest) -> Result<Value
         "UpdateConfig": update_config(&request.update, failure_action),
         "RollbackConfig": update_config(&request.update, "pause"),
         "EndpointSpec": { "Mode": settings.endpoint_mode, "Ports": ports },
-    }))
+    });
+    spec["Labels"][SPEC_LABEL] = Value::from(fingerprint(&spec));
+    Ok(spec)
 }
 
-/// Whether the running service already has `wanted` (so deploy need not update it). Compares
-/// the parts this adapter writes.
-pub(crate) fn same_spec(current: &Value, wanted: &Value) -> bool {
-    [
-        "Labels",
-        "TaskTemplate",
-        "Mode",
-        "UpdateConfig",
-        "RollbackConfig",
-        "EndpointSpec",
-    ]
-    .iter()
-    .all(|k| normalise(current.get(*k)) == normalise(wanted.get(*k)))
-}
+/// The service label holding the [`fingerprint`] of the spec this adapter wrote.
+pub(crate) const SPEC_LABEL: &str = "dev.windlass.adapter-spec";
 
-/// Drops what Docker fills in by itself (empty arrays and objects, `ForceUpdate`, `Runtime`,
-/// `Isolation`, `Placement`) so a spec read back compares equal to the one written.
-fn normalise(v: Option<&Value>) -> Value {
-    fn go(v: &Value) -> Option<Value> {
-        match v {
-            Value::Object(m) => {
-                let out: serde_json::Map<String, Value> = m
-                    .iter()
-                    .filter(|(k, _)| {
-                        !matches!(
-                            k.as_str(),
-                            "ForceUpdate" | "Runtime" | "Isolation" | "Placement"
-                        )
-                    })
-                    .filter_map(|(k, v)| go(v).map(|v| (k.clone(), v)))
-                    .collect();
-                (!out.is_empty()).then_some(Value::Object(out))
-            }
-            Value::Array(a) if a.is_empty() => None,
-            Value::Array(a) => Some(Value::Array(a.iter().filter_map(go).collect())),
-            Value::Number(n) if n.as_f64() == Some(0.0) => None,
-            Value::Bool(false) => None,
-            other => Some(other.clone()),
-        }
+/// A fingerprint of what this adapter writes, replicas aside (`scale` changes those alone):
+/// FNV-1a over the spec's JSON (its keys are sorted, so equal specs give equal text). Swarm
+/// fills in and rewrites much of a spec it stores (grace periods, restart delays, network ids
+/// for names), so a spec read back never equals the one written; the label does. A change
+/// detector, not a security measure; hand-written because it is six lines.
+fn fingerprint(spec: &Value) -> String {
+    let mut spec = spec.clone();
+    spec["Mode"]["Replicated"]["Replicas"] = Value::Null;
+    if let Some(labels) = spec["Labels"].as_object_mut() {
+        labels.remove(SPEC_LABEL);
     }
-    v.and_then(go).unwrap_or(Value::Null)
+    let hash = spec
+        .to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("{hash:016x}")
+}
+
+/// Whether the running service already has `wanted` (so deploy need not update it): the
+/// same [`fingerprint`] label and the same replicas. A needless update would not only restart
+/// nothing: it would make the current spec Swarm's rollback target, so a redeploy during a
+/// failing update (an engine restarted mid-update) would leave nothing good to roll back to.
+pub(crate) fn same_spec(current: &Value, wanted: &Value) -> bool {
+    let replicas = |s: &Value| s["Mode"]["Replicated"]["Replicas"].as_u64();
+    let label = |s: &Value| s["Labels"][SPEC_LABEL].as_str().map(str::to_owned);
+    label(current).is_some()
+        && label(current) == label(wanted)
+        && replicas(current) == replicas(wanted)
 }
 
 #[cfg(test)]
@@ -344,12 +338,26 @@ mod tests {
     #[test]
     fn a_spec_read_back_is_the_same() {
         let wanted = spec(&settings("dnsrr"), &request()).expect("spec");
+        // What Swarm does to a spec it stores does not make it another one.
         let mut current = wanted.clone();
         current["TaskTemplate"]["ForceUpdate"] = json!(0);
-        current["TaskTemplate"]["Runtime"] = json!("container");
-        current["TaskTemplate"]["Placement"] = json!({});
+        current["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] = json!(10_000_000_000_u64);
+        current["TaskTemplate"]["RestartPolicy"]["Delay"] = json!(5_000_000_000_u64);
+        current["TaskTemplate"]["Networks"] =
+            json!([{"Target": "wdb2ce7dj93hx", "Aliases": ["web"]}]);
         assert!(same_spec(&current, &wanted));
         current["Mode"]["Replicated"]["Replicas"] = json!(4);
         assert!(!same_spec(&current, &wanted));
+        let mut other = request();
+        other.service.command = Some(vec!["sleep".into(), "1".into()]);
+        let other = spec(&settings("dnsrr"), &other).expect("spec");
+        assert!(!same_spec(&wanted, &other));
+        // A service written before the label existed is updated once.
+        let mut unlabelled = wanted.clone();
+        unlabelled["Labels"]
+            .as_object_mut()
+            .unwrap()
+            .remove(SPEC_LABEL);
+        assert!(!same_spec(&unlabelled, &wanted));
     }
 }

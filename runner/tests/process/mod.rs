@@ -332,3 +332,30 @@ pub fn toml_string(s: &str) -> String {
         .collect();
     format!("\"{escaped}\"")
 }
+
+/// The `[[plugins]]`, `[[targets]]` and `[workers]` of a runner with `adapter-swarm` against
+/// `manager` (`IP:PORT`) as target `swarm`.
+pub fn swarm_config(manager: &str) -> anyhow::Result<String> {
+    let component = windlass_test_support::plugins::component("adapter_swarm.wasm")?;
+    Ok(format!(
+        r#"[[plugins]]
+name = "swarm"
+kind = "cloud-adapter"
+source = {source}
+limits = {{ timeout_ms = 20000 }}
+grants = {{ outbound_hosts = [{manager}] }}
+config = {{ endpoint = {endpoint}, endpoint_mode = "dnsrr", encrypt_networks = "false" }}
+
+[[targets]]
+name = "swarm"
+plugin = "swarm"
+
+[workers]
+poll_interval = "1s"
+unhealthy_after = "10s"
+"#,
+        source = toml_string(component.to_str().unwrap()),
+        manager = toml_string(manager),
+        endpoint = toml_string(&format!("http://{manager}")),
+    ))
+}
