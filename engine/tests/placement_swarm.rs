@@ -77,7 +77,7 @@ async fn scenario(
     adapter: &CloudAdapter,
 ) -> anyhow::Result<()> {
     let workers = windlass::workers::WorkersConfig::default();
-    let engine = engine_with_workers(scope, host, workers.clone()).await?;
+    let engine = engine_with_workers(scope, host, workers).await?;
 
     // Declared on the swarm: the placement pass deploys it, the reconciler leaves it alone.
     engine
