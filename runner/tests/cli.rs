@@ -83,9 +83,11 @@ async fn deploy_ps_scale_logs_stacks_health_and_events_against_a_runner() -> any
         "{table}"
     );
     assert!(
-        lines[1..]
-            .iter()
-            .all(|l| l.contains(" running ") && l.ends_with(BUSYBOX)),
+        lines[1..].iter().all(|l| l.contains(" running ")
+            && l.split_whitespace()
+                .rev()
+                .take(3)
+                .eq(["-", "local", BUSYBOX])),
         "{table}"
     );
     assert!(lines.iter().any(|l| l.contains("acme/shop/web")), "{table}");
@@ -108,7 +110,7 @@ async fn deploy_ps_scale_logs_stacks_health_and_events_against_a_runner() -> any
         stacks
             .lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["acme/shop", "web", "1", "2", "2", "2"]),
+                == ["acme/shop", "web", "1", "2", "2", "2", "local"]),
         "{stacks}"
     );
 
