@@ -427,7 +427,7 @@ mod tests {
             error,
             "error: stack.toml:4:1: services[0].replicaz: unknown key `replicaz`, expected one of \
              `name`, `image`, `command`, `env`, `ports`, `volumes`, `cpu`, `memory`, `restart`, \
-             `replicas`, `health_checks`, `depends_on`, `provides`, `labels`, `update`, `secrets`, `hardening`, `build`"
+             `replicas`, `health_checks`, `depends_on`, `provides`, `labels`, `update`, `secrets`, `hardening`, `build`, `target`"
         );
         let error = check(
             "[[services]]\nname = \"web\"\nimage = \"x\"\nreplicas = \"two\"\n",
