@@ -44,14 +44,6 @@ fn service(command: &[&str]) -> Value {
     })
 }
 
-fn events_of(runner: &Runner, kind: &str) -> Vec<Value> {
-    runner
-        .ok(&["events", "--kind", kind, "--json"])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Declares `body` while the failpoint is armed, waits for the runner to pause after the
 /// adapter's deploy, kills it there and starts it again unarmed.
 async fn kill_after_deploy(runner: &mut Runner, body: &Value) -> anyhow::Result<()> {
@@ -123,7 +115,7 @@ async fn scenario(
     let started = Instant::now();
     kill_after_deploy(runner, &service(&["sh", "-c", "sleep 1; exit 3"])).await?;
     let deadline = Instant::now() + Duration::from_secs(240);
-    while events_of(runner, "placement-rolled-back").is_empty() {
+    while runner.events_of("placement-rolled-back").is_empty() {
         assert!(
             Instant::now() < deadline,
             "no rollback reported: {:#?}",
@@ -138,7 +130,7 @@ async fn scenario(
     assert_eq!(on_swarm(adapter).await, ["crashplace-shop-web"]);
     let listed = three_running(runner).await;
     assert!(listed.iter().all(|c| c["revision"] == 1), "{listed:#?}");
-    let rolled = &events_of(runner, "placement-rolled-back")[0];
+    let rolled = &runner.events_of("placement-rolled-back")[0];
     assert_eq!(
         rolled["payload"]["update_state"], "rollback_completed",
         "{rolled:#}"

@@ -45,15 +45,6 @@ async fn refused(
     Ok(answer.body["error"]["message"].as_str().unwrap().to_owned())
 }
 
-/// `windlass events --kind KIND --json`: one event a line.
-fn events_of(runner: &Runner, kind: &str) -> Vec<Value> {
-    runner
-        .ok(&["events", "--kind", kind, "--json"])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn workers_are_listed_paused_activated_and_joined_through_the_api_and_cli()
 -> anyhow::Result<()> {
@@ -103,7 +94,7 @@ async fn workers_are_listed_paused_activated_and_joined_through_the_api_and_cli(
     assert_eq!(n3_now.unwrap()["availability"], "pause");
     let active = runner.json(&["workers", "activate", n3_id]);
     assert_eq!(active["availability"], "active");
-    let changes = events_of(&runner, "worker-availability-changed");
+    let changes = runner.events_of("worker-availability-changed");
     let tos: Vec<&str> = changes
         .iter()
         .filter(|e| e["payload"]["worker"] == n3_id)
@@ -135,7 +126,7 @@ async fn workers_are_listed_paused_activated_and_joined_through_the_api_and_cli(
         manager_join.body
     );
     assert_eq!(manager_join.body["role"], "manager");
-    assert!(!events_of(&runner, "join-token-rotated").is_empty());
+    assert!(!runner.events_of("join-token-rotated").is_empty());
 
     // Bad input: clear JSON errors, nothing changed.
     let org_token = runner.json(&[
@@ -247,7 +238,7 @@ async fn a_manager_that_does_not_answer_is_target_unavailable() -> anyhow::Resul
     );
     // The heartbeat said so once, however many polls failed.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let events = events_of(&runner, "target-unavailable");
+    let events = runner.events_of("target-unavailable");
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["payload"]["target"], "swarm");
     Ok(())

@@ -293,6 +293,14 @@ impl Runner {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}:\n{text}"))
     }
 
+    /// The events of `kind`, as `windlass events --kind KIND --json` prints them.
+    pub fn events_of(&self, kind: &str) -> Vec<Value> {
+        self.ok(&["events", "--kind", kind, "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// Polls `windlass ps --json ARGS` until `done` holds.
     pub fn wait_ps(&self, args: &[&str], done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let mut all = vec!["ps"];
