@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A real three-node Docker Swarm on this one machine, for the swarm tests (docs/swarm.md):
+# A real three-node Docker Swarm on this one machine, and a fourth Docker engine in no swarm, for
+# the swarm tests (docs/swarm.md):
 #
 #   netns wls-br   a Linux bridge (wlsbr0), no address; the nodes' veths and the host's veth are
 #                  its ports. It lives in a namespace of its own, so bridged traffic between the
@@ -8,6 +9,9 @@
 #   netns wls-n1   10.210.0.11  dockerd: swarm manager, Engine API on tcp://10.210.0.11:2375
 #   netns wls-n2   10.210.0.12  dockerd: worker (tcp://10.210.0.12:2375)
 #   netns wls-n3   10.210.0.13  dockerd: worker (tcp://10.210.0.13:2375)
+#   netns wls-n4   10.210.0.14  dockerd in no swarm: the embedded-swarm test makes it a
+#                  single-node swarm of its own through the runner (`[swarm] embedded`) and
+#                  leaves that swarm again
 #   host veth      wls-host 10.210.0.1/24, so the engine (and its adapter plugin) on the host
 #                  reaches the manager's API and the published/dnsrr ports.
 #
@@ -24,7 +28,7 @@
 #        swarm-harness.sh down            stop every daemon by its pidfile, kill what is left in
 #                                          the namespaces and cgroups, unmount, remove
 #                                          namespaces, links and state.
-#        swarm-harness.sh status          exit 0 if up and all three nodes are ready
+#        swarm-harness.sh status          exit 0 if every daemon answers and the three swarm nodes are ready
 #        swarm-harness.sh env             print the variables the tests read (also written to
 #                                          /run/windlass-swarm/env by `up`)
 #        swarm-harness.sh stop-node nN    stop one node's dockerd (SIGTERM by its pidfile)
@@ -35,7 +39,9 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-NODES=(n1 n2 n3)
+# Every daemon the harness runs; the first three form the swarm, n4 stays out of it.
+NODES=(n1 n2 n3 n4)
+SWARM_NODES=(n1 n2 n3)
 BR_NS=wls-br
 BRIDGE=wlsbr0
 SUBNET_PREFIX=10.210.0
@@ -121,7 +127,7 @@ unmount_under() { # DIR: every mount at or below DIR, deepest first
 cmd_down() {
     require_root
     local n
-    # The three daemons stop in parallel (each stops its containers first).
+    # The daemons stop in parallel (each stops its containers first).
     for n in "${NODES[@]}"; do stop_pidfile "$(node_pidfile "$n")" 20 & done
     wait
     for n in "${NODES[@]}"; do
@@ -192,10 +198,10 @@ start_daemon() { # NODE
     }
 }
 
-swarm_ready() { # all three nodes Ready and active, seen from the manager
+swarm_ready() { # all three swarm nodes Ready and active, seen from the manager
     local out
     out=$(ndocker n1 node ls --format '{{.Status}}/{{.Availability}}' 2>/dev/null) || return 1
-    [ "$(grep -c '^Ready/Active$' <<<"$out")" -eq ${#NODES[@]} ]
+    [ "$(grep -c '^Ready/Active$' <<<"$out")" -eq ${#SWARM_NODES[@]} ]
 }
 
 cmd_status() {
@@ -242,7 +248,7 @@ cmd_up() {
         --default-addr-pool "$ADDR_POOL" --dispatcher-heartbeat "$DISPATCHER_HEARTBEAT" >/dev/null
     local token
     token=$(ndocker n1 swarm join-token -q worker)
-    for n in "${NODES[@]:1}"; do
+    for n in "${SWARM_NODES[@]:1}"; do
         ndocker "$n" swarm join --token "$token" --advertise-addr "$(node_ip "$n")" \
             --listen-addr "$(node_ip "$n"):2377" "$(node_ip n1):2377" >/dev/null
     done
@@ -251,7 +257,7 @@ cmd_up() {
         die "the swarm did not get three Ready nodes"
     }
     # Nodes share a hostname: label them for tests and humans.
-    for n in "${NODES[@]}"; do
+    for n in "${SWARM_NODES[@]}"; do
         ndocker n1 node update --label-add "windlass.harness=$n" "$(ndocker "$n" info --format '{{.Swarm.NodeID}}')" >/dev/null
     done
     load_images "${images[@]}"

@@ -47,7 +47,7 @@ pub use error::{ConfigError, Location};
 pub use types::{
     ApiConfig, BillingSection, BuildsSection, EngineConfig, EventsConfig, HealthConfig,
     PluginConfig, QuotasSection, RunnerConfig, RuntimeConfig, RuntimeKind, SecretsKeySource,
-    SecretsSection, StackConfig, StoreConfig, TargetConfig,
+    SecretsSection, StackConfig, StoreConfig, SwarmSection, TargetConfig,
 };
 
 /// Reads and validates the config file at `path`. Relative paths inside it start at its

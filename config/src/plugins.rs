@@ -2,7 +2,8 @@
 //! references to secrets the plugin is granted).
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -204,6 +205,12 @@ fn grants(
         }
         grants.outbound_hosts.push(outbound_host(c, host, &key)?);
     }
+    for (name, path) in &raw.unix_sockets {
+        let key = format!("plugins[{i}].grants.unix_sockets.{name}");
+        grants
+            .unix_sockets
+            .push(unix_socket(c, kind, name, path, &key)?);
+    }
     for (j, dir) in raw.read_only_dirs.iter().enumerate() {
         let key = |field: &str| format!("plugins[{i}].grants.read_only_dirs[{j}].{field}");
         if dir.host.get_ref().trim().is_empty() {
@@ -231,6 +238,60 @@ fn grants(
         grants.read_only_dirs.push((host, guest.clone()));
     }
     Ok(grants)
+}
+
+/// One `unix_sockets` entry: a name with no dot (so it cannot stand for a real host) and the
+/// absolute path of a socket that exists now.
+fn unix_socket(
+    c: &Checker<'_>,
+    kind: PluginKind,
+    name: &str,
+    path: &Spanned<String>,
+    key: &str,
+) -> Result<(String, PathBuf), ConfigError> {
+    if kind != PluginKind::CloudAdapter {
+        return Err(c.invalid(
+            &path.span(),
+            key,
+            format!(
+                "only cloud-adapter plugins make HTTP requests; a {kind} plugin cannot use a \
+                 Unix socket"
+            ),
+        ));
+    }
+    let label = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !label {
+        return Err(c.invalid(
+            &path.span(),
+            key,
+            format!(
+                "\"{name}\" cannot name a Unix socket: use one word of letters, digits and `-` \
+                 (e.g. \"docker\"); the plugin then addresses it as http://NAME/"
+            ),
+        ));
+    }
+    let text = path.get_ref();
+    if !text.starts_with('/') {
+        return Err(c.invalid(
+            &path.span(),
+            key,
+            format!(
+                "\"{text}\" must be the absolute path of the socket, e.g. \"/var/run/docker.sock\""
+            ),
+        ));
+    }
+    let socket = PathBuf::from(text);
+    match std::fs::metadata(&socket) {
+        Ok(meta) if meta.file_type().is_socket() => Ok((name.to_owned(), socket)),
+        Ok(_) => Err(c.invalid(&path.span(), key, format!("{text} is not a Unix socket"))),
+        Err(_) => Err(c.missing(path, key, socket, "Unix socket")),
+    }
 }
 
 /// One `outbound_hosts` entry: `host` or `host:port`, nothing else.

@@ -45,6 +45,18 @@ pub(crate) struct RawConfig {
     pub workers: Option<RawWorkers>,
     #[serde(default)]
     pub builds: Option<RawBuilds>,
+    #[serde(default)]
+    pub swarm: Option<RawSwarm>,
+}
+
+/// `[swarm]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSwarm {
+    #[serde(default)]
+    pub embedded: Option<bool>,
+    #[serde(default)]
+    pub advertise_addr: Option<Spanned<String>>,
 }
 
 /// `[builds]`.
@@ -215,6 +227,9 @@ pub(crate) struct RawLimits {
 pub(crate) struct RawGrants {
     #[serde(default)]
     pub outbound_hosts: Vec<Spanned<String>>,
+    /// HTTP authority name → Unix socket path.
+    #[serde(default)]
+    pub unix_sockets: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub read_only_dirs: Vec<RawDir>,
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! `[[targets]]` (cloud adapter plugins under the operator's names; `local` is implicit),
 //! `[inventory]` (how the inventory fetches and caches) and `[workers]` (how the heartbeat
-//! watches the workers of targets that have some).
+//! watches the workers of targets that have some) and `[swarm]` (the embedded development
+//! swarm).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,8 +11,8 @@ use windlass::plugins::PluginKind;
 
 use super::ConfigError;
 use super::check::Checker;
-use super::raw::{RawInventory, RawTarget, RawWorkers};
-use super::types::{PluginConfig, TargetConfig};
+use super::raw::{RawInventory, RawSwarm, RawTarget, RawWorkers};
+use super::types::{PluginConfig, SwarmSection, TargetConfig};
 
 /// The most calls in flight an inventory may make.
 const MAX_CONCURRENCY: u64 = 256;
@@ -161,4 +162,27 @@ pub(super) fn workers(
         ));
     }
     Ok(config)
+}
+
+/// `[swarm]`; what is not written keeps the default (not embedded, advertised on 127.0.0.1).
+pub(super) fn swarm(c: &Checker<'_>, raw: Option<&RawSwarm>) -> Result<SwarmSection, ConfigError> {
+    let mut section = SwarmSection::default();
+    let Some(raw) = raw else {
+        return Ok(section);
+    };
+    section.embedded = raw.embedded.unwrap_or(false);
+    if let Some(addr) = &raw.advertise_addr {
+        section.advertise_addr = addr.get_ref().parse().map_err(|_| {
+            c.invalid(
+                &addr.span(),
+                "swarm.advertise_addr",
+                format!(
+                    "\"{}\" is not an IP address (e.g. \"127.0.0.1\", or this machine's \
+                     address to let others join)",
+                    addr.get_ref()
+                ),
+            )
+        })?;
+    }
+    Ok(section)
 }

@@ -55,6 +55,29 @@ pub struct RunnerConfig {
     pub workers: windlass::workers::WorkersConfig,
     /// `[builds]`.
     pub builds: BuildsSection,
+    /// `[swarm]`: the embedded development swarm.
+    pub swarm: SwarmSection,
+}
+
+/// `[swarm]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SwarmSection {
+    /// `embedded`: at start, make the local Docker engine (the `[runtime]` one) a single-node
+    /// swarm if it is in none, so an `adapter-swarm` target can drive it. Default `false`.
+    pub embedded: bool,
+    /// `advertise_addr`: the address that swarm listens (port 2377) and advertises on.
+    /// Default `127.0.0.1`: nothing outside the machine can join it.
+    pub advertise_addr: std::net::IpAddr,
+}
+
+impl Default for SwarmSection {
+    fn default() -> Self {
+        Self {
+            embedded: false,
+            advertise_addr: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        }
+    }
 }
 
 /// One `[[targets]]` entry: a cloud adapter plugin under the operator's name.

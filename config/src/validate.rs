@@ -163,6 +163,7 @@ pub(crate) fn validate(
     let inventory = super::targets::inventory(&c, raw.inventory.as_ref())?;
     let workers = super::targets::workers(&c, raw.workers.as_ref())?;
     let builds = super::builds::builds(&c, raw.builds.as_ref(), &plugins, &data_dir)?;
+    let swarm = super::targets::swarm(&c, raw.swarm.as_ref())?;
 
     Ok(RunnerConfig {
         file: file.to_path_buf(),
@@ -188,6 +189,7 @@ pub(crate) fn validate(
         inventory,
         workers,
         builds,
+        swarm,
     })
 }
 

@@ -63,8 +63,8 @@ pub mod workers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    BuildRequest, ContainerFilter, Engine, EngineBuilder, LogStream, ManagedContainer,
-    ServiceStatus, StackDeployment, StackOrigin, StackStatus,
+    BuildRequest, ContainerFilter, EmbeddedSwarm, Engine, EngineBuilder, LogStream,
+    ManagedContainer, ServiceStatus, StackDeployment, StackOrigin, StackStatus,
 };
 pub use error::EngineError;
 pub use failpoint::FAILPOINTS_ENV;

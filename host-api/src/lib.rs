@@ -49,6 +49,7 @@ mod secret_config;
 mod spec;
 mod stdio;
 mod types_ext;
+mod unix_http;
 mod worker;
 
 pub use cache::CompileSource;

@@ -188,6 +188,21 @@ impl WasiHttpHooks for HttpHooks {
     > {
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_owned();
+        if let Some(socket) = self.grants.unix_socket(&host) {
+            if uri.scheme_str() != Some("http") {
+                let message = format!(
+                    "windlass: `{host}` is a Unix socket granted to plugin `{}`: address it as \
+                     http://{host}/… (TLS is not spoken over a local socket)",
+                    self.plugin
+                );
+                return Box::new(async move {
+                    Err(wasmtime_wasi_http::Error::InternalError(Some(message)))
+                });
+            }
+            tracing::debug!(plugin = %self.plugin, uri = %uri, socket = %socket.display(), "outbound HTTP request over a Unix socket");
+            let socket = socket.to_owned();
+            return Box::new(crate::unix_http::send(socket, request, options));
+        }
         let port = uri.port_u16().or_else(|| match uri.scheme_str() {
             Some("https") => Some(443),
             Some("http") => Some(80),

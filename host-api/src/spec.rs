@@ -119,11 +119,26 @@ impl Default for Limits {
 pub struct Grants {
     /// Hosts a cloud adapter may send HTTP requests to: `host` (any port) or `host:port`.
     pub outbound_hosts: Vec<String>,
+    /// HTTP authorities a cloud adapter reaches through a Unix socket of the host instead of
+    /// the network: (name, socket path). A request to `http://NAME/…` (any port) is sent over
+    /// the socket at the path, and the name is never resolved. This is how an adapter drives
+    /// the local Docker engine (`docker = "/var/run/docker.sock"`, endpoint `http://docker`)
+    /// without the engine opening a TCP port. A name here is a grant of its own: it need not
+    /// be in `outbound_hosts`.
+    pub unix_sockets: Vec<(String, PathBuf)>,
     /// Host directories mounted read-only: (host path, guest path).
     pub read_only_dirs: Vec<(PathBuf, String)>,
 }
 
 impl Grants {
+    /// The Unix socket granted under the HTTP authority `host`, if any.
+    pub(crate) fn unix_socket(&self, host: &str) -> Option<&std::path::Path> {
+        self.unix_sockets
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(host))
+            .map(|(_, path)| path.as_path())
+    }
+
     /// Whether an HTTP request to `authority` (`host` or `host:port`) is granted.
     pub(crate) fn allows_authority(&self, host: &str, port: Option<u16>) -> bool {
         self.outbound_hosts

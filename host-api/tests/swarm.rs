@@ -675,3 +675,47 @@ async fn an_ungranted_manager_is_denied_and_a_dead_one_unavailable() {
         .unwrap_err();
     assert!(matches!(err, AdapterError::Unavailable(_)), "{err:?}");
 }
+
+/// `adapter-swarm` whose endpoint is `SCHEME://docker`, with `grants`.
+async fn socket_adapter(scheme: &str, grants: Grants) -> CloudAdapter {
+    let spec = PluginSpec::from_file("swarm", component("adapter-swarm"))
+        .with_config("endpoint", format!("{scheme}://docker"))
+        .with_limits(Limits {
+            timeout: Duration::from_secs(20),
+            ..Limits::default()
+        })
+        .with_grants(grants);
+    load_spec(&host(), spec).await.cloud_adapter().unwrap()
+}
+
+#[tokio::test]
+async fn a_granted_unix_socket_serves_a_name_and_nothing_else_reaches_it() {
+    let _lock = SWARM.lock().await;
+    let socket = std::path::PathBuf::from(harness_var("WINDLASS_TEST_SWARM_N1_SOCKET"));
+    let granted = Grants {
+        unix_sockets: vec![("docker".into(), socket.clone())],
+        ..Grants::default()
+    };
+    // `http://docker` goes over n1's socket: the same three nodes its TCP API reports.
+    let over_socket = socket_adapter("http", granted.clone()).await;
+    let nodes = over_socket.nodes().await.unwrap().unwrap();
+    let over_tcp = adapter().await.nodes().await.unwrap().unwrap();
+    let ids = |nodes: &[NodeInfo]| nodes.iter().map(|n| n.id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(nodes.len(), 3, "{nodes:#?}");
+    assert_eq!(ids(&nodes), ids(&over_tcp));
+
+    // The same name without the grant is an ordinary host, and not granted: refused before
+    // any byte leaves (the socket is not reached because the plugin asks for it).
+    let ungranted = socket_adapter("http", Grants::default()).await;
+    match ungranted.nodes().await {
+        Err(CallError::OutboundDenied { host, .. }) => assert_eq!(host, "docker:80"),
+        other => panic!("expected the ungranted name to be refused, got {other:?}"),
+    }
+    // No TLS over a local socket: https to the granted name is denied with that reason.
+    let tls = socket_adapter("https", granted).await;
+    let err = tls.nodes().await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, AdapterError::Denied(m) if m.contains("TLS is not spoken")),
+        "{err:?}"
+    );
+}

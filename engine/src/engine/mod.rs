@@ -25,6 +25,7 @@ mod build_run;
 mod builder;
 mod builds;
 mod declare;
+mod embedded_swarm;
 mod inventory;
 mod logs;
 mod observe;
@@ -42,6 +43,7 @@ pub(crate) use secrets::read_secret;
 
 pub use builder::EngineBuilder;
 pub use builds::BuildRequest;
+pub use embedded_swarm::EmbeddedSwarm;
 pub use logs::LogStream;
 pub use origin::StackOrigin;
 pub use stacks::{ServiceStatus, StackDeployment, StackStatus};

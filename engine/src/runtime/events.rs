@@ -137,6 +137,10 @@ impl RuntimeEvent {
         let container_id = actor.id?;
         // Docker mixes its own attributes (name, image, exitCode, signal) into the labels.
         let mut attributes: HashMap<String, String> = actor.attributes.unwrap_or_default();
+        // A swarm task's container is the swarm's, not the runtime's (see LABEL_SWARM_TASK).
+        if attributes.contains_key(super::labels::LABEL_SWARM_TASK) {
+            return None;
+        }
         let name = attributes.remove("name").unwrap_or_default();
         let image = attributes.remove("image");
         let exit_code = attributes.remove("exitCode").and_then(|c| c.parse().ok());
@@ -255,6 +259,23 @@ mod tests {
             event.time,
             UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789)
         );
+    }
+
+    #[test]
+    fn a_swarm_tasks_container_is_not_the_runtimes() {
+        let message = EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            action: Some("die".into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(HashMap::from([
+                    ("dev.windlass.engine".into(), "dev-1".into()),
+                    (super::super::labels::LABEL_SWARM_TASK.into(), "t1".into()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(RuntimeEvent::from_docker(message), None);
     }
 
     #[test]

@@ -258,6 +258,13 @@ pub struct ContainerSummary {
 
 impl ContainerSummary {
     pub(crate) fn from_docker(s: DockerSummary) -> Option<Self> {
+        // A swarm task's container is the swarm's, not the runtime's (see LABEL_SWARM_TASK).
+        if s.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(super::labels::LABEL_SWARM_TASK))
+        {
+            return None;
+        }
         let status = match s.state {
             Some(ContainerSummaryStateEnum::EMPTY) | None => ContainerStatus::Other(String::new()),
             Some(state) => ContainerStatus::parse(state.as_ref()),

@@ -30,6 +30,11 @@ pub const LABEL_REVISION: &str = "dev.windlass.revision";
 pub const LABEL_CONFIG_HASH: &str = "dev.windlass.config-hash";
 /// The replica index of the container within its service.
 pub const LABEL_SLOT: &str = "dev.windlass.slot";
+/// Docker's own label on the container of a swarm task. Such a container belongs to the swarm
+/// (an adapter target), never to the local runtime, even when the local engine is a node of
+/// that swarm (the embedded development swarm): the runtime leaves it out of every listing and
+/// event stream, so the local reconciler never adopts, replaces or removes it.
+pub const LABEL_SWARM_TASK: &str = "com.docker.swarm.task.id";
 /// The directory (under the secrets runtime dir) holding a container's secret files. Not the
 /// container's name: a surge is renamed to its slot's name when it replaces the old replica.
 pub const LABEL_SECRETS_DIR: &str = "dev.windlass.secrets-dir";

@@ -10,7 +10,8 @@
 //! [`labels`].
 //!
 //! One file per concern: `containers` (lifecycle operations), `info` (inspect/list results),
-//! `networks`, `volumes`, `images`, `events`, `stats`, `logs`, `exec`, `labels`, `spec`.
+//! `networks`, `volumes`, `images`, `events`, `stats`, `logs`, `exec`, `labels`, `spec`,
+//! `swarm` (the daemon's own swarm membership, for the embedded development swarm).
 
 mod archive;
 pub(crate) mod build;
@@ -26,6 +27,7 @@ mod logs;
 mod networks;
 mod spec;
 mod stats;
+mod swarm;
 mod time;
 mod volumes;
 
@@ -45,6 +47,7 @@ pub use logs::{LogLine, LogOptions, LogSource};
 pub use networks::{NetworkInfo, NetworkSpec};
 pub use spec::{ContainerSpec, Hardening, PortSpec, Protocol, SecretMount, VolumeMount};
 pub use stats::StatsSnapshot;
+pub use swarm::SwarmMembership;
 pub use volumes::{VolumeInfo, VolumeSpec};
 
 use error::Op;

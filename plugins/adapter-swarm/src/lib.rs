@@ -1,12 +1,14 @@
 //! `adapter-swarm`: runs services on a Docker Swarm through a manager's Docker Engine API
-//! (HTTP, `wasi:http`; the operator grants the manager's `IP:PORT`). Swarm's own scheduler
-//! places the tasks. See docs/swarm.md for the operator's side.
+//! (HTTP, `wasi:http`; the operator grants the manager's `IP:PORT`, or the local engine's Unix
+//! socket under a name, e.g. `grants.unix_sockets = { docker = "/var/run/docker.sock" }` with
+//! `endpoint = "http://docker"`). Swarm's own scheduler places the tasks. See docs/swarm.md for
+//! the operator's side.
 //!
 //! # Config
 //!
 //! | key                | meaning                                                              |
 //! |--------------------|----------------------------------------------------------------------|
-//! | `endpoint`         | required: the manager's API, e.g. `http://10.210.0.11:2375`           |
+//! | `endpoint`         | required: the manager's API, e.g. `http://10.210.0.11:2375` or `http://docker` |
 //! | `api_version`      | Engine API version in the paths (default `1.41`: Docker 20.10)        |
 //! | `endpoint_mode`    | `vip` (default) or `dnsrr` for every service                           |
 //! | `encrypt_networks` | org overlays with IPsec encryption (default `true`)                    |

@@ -157,6 +157,23 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let engine = builder.build().await.context("starting the engine")?;
     crate::api::forward_plugin_events(&host, plugin_events, engine.clone());
+    // `[swarm] embedded`: the local Docker engine becomes a single-node swarm before anything
+    // is placed on an adapter target that drives it.
+    if config.swarm.embedded {
+        let swarm = engine
+            .ensure_embedded_swarm(config.swarm.advertise_addr)
+            .await
+            .context("swarm.embedded")?;
+        let how = if swarm.initialised {
+            "initialised"
+        } else {
+            "already active"
+        };
+        println!(
+            "  swarm    embedded single-node swarm {how} (node {})",
+            swarm.node_id
+        );
+    }
     for (plugin, values) in secret_configs {
         engine
             .grant_plugin_secrets(&plugin.name, plugin.secrets.clone(), values)
