@@ -20,9 +20,9 @@ scripts/setup-git-servers.sh
 scripts/build-test-images.sh busybox postgres demo-api demo-web python node nix
 echo "=== demo stack images, together (plain docker run)"
 scripts/check-demo-stack.sh
-# The three-node Docker Swarm the swarm tests run on (docs/swarm.md): three dockerd in network
-# namespaces on one bridge. Brought up here unless it already is (then left as found); taken
-# down when this script started it.
+# The Docker Swarm the swarm tests run on (docs/swarm.md): four dockerd in network namespaces on
+# one bridge, three forming the swarm and one in none. Brought up here unless it already is (then
+# left as found); taken down when this script started it.
 if scripts/swarm-harness.sh status; then
     echo "=== swarm harness: already up"
     scripts/swarm-harness.sh up windlass-test/busybox:1

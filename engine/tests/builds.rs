@@ -486,7 +486,12 @@ fn free_port() -> anyhow::Result<u16> {
 async fn serves(port: u16, text: &str, timeout: Duration) -> anyhow::Result<String> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let page = docker::http_get(port, "/", Duration::from_secs(30)).await?;
+        // These services have no readiness probe: ready means started, and an app may still be
+        // opening its socket (Docker's proxy then resets the connection). Retried like a 404.
+        let page = match docker::http_get(port, "/", Duration::from_secs(30)).await {
+            Ok(page) => page,
+            Err(error) => format!("no answer: {error:#}"),
+        };
         if (page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"))
             && page.contains(text)
         {
