@@ -2,8 +2,9 @@
 //! (the harness's fourth daemon, n4, which is in no swarm) is made a single-node swarm at
 //! start, and the `adapter-swarm` component reaches that engine through its Unix socket,
 //! granted as `grants.unix_sockets = { docker = … }`, not a TCP port. A stack placed on the
-//! target runs its replicas there; the heartbeat lists the one node; a restart finds the swarm
-//! active, initialises nothing and keeps the service it adopted.
+//! target runs its replicas there (and the placement route shows them); the heartbeat lists
+//! the one node; a restart finds the swarm active, initialises nothing and keeps the service
+//! it adopted.
 //!
 //! Needs the harness up (`scripts/test.sh` and `.ci/run` bring it up); without it the test
 //! fails with that instruction.
@@ -147,6 +148,34 @@ async fn an_embedded_swarm_is_made_on_the_local_engine_and_driven_through_its_so
     );
     let services = n4.list_services(None).await?;
     assert_eq!(services.len(), 1, "{services:#?}");
+    // The API shows the placement with the platform's status; a service not placed is 404.
+    let placement = api
+        .call(
+            "get",
+            &format!("{put}/placement"),
+            Some(&runner.token),
+            None,
+        )
+        .await?;
+    assert_eq!(placement.status, StatusCode::OK, "{placement:?}");
+    assert_eq!(placement.body["target"], "swarm");
+    assert_eq!(placement.body["deployment_name"], "embedded-shop-web");
+    assert_eq!(
+        placement.body["deployment_id"],
+        services[0].id.as_deref().unwrap()
+    );
+    assert_eq!(placement.body["running_replicas"], 2);
+    assert_eq!(placement.body["desired_replicas"], 2);
+    let missing = api
+        .call(
+            "get",
+            &format!("/v1/orgs/{ORG}/stacks/shop/services/nope/placement"),
+            Some(&runner.token),
+            None,
+        )
+        .await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
+    assert_eq!(missing.body["error"]["code"], "not-found");
 
     // A restart finds the swarm active: nothing initialised again, the service adopted.
     runner.restart()?;

@@ -29,6 +29,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod params;
+mod placement;
 mod plugin_events;
 mod plugins;
 mod quota_override;
@@ -139,6 +140,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(logs::logs))
         .routes(routes!(services::list))
         .routes(routes!(services::apply, services::remove))
+        .routes(routes!(placement::show))
         .routes(routes!(stacks::list))
         .routes(routes!(stacks::status, stacks::deploy, stacks::remove))
         .routes(routes!(stacks::scale))
