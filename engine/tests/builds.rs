@@ -9,7 +9,9 @@ use windlass::builds::{BuildFilter, BuildRecord, BuildSource, BuildState, Builds
 use windlass::plugins::PluginHost;
 use windlass::{BuildRequest, Engine, PortSpec, ServiceSpec};
 use windlass_test_support::docker;
-use windlass_test_support::engine::{EngineScope, build_finished as finished};
+use windlass_test_support::engine::{
+    EngineScope, build_finished as finished, build_leftovers, kept_clones,
+};
 use windlass_test_support::git::{GitServer, Repo};
 use windlass_test_support::plugins::{
     AUTO_IMAGES, build_strategies as strategies, require_build_bases as require_bases,
@@ -129,6 +131,10 @@ async fn a_git_repository_becomes_a_running_service() -> anyhow::Result<()> {
         build.commit.as_ref().map(|c| c.sha.as_str()),
         Some(second.as_str())
     );
+    // It started from the first build's kept clone (and served the second page: the tree
+    // was the new commit's).
+    let log = engine.build_log(&build.id).await?;
+    assert!(log.contains("reusing the service's kept clone"), "{log}");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let page = docker::http_get(port, "/", Duration::from_secs(30)).await?;
@@ -184,8 +190,10 @@ async fn a_git_repository_becomes_a_running_service() -> anyhow::Result<()> {
     ] {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
     }
-    // No clone is left behind.
-    assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
+    // No clone is left behind: the last build failed, so the kept clone it started from was
+    // removed with it rather than parked again.
+    assert_eq!(build_leftovers(work.path()), Vec::<String>::new());
+    assert_eq!(kept_clones(work.path()), 0);
 
     task.abort();
     docker::remove_images_of_engine(&scope.id).await;
@@ -648,7 +656,8 @@ async fn each_kind_of_tree_builds_here_and_serves_its_page() -> anyhow::Result<(
             of[0]
         );
     }
-    assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
+    assert_eq!(build_leftovers(work.path()), Vec::<String>::new());
+    assert_eq!(kept_clones(work.path()), apps.len());
 
     task.abort();
     docker::remove_images_of_engine(&scope.id).await;
@@ -1002,9 +1011,10 @@ async fn a_hostile_repository_is_contained() -> anyhow::Result<()> {
         "{containers:?}"
     );
 
-    // No hook ever ran, and no clone is left.
+    // No hook ever ran, and no clone is left but the kept one of the safe revision.
     assert!(!marker.exists(), "a hook of the repository ran");
-    assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
+    assert_eq!(build_leftovers(work.path()), Vec::<String>::new());
+    assert!(kept_clones(work.path()) <= 1);
 
     task.abort();
     docker::remove_images_of_engine(&scope.id).await;

@@ -122,7 +122,10 @@ async fn a_default_nix_is_built_by_nix_with_the_store_kept() -> anyhow::Result<(
         .list_containers(&[("dev.windlass.builder-of", scope.id.as_str())])
         .await?;
     assert!(builders.is_empty(), "{builders:?}");
-    assert_eq!(std::fs::read_dir(work.path())?.count(), 0);
+    assert_eq!(
+        windlass_test_support::engine::build_leftovers(work.path()),
+        Vec::<String>::new()
+    );
 
     task.abort();
     docker::remove_images_of_engine(&scope.id).await;

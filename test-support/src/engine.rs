@@ -137,3 +137,24 @@ pub async fn build_finished(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// What builds left in a build work directory besides the kept clones (`kept/`: the clone of
+/// each service's last successful build, reused by its next one): nothing, when every build
+/// cleaned up after itself.
+pub fn build_leftovers(work: &std::path::Path) -> Vec<String> {
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    names(work).into_iter().filter(|n| n != "kept").collect()
+}
+
+/// How many kept clones a build work directory holds.
+pub fn kept_clones(work: &std::path::Path) -> usize {
+    std::fs::read_dir(work.join("kept")).map_or(0, |d| d.flatten().count())
+}

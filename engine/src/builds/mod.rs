@@ -29,6 +29,7 @@
 pub(crate) mod builder;
 pub(crate) mod clone;
 pub(crate) mod context;
+pub(crate) mod kept;
 mod live;
 mod record;
 pub(crate) mod source;
@@ -139,6 +140,8 @@ impl BuildsConfig {
 pub(crate) struct Builds {
     pub config: BuildsConfig,
     pub work_dir: PathBuf,
+    /// Each service's last clone, reused by its next build.
+    pub kept: kept::KeptClones,
     pub slots: Arc<tokio::sync::Semaphore>,
     /// Builds not yet finished, by id.
     pub live: std::sync::Mutex<HashMap<String, Arc<Live>>>,
@@ -153,6 +156,7 @@ impl Builds {
         Self {
             slots: Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1))),
             config,
+            kept: kept::KeptClones::new(&work_dir),
             work_dir,
             live: std::sync::Mutex::default(),
         }

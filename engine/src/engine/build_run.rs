@@ -52,8 +52,22 @@ impl Engine {
         live: Arc<Live>,
     ) {
         let dir = self.inner.builds.work_dir.join(&record.id);
+        // The service's last clone, when it has one: the fetch then brings only what changed.
+        let service = format!("{}/{}/{}", record.org, record.stack, record.service);
+        let kept = &self.inner.builds.kept;
+        if kept.take(&service, &source.repository, &dir) {
+            live.line("reusing the service's kept clone".to_owned());
+        }
         let outcome = self.build_steps(&mut record, &source, &live, &dir).await;
-        if let Err(error) = tokio::fs::remove_dir_all(&dir).await
+        let cleaned = if outcome.is_ok() {
+            let (kept, repository, dir) = (kept.clone(), source.repository.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || kept.park(&service, &repository, &dir))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        } else {
+            tokio::fs::remove_dir_all(&dir).await
+        };
+        if let Err(error) = cleaned
             && error.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(%error, dir = %dir.display(), "could not remove a build's clone");
