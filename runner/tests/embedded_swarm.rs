@@ -2,7 +2,8 @@
 //! (the harness's fourth daemon, n4, which is in no swarm) is made a single-node swarm at
 //! start, and the `adapter-swarm` component reaches that engine through its Unix socket,
 //! granted as `grants.unix_sockets = { docker = … }`, not a TCP port. A stack placed on the
-//! target runs its replicas there (and the placement route shows them); the heartbeat lists
+//! target runs its replicas there (the placement route shows them, `windlass logs` reads a
+//! replica's output through the adapter); the heartbeat lists
 //! the one node; a restart finds the swarm active, initialises nothing and keeps the service
 //! it adopted.
 //!
@@ -129,7 +130,7 @@ async fn an_embedded_swarm_is_made_on_the_local_engine_and_driven_through_its_so
     let body = json!({
         "name": "web",
         "image": common::docker::BUSYBOX,
-        "command": ["httpd", "-f", "-p", "8080", "-h", "/"],
+        "command": ["sh", "-c", "echo hello from the swarm; exec httpd -f -p 8080 -h /"],
         "replicas": 2,
         "cpu": "100m",
         "memory": "32Mi",
@@ -176,6 +177,26 @@ async fn an_embedded_swarm_is_made_on_the_local_engine_and_driven_through_its_so
         .await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
     assert_eq!(missing.body["error"]["code"], "not-found");
+
+    // `windlass logs` of a replica reads its task's output through the adapter; following is
+    // refused with the reason (the contract returns the last lines only).
+    let replica = listed[0]["name"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = runner.ok(&["logs", replica]);
+        if out.contains("hello from the swarm") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line in the logs of {replica}: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let follow = runner.cli(&["logs", replica, "-f"]);
+    assert!(!follow.status.success());
+    let said = String::from_utf8_lossy(&follow.stderr);
+    assert!(said.contains("cannot follow"), "{said}");
 
     // A restart finds the swarm active: nothing initialised again, the service adopted.
     runner.restart()?;

@@ -30,6 +30,7 @@ mod inventory;
 mod logs;
 mod observe;
 mod origin;
+mod placed;
 mod placement;
 mod plugin_secrets;
 mod run;

@@ -1,15 +1,14 @@
 //! The placement pass: services on adapter targets made to match their declarations through
 //! the adapter contract (what it does and why is [`crate::placement`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use windlass_host_api::CloudAdapter;
-use windlass_host_api::types::{DeploymentPhase, DeploymentRef, DeploymentStatus};
+use windlass_host_api::types::{DeploymentRef, DeploymentStatus};
 
-use super::{ContainerFilter, Engine, Inner, ManagedContainer};
-use crate::placement::{Key, PlacementReport, Seen, deploy_request};
-use crate::runtime::labels::{LABEL_ENGINE, LABEL_ORG, LABEL_REVISION, LABEL_SERVICE, LABEL_STACK};
+use super::{Engine, Inner};
+use crate::placement::{Key, PlacementReport, Seen, deploy_request, phase_name};
 use crate::store::{Placement, Scope};
 use crate::targets::{Target, adapter_answer};
 use crate::{DesiredService, EngineError, NewEvent, ServiceSpec};
@@ -46,81 +45,6 @@ impl Engine {
     }
 }
 
-impl Engine {
-    /// The containers of placed services matching `filter`, as their targets list them: one
-    /// call per target holding such a placement. A target that does not answer is left out
-    /// (and logged): the local containers are still worth showing.
-    pub(crate) async fn placed_containers(
-        &self,
-        filter: &ContainerFilter,
-    ) -> Result<Vec<ManagedContainer>, EngineError> {
-        let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let placements = self.inner.ctx.store.placements().await?;
-        let targets: BTreeSet<&str> = placements
-            .iter()
-            .filter(|p| {
-                wanted(&filter.org, &p.org)
-                    && wanted(&filter.stack, &p.stack)
-                    && wanted(&filter.service, &p.service)
-            })
-            .map(|p| p.target.as_str())
-            .collect();
-        let mut labels = vec![(LABEL_ENGINE.to_owned(), self.id().to_owned())];
-        for (key, value) in [
-            (LABEL_ORG, &filter.org),
-            (LABEL_STACK, &filter.stack),
-            (LABEL_SERVICE, &filter.service),
-        ] {
-            if let Some(value) = value {
-                labels.push((key.to_owned(), value.clone()));
-            }
-        }
-        let query = windlass_host_api::types::ContainerFilter {
-            labels,
-            name_prefix: None,
-        };
-        let mut out = Vec::new();
-        for name in targets {
-            let Ok((_, adapter)) = writable(&self.inner, name) else {
-                continue;
-            };
-            let found = match adapter_answer(name, adapter.list_containers(&query).await) {
-                Ok(found) => found,
-                Err(error) => {
-                    tracing::warn!(target = name, %error, "the target's containers could not be listed");
-                    continue;
-                }
-            };
-            out.extend(found.into_iter().map(|c| {
-                let label = |key: &str| {
-                    c.labels
-                        .iter()
-                        .find(|(k, _)| k == key)
-                        .map(|(_, v)| v.clone())
-                };
-                ManagedContainer {
-                    org: label(LABEL_ORG).unwrap_or_default(),
-                    stack: label(LABEL_STACK).unwrap_or_default(),
-                    service: label(LABEL_SERVICE).unwrap_or_default(),
-                    slot: c.name.rsplit_once('.').and_then(|(_, s)| s.parse().ok()),
-                    revision: label(LABEL_REVISION).and_then(|r| r.parse().ok()),
-                    status: crate::ContainerStatus::parse(&c.state),
-                    state: None,
-                    restart_count: c.restarts.as_ref().map_or(0, |r| r.count),
-                    last_exit_code: c.restarts.as_ref().and_then(|r| r.exit_code).map(i64::from),
-                    ready: c.ready,
-                    target: name.to_owned(),
-                    node: c.location,
-                    name: c.name,
-                    id: c.id,
-                    image: c.image,
-                }
-            }));
-        }
-        Ok(out)
-    }
-}
-
 /// Runs passes while the engine runs: at once, after every declaration, and every poll
 /// interval.
 pub(crate) async fn watch_placements(inner: Arc<Inner>) {
@@ -148,7 +72,7 @@ pub(crate) async fn watch_placements(inner: Arc<Inner>) {
 }
 
 /// The target `name` with its adapter, if it takes deployments.
-fn writable<'a>(
+pub(super) fn writable<'a>(
     inner: &'a Inner,
     name: &str,
 ) -> Result<(&'a Target, &'a CloudAdapter), EngineError> {
@@ -168,21 +92,10 @@ fn writable<'a>(
     Ok((target, adapter))
 }
 
-fn reference(p: &Placement) -> DeploymentRef {
+pub(super) fn reference(p: &Placement) -> DeploymentRef {
     DeploymentRef {
         id: p.deployment_id.clone(),
         name: p.deployment_name.clone(),
-    }
-}
-
-fn phase_name(phase: DeploymentPhase) -> &'static str {
-    match phase {
-        DeploymentPhase::Pending => "pending",
-        DeploymentPhase::Running => "running",
-        DeploymentPhase::Updating => "updating",
-        DeploymentPhase::RollingBack => "rolling-back",
-        DeploymentPhase::Degraded => "degraded",
-        DeploymentPhase::Failed => "failed",
     }
 }
 

@@ -32,6 +32,8 @@ mod request;
 
 use std::time::Duration;
 
+use windlass_host_api::types::DeploymentPhase;
+
 use crate::targets::Target;
 use crate::{EngineError, ServiceSpec, SpecError};
 
@@ -157,5 +159,17 @@ impl PlacementState {
             config,
             ..Self::default()
         }
+    }
+}
+
+/// A deployment phase as events and the API spell it.
+pub fn phase_name(phase: DeploymentPhase) -> &'static str {
+    match phase {
+        DeploymentPhase::Pending => "pending",
+        DeploymentPhase::Running => "running",
+        DeploymentPhase::Updating => "updating",
+        DeploymentPhase::RollingBack => "rolling-back",
+        DeploymentPhase::Degraded => "degraded",
+        DeploymentPhase::Failed => "failed",
     }
 }

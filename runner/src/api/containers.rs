@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -158,7 +159,24 @@ pub(super) async fn check_visible(
     match state.containers.peek(&state.engine, name) {
         Some((listed, _)) if caller.sees(&listed.org) => Ok(()),
         Some(_) => Err(missing(name)),
-        None => visible(state, caller, name).await.map(drop),
+        None => match visible(state, caller, name).await {
+            // Not a local container: it may be a replica placed on an adapter target.
+            Err(local) if local.status == StatusCode::NOT_FOUND => {
+                let listed = state
+                    .engine
+                    .containers(&windlass::ContainerFilter::default())
+                    .await
+                    .map_err(|e| container_error(name, e))?;
+                match listed
+                    .iter()
+                    .find(|c| c.name == name && c.target != windlass::inventory::LOCAL_TARGET)
+                {
+                    Some(placed) if caller.sees(&placed.org) => Ok(()),
+                    _ => Err(local),
+                }
+            }
+            other => other.map(drop),
+        },
     }
 }
 

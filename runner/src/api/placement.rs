@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
-use windlass::plugins::types::DeploymentPhase;
+use windlass::placement::phase_name;
 
 use super::extract::ApiPath;
 use super::params::ServicePath;
@@ -32,17 +32,6 @@ pub(super) struct PlacementView {
     update_state: Option<String>,
     /// What the platform said, if anything.
     message: Option<String>,
-}
-
-fn phase(phase: DeploymentPhase) -> &'static str {
-    match phase {
-        DeploymentPhase::Pending => "pending",
-        DeploymentPhase::Running => "running",
-        DeploymentPhase::Updating => "updating",
-        DeploymentPhase::RollingBack => "rolling-back",
-        DeploymentPhase::Degraded => "degraded",
-        DeploymentPhase::Failed => "failed",
-    }
 }
 
 /// Where a placed service runs, asked of its target now.
@@ -87,7 +76,7 @@ pub(super) async fn show(
         deployment_id: placement.deployment_id,
         deployment_name: placement.deployment_name,
         revision: placement.revision,
-        phase: phase(status.phase),
+        phase: phase_name(status.phase),
         desired_replicas: status.desired_replicas,
         running_replicas: status.running_replicas,
         update_state: status.update_state,
