@@ -32,8 +32,8 @@ const RELEASED: &[(&str, &str)] = &[
 fn released_contract_versions_keep_their_bytes() {
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
     for (file, released) in RELEASED {
-        let bytes = std::fs::read(wit.join(file))
-            .unwrap_or_else(|e| panic!("reading wit/{file}: {e}"));
+        let bytes =
+            std::fs::read(wit.join(file)).unwrap_or_else(|e| panic!("reading wit/{file}: {e}"));
         let now = hex::encode(Sha256::digest(&bytes));
         assert_eq!(
             &now, released,
