@@ -84,15 +84,16 @@ impl Setup {
         })
     }
 
-    /// Waits until the work directory is empty: no clone (removed just after the record is
-    /// final), no credential file.
+    /// Waits until the work directory holds nothing but kept clones: no build's clone
+    /// (removed or parked just after the record is final), no credential file (those live
+    /// beside a clone, never in it, so a kept clone holds none).
     async fn work_dir_emptied(&self) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::fs::read_dir(self.work.path())?.count() > 0 {
+        while !windlass_test_support::engine::build_leftovers(self.work.path()).is_empty() {
             anyhow::ensure!(
                 std::time::Instant::now() < deadline,
                 "left in the work directory: {:?}",
-                std::fs::read_dir(self.work.path())?.collect::<Vec<_>>()
+                windlass_test_support::engine::build_leftovers(self.work.path())
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -214,8 +215,20 @@ async fn a_private_repository_builds_with_its_secret(db: &TestDb) -> anyhow::Res
             .await?,
     );
     assert!(!everything.contains(&token), "the token leaked");
-    // Nothing of the fetch is left on disk.
+    // Nothing of the fetch is left on disk but the kept clone, and the token is in none of
+    // its files.
     setup.work_dir_emptied().await?;
+    for entry in walkdir::WalkDir::new(setup.work.path()) {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path())?;
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&token),
+                "the token is in {}",
+                entry.path().display()
+            );
+        }
+    }
 
     // A wrong new version is what the next fetch uses: refused again.
     engine
