@@ -119,16 +119,6 @@ fn dangling_images(engine: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Kills the runner `settle` after `at` holds of the build, restarts it and checks what the restart
 /// left: the build failed as stopped, the work directory empty, no dangling image, v1 served.
 #[allow(clippy::too_many_arguments)] // one call per crash point; a struct would only rename them
@@ -155,7 +145,11 @@ async fn crash_during(
         "{record}"
     );
     assert!(record["deployed_revision"].is_null(), "{record}");
-    assert_eq!(entries(work), Vec::<String>::new(), "left in {work:?}");
+    assert_eq!(
+        windlass_test_support::engine::dir_entries(work),
+        Vec::<String>::new(),
+        "left in {work:?}"
+    );
     assert_eq!(dangling_images(engine)?, "", "dangling images left");
     assert!(
         page(port)?.contains("v1"),

@@ -142,16 +142,21 @@ pub async fn build_finished(
 /// each service's last successful build, reused by its next one): nothing, when every build
 /// cleaned up after itself.
 pub fn build_leftovers(work: &std::path::Path) -> Vec<String> {
-    let names = |dir: &std::path::Path| -> Vec<String> {
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    names(work).into_iter().filter(|n| n != "kept").collect()
+    dir_entries(work)
+        .into_iter()
+        .filter(|n| n != "kept")
+        .collect()
+}
+
+/// The names in `dir` (none when it does not exist).
+pub fn dir_entries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How many kept clones a build work directory holds.

@@ -33,15 +33,32 @@ impl Engine {
         stack: &str,
         service: &str,
     ) -> Result<DeploymentStatus, EngineError> {
-        let placements = self.inner.ctx.store.placements().await?;
-        let p = placements
-            .iter()
+        Ok(self.placement(org, stack, service).await?.1)
+    }
+
+    /// A placed service's stored placement with its platform's status, asked now.
+    pub async fn placement(
+        &self,
+        org: &str,
+        stack: &str,
+        service: &str,
+    ) -> Result<(Placement, DeploymentStatus), EngineError> {
+        let p = self
+            .inner
+            .ctx
+            .store
+            .placements()
+            .await?
+            .into_iter()
             .find(|p| p.org == org && p.stack == stack && p.service == service)
             .ok_or_else(|| EngineError::NotFound {
-                what: format!("placement of {org}/{stack}/{service}"),
+                what: format!(
+                    "placement of {org}/{stack}/{service} (it is not placed on an adapter target)"
+                ),
             })?;
         let (_, adapter) = writable(&self.inner, &p.target)?;
-        adapter_answer(&p.target, adapter.status(&reference(p)).await)
+        let status = adapter_answer(&p.target, adapter.status(&reference(&p)).await)?;
+        Ok((p, status))
     }
 }
 

@@ -56,21 +56,7 @@ pub(super) async fn show(
     }): ApiPath<ServicePath>,
 ) -> Result<Json<PlacementView>, ApiError> {
     caller.require_org(&org)?;
-    let placement = state
-        .engine
-        .placements()
-        .await?
-        .into_iter()
-        .find(|p| p.org == org && p.stack == stack && p.service == service)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "placement of {org}/{stack}/{service} (it is not placed on an adapter target)"
-            ))
-        })?;
-    let status = state
-        .engine
-        .placement_status(&org, &stack, &service)
-        .await?;
+    let (placement, status) = state.engine.placement(&org, &stack, &service).await?;
     Ok(Json(PlacementView {
         target: placement.target,
         deployment_id: placement.deployment_id,
